@@ -1,0 +1,112 @@
+"""The one place where a tool call is timed, counted, logged and its errors made tool errors.
+
+Our errors become MCP tool results with `isError: true` and a JSON text body
+`{"error": {"code": ..., "message": ..., "retryable": ...}}`, so an agent can branch on the
+code. Argument validation failures caught by FastMCP itself get the same shape through
+`ArgumentErrors`. Anything else is a bug: it is logged with its traceback and the agent
+sees only a generic `internal` error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import mcp_types
+from fastmcp import exceptions as fastmcp_exceptions
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import ToolResult
+
+from . import errors, observability
+
+logger = logging.getLogger("proms_mcp.calls")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_LOGGED_ARGUMENTS = ("datasource_id", "promql", "metric_name", "label_name", "pattern")
+
+
+def error_result(code: str, message: str, *, retryable: bool = False) -> ToolResult:
+    body = {"error": {"code": code, "message": message, "retryable": retryable}}
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return ToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
+
+
+def guarded(
+    tool_name: str,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Wrap a tool body; keeps its signature so FastMCP still derives the schemas from it."""
+
+    def decorate(body: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(body)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            outcome = "success"
+            try:
+                return await body(*args, **kwargs)
+            except errors.PromsMcpError as exc:
+                outcome = exc.code
+                return error_result(exc.code, exc.message, retryable=exc.retryable)  # type: ignore[return-value]
+            except Exception:
+                outcome = "internal"
+                logger.exception("tool %s failed unexpectedly", tool_name)
+                return error_result(  # type: ignore[return-value]
+                    "internal", "internal error in proms-mcp; the server log has the details"
+                )
+            finally:
+                elapsed = time.perf_counter() - started
+                observability.TOOL_CALLS.labels(tool_name, outcome).inc()
+                observability.TOOL_LATENCY.labels(tool_name).observe(elapsed)
+                _log_call(tool_name, kwargs, outcome, elapsed)
+
+        return call
+
+    return decorate
+
+
+def _log_call(tool: str, arguments: dict[str, Any], outcome: str, elapsed: float) -> None:
+    fields: dict[str, Any] = {
+        "tool": tool,
+        "outcome": outcome,
+        "duration_ms": round(elapsed * 1000, 2),
+    }
+    for name in _LOGGED_ARGUMENTS:
+        if arguments.get(name) is not None:
+            fields[name] = arguments[name]
+    level = logging.INFO if outcome == "success" else logging.WARNING
+    logger.log(level, "tool call", extra=fields)
+
+
+class ArgumentErrors(Middleware):
+    """Gives FastMCP's own argument-validation failures our error shape and counts them."""
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        try:
+            return await call_next(context)
+        except fastmcp_exceptions.ValidationError as exc:
+            tool = context.message.name
+            observability.TOOL_CALLS.labels(tool, errors.InvalidArgument.code).inc()
+            message = _summarise_validation(exc)
+            logger.warning("tool call", extra={"tool": tool, "outcome": "invalid_argument"})
+            return error_result(errors.InvalidArgument.code, message)
+
+
+def _summarise_validation(exc: Exception) -> str:
+    cause = exc.__cause__
+    errors_method = getattr(cause, "errors", None)
+    if not callable(errors_method):
+        return "invalid arguments; check the tool's input schema"
+    parts = []
+    for item in errors_method(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in item.get("loc", ()) if p != "call") or "arguments"
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "invalid arguments: " + "; ".join(parts)

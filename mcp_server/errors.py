@@ -1,0 +1,85 @@
+"""The one exception tree of proms-mcp.
+
+    PromsMcpError                      code            meaning for the agent
+    ├── ConfigurationError             configuration   bad start-up settings (never a tool's)
+    ├── InvalidArgument                invalid_argument  fix the arguments and call again
+    │   └── InvalidQuery               invalid_query   PromQL rejected before it was sent
+    ├── DatasourceNotFound             datasource_not_found  call list_datasources
+    └── UpstreamError                  (abstract)      the backend did not give an answer
+        ├── QueryRejected              query_rejected  Prometheus refused the request (400/422)
+        ├── BackendUnavailable         backend_unavailable  refused, DNS, TLS, 5xx; retry later
+        ├── UpstreamUnauthorized       upstream_unauthorized  the backend refused our credentials
+        ├── UpstreamTimeout            timeout         narrow the query or raise the timeout
+        ├── ResponseTooLarge           response_too_large  narrow the query
+        └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
+
+httpx errors are translated once, in `prometheus`; the MCP layer turns this tree into tool
+errors in one place (`tool_errors`). Messages are written for an agent and must never carry
+a URL, header or secret: the datasource id is enough to locate the problem.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PromsMcpError(Exception):
+    code: ClassVar[str] = "internal"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(PromsMcpError):
+    code = "configuration"
+
+
+class InvalidArgument(PromsMcpError):
+    code = "invalid_argument"
+
+
+class InvalidQuery(InvalidArgument):
+    code = "invalid_query"
+
+
+class DatasourceNotFound(PromsMcpError):
+    code = "datasource_not_found"
+
+
+class UpstreamError(PromsMcpError):
+    """The backend was asked and did not give a usable answer."""
+
+
+class QueryRejected(UpstreamError):
+    """Prometheus's own refusal, kept verbatim (`errorType`, `error`)."""
+
+    code = "query_rejected"
+
+    def __init__(self, message: str, *, error_type: str, status_code: int) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.status_code = status_code
+
+
+class BackendUnavailable(UpstreamError):
+    code = "backend_unavailable"
+    retryable = True
+
+
+class UpstreamUnauthorized(UpstreamError):
+    code = "upstream_unauthorized"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "timeout"
+    retryable = True
+
+
+class ResponseTooLarge(UpstreamError):
+    code = "response_too_large"
+
+
+class BadUpstreamResponse(UpstreamError):
+    code = "bad_response"

@@ -1,0 +1,112 @@
+"""Serves a Grafana provisioning file or directory and reloads it when its content changes.
+
+Polling the content (not inotify) is deliberate: Kubernetes updates mounted ConfigMaps by
+swapping a symlink, which inotify watches on the file miss, and a few small files are cheap
+to re-read. A document that cannot be parsed at all keeps the last good datasources in
+service and is reported in logs, metrics and `/ready`; a bad entry in an otherwise good
+document is skipped and reported while the rest load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import pathlib
+from collections.abc import Mapping
+
+from . import datasources, observability, provisioning, readiness, registry
+
+logger = logging.getLogger(__name__)
+
+READINESS_NAME = "file"
+
+
+class FileSource:
+    def __init__(
+        self,
+        path: pathlib.Path,
+        live: registry.Registry,
+        status: readiness.Readiness,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self._registry = live
+        self._status = status
+        self._env = dict(os.environ if env is None else env)
+        self._source = datasources.Source(datasources.SourceKind.FILE, str(path))
+        self._fingerprint: str | None = None
+        self._last_good: registry.Contribution | None = None
+        status.register(READINESS_NAME)
+
+    def reload(self) -> bool:
+        """Re-read the path; True when something new was applied."""
+        try:
+            fingerprint = self._fingerprint_now()
+        except OSError as exc:
+            return self._fail(f"cannot read {self.path}: {exc.strerror or exc}")
+        if fingerprint == self._fingerprint:
+            return False
+        try:
+            loaded = provisioning.load_path(self.path, self._env)
+        except provisioning.ProvisioningError as exc:
+            return self._fail(str(exc), fingerprint=fingerprint)
+        self._fingerprint = fingerprint
+        broken = [p for p in loaded.problems if p.entry is None]
+        if broken and self._last_good is not None:
+            kept = registry.Contribution(
+                source=self._source,
+                datasources=self._last_good.datasources,
+                problems=tuple(loaded.problems),
+            )
+            self._registry.put(kept)
+            message = "; ".join(str(p) for p in broken)
+            return self._fail(f"kept the last good configuration: {message}", counted=True)
+        contribution = registry.Contribution(
+            source=self._source, datasources=loaded.datasources, problems=loaded.problems
+        )
+        self._registry.put(contribution)
+        self._last_good = contribution
+        for problem in loaded.problems:
+            logger.error("datasource not served: %s", problem)
+        logger.info(
+            "loaded datasources from %s",
+            self.path,
+            extra={"datasources": len(loaded.datasources), "problems": len(loaded.problems)},
+        )
+        observability.CONFIG_RELOADS.labels("file", "success").inc()
+        self._status.succeeded(READINESS_NAME)
+        if broken:  # first load, nothing good to keep: serve what there is, say what is wrong
+            self._status.failed(READINESS_NAME, "; ".join(str(p) for p in broken))
+        return True
+
+    def _fail(self, message: str, *, fingerprint: str | None = None, counted: bool = False) -> bool:
+        if fingerprint is not None:
+            self._fingerprint = fingerprint
+        logger.error("datasource configuration not applied: %s", message)
+        observability.CONFIG_RELOADS.labels("file", "failure").inc()
+        self._status.failed(READINESS_NAME, message)
+        return counted
+
+    def _fingerprint_now(self) -> str:
+        digest = hashlib.sha256()
+        paths = sorted(self.path.iterdir()) if self.path.is_dir() else [self.path]
+        for item in paths:
+            if item.is_file():
+                digest.update(str(item).encode())
+                digest.update(item.read_bytes())
+        return digest.hexdigest()
+
+    async def watch(self, interval: float) -> None:
+        """Poll until cancelled at shutdown."""
+        while True:
+            await asyncio.sleep(interval)
+            self._check_quietly()  # in the loop: a few small files, and publishing wants the loop
+
+    def _check_quietly(self) -> None:
+        try:
+            self.reload()
+        except Exception:  # a reload bug must not stop future reloads
+            logger.exception("reloading %s failed unexpectedly", self.path)

@@ -1,0 +1,73 @@
+"""Checks on what agents send before it reaches a backend: PromQL, metric and label names.
+
+Parsing with promql-parser (the Rust parser Prometheus-compatible tools share) turns a
+syntax error into an immediate, precise tool error instead of a round trip.
+"""
+
+from __future__ import annotations
+
+import re
+
+import promql_parser
+
+from . import errors
+
+MAX_QUERY_LENGTH = 16_384
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def check_query(query: str) -> str:
+    """Return the query stripped, or raise InvalidQuery with the parser's message."""
+    text = query.strip()
+    if not text:
+        raise errors.InvalidQuery("promql is empty; pass a PromQL expression such as up")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise errors.InvalidQuery(
+            f"promql is {len(text)} characters long; the limit is {MAX_QUERY_LENGTH}"
+        )
+    try:
+        promql_parser.parse(text)
+    except ValueError as exc:
+        raise errors.InvalidQuery(f"PromQL syntax error: {exc}") from None
+    return text
+
+
+def check_metric_name(name: str, *, argument: str = "metric_name") -> str:
+    text = name.strip()
+    if not text:
+        raise errors.InvalidArgument(f"{argument} is empty; pass a metric name such as up")
+    if not _METRIC_NAME.match(text):
+        raise errors.InvalidArgument(
+            f"{argument}={name!r} is not a metric name (letters, digits, _ and :, not "
+            "starting with a digit); for patterns use find_metrics_by_pattern"
+        )
+    return text
+
+
+def check_label_name(name: str, *, argument: str = "label_name") -> str:
+    text = name.strip()
+    if not text:
+        raise errors.InvalidArgument(f"{argument} is empty; pass a label name such as job")
+    if not _LABEL_NAME.match(text):
+        raise errors.InvalidArgument(
+            f"{argument}={name!r} is not a label name (letters, digits and _, not starting "
+            "with a digit)"
+        )
+    return text
+
+
+def check_regex(pattern: str, *, argument: str = "pattern") -> str:
+    """RE2 syntax is checked by Prometheus itself; here only what would break the matcher."""
+    text = pattern.strip()
+    if not text:
+        raise errors.InvalidArgument(f"{argument} is empty; pass a regular expression")
+    if len(text) > 1024:
+        raise errors.InvalidArgument(f"{argument} is longer than 1024 characters")
+    return text
+
+
+def quote(value: str) -> str:
+    """A PromQL string literal for any text (used for matchers we build ourselves)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

@@ -1,0 +1,143 @@
+"""The live set of datasources: an immutable snapshot swapped atomically.
+
+Each source (the provisioning file loader, every ConfigMap, every custom resource) owns one
+slot and replaces its whole contribution at once. Merging the slots into a snapshot is the
+only place ids can collide, so it is also the only place collisions are decided: the slot
+that sorts first keeps the id (custom resources, then ConfigMaps, then files; by location
+within a kind) and the loser is reported, never silently dropped.
+
+Readers call `current()` once per request and keep that snapshot for the whole call, so a
+reload in the middle of a tool call is never half-seen.
+Record names are imported directly here because the snapshot's own field is called
+`datasources`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .datasources import Datasource, DatasourceId, Problem, Source, SourceKind
+
+logger = logging.getLogger(__name__)
+
+_KIND_ORDER = {
+    SourceKind.CUSTOM_RESOURCE: 0,
+    SourceKind.CONFIGMAP: 1,
+    SourceKind.FILE: 2,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one source currently declares, including what it could not serve."""
+
+    source: Source
+    datasources: tuple[Datasource, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def _empty_mapping() -> Mapping[DatasourceId, Datasource]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    generation: int = 0
+    created_monotonic: float = 0.0
+    datasources: Mapping[DatasourceId, Datasource] = field(default_factory=_empty_mapping)
+    problems: tuple[Problem, ...] = ()
+
+    def get(self, datasource_id: str) -> Datasource | None:
+        """By id, or by Grafana uid so agents may use either."""
+        found = self.datasources.get(DatasourceId(datasource_id))
+        if found is not None:
+            return found
+        for candidate in self.datasources.values():
+            if candidate.uid is not None and candidate.uid == datasource_id:
+                return candidate
+        return None
+
+
+Listener = Callable[[Snapshot], None]
+
+
+class Registry:
+    """Owns the contributions and publishes a new Snapshot whenever one changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contributions: dict[Source, Contribution] = {}
+        self._generation = itertools.count(1)
+        self._snapshot = Snapshot(created_monotonic=time.monotonic())
+        self._listeners: list[Listener] = []
+
+    def current(self) -> Snapshot:
+        return self._snapshot
+
+    def subscribe(self, listener: Listener) -> None:
+        """Called after every publish, in the publishing thread; must be quick."""
+        self._listeners.append(listener)
+
+    def put(self, contribution: Contribution) -> Snapshot:
+        with self._lock:
+            if self._contributions.get(contribution.source) == contribution:
+                return self._snapshot
+            self._contributions[contribution.source] = contribution
+            return self._publish()
+
+    def put_many(self, contributions: Iterable[Contribution]) -> Snapshot:
+        """Apply several slots as one publish, e.g. an initial listing."""
+        with self._lock:
+            for contribution in contributions:
+                self._contributions[contribution.source] = contribution
+            return self._publish()
+
+    def remove(self, source: Source) -> Snapshot:
+        with self._lock:
+            if self._contributions.pop(source, None) is None:
+                return self._snapshot
+            return self._publish()
+
+    def contributions(self) -> tuple[Contribution, ...]:
+        with self._lock:
+            return tuple(self._contributions.values())
+
+    def _publish(self) -> Snapshot:
+        merged: dict[DatasourceId, Datasource] = {}
+        problems: list[Problem] = []
+        ordered = sorted(
+            self._contributions.values(),
+            key=lambda c: (_KIND_ORDER[c.source.kind], c.source.location),
+        )
+        for contribution in ordered:
+            problems.extend(contribution.problems)
+            for datasource in contribution.datasources:
+                winner = merged.get(datasource.id)
+                if winner is None:
+                    merged[datasource.id] = datasource
+                    continue
+                problem = Problem(
+                    source=datasource.source,
+                    entry=f"datasource {datasource.name!r}",
+                    message=(
+                        f"id {datasource.id!r} is already served from {winner.source}; "
+                        "rename one of them (ids must be unique across all sources)"
+                    ),
+                )
+                logger.warning("datasource id collision: %s", problem)
+                problems.append(problem)
+        self._snapshot = Snapshot(
+            generation=next(self._generation),
+            created_monotonic=time.monotonic(),
+            datasources=MappingProxyType(merged),
+            problems=tuple(problems),
+        )
+        for listener in self._listeners:
+            listener(self._snapshot)
+        return self._snapshot

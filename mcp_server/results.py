@@ -1,0 +1,152 @@
+"""Tool output models (the output schemas agents see) and the conversion from raw JSON.
+
+Prometheus's JSON is converted once, here: sample values become numbers (non-finite ones
+stay the strings "NaN", "+Inf", "-Inf" since JSON has no such numbers), `data.result` is
+flattened, and every capped list says in `truncated` what was left out and how to narrow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Number = int | float | str
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Truncation(_Result):
+    """Present only when something was left out."""
+
+    returned: int = Field(description="items in this result")
+    total: int = Field(description="items the backend had")
+    hint: str = Field(description="how to ask for less, or for the rest")
+
+
+class DatasourceInfo(_Result):
+    id: str = Field(description="pass as datasource_id")
+    name: str
+    type: str = Field(description="Prometheus, Thanos, Mimir, Cortex or VictoriaMetrics")
+    uid: str | None = None
+    description: str | None = None
+    labels: dict[str, str] | None = None
+    source: str = Field(description="where it is declared: file, configmap or custom resource")
+
+
+class DatasourceList(_Result):
+    datasources: list[DatasourceInfo]
+    total: int
+
+
+class MetricList(_Result):
+    datasource: str
+    metrics: list[str]
+    total: int
+    truncated: Truncation | None = None
+
+
+class MetadataEntry(_Result):
+    type: str
+    help: str
+    unit: str | None = None
+
+
+class MetricMetadata(_Result):
+    datasource: str
+    metric: str
+    metadata: list[MetadataEntry]
+    hint: str | None = None
+
+
+class Sample(_Result):
+    labels: dict[str, str]
+    value: Number
+
+
+class RangeSeries(_Result):
+    labels: dict[str, str]
+    values: list[tuple[Number, Number]] = Field(description="[unix_seconds, value] pairs")
+
+
+class InstantResult(_Result):
+    datasource: str
+    query: str
+    time: str = Field(description="evaluation time, RFC 3339")
+    result_type: str = Field(description="vector, scalar or string")
+    series: list[Sample] | None = None
+    scalar: Number | None = Field(None, description="the value of a scalar or string result")
+    total_series: int
+    truncated: Truncation | None = None
+    warnings: list[str] | None = None
+    hint: str | None = Field(None, description="why the result may be empty and what to try")
+
+
+class RangeResult(_Result):
+    datasource: str
+    query: str
+    start: str
+    end: str
+    step_seconds: float
+    result_type: str
+    series: list[RangeSeries]
+    total_series: int
+    truncated: Truncation | None = None
+    warnings: list[str] | None = None
+    hint: str | None = None
+
+
+class LabelNames(_Result):
+    datasource: str
+    metric: str
+    labels: list[str]
+    total: int
+    hint: str | None = None
+
+
+class LabelValues(_Result):
+    datasource: str
+    label: str
+    metric: str | None = None
+    values: list[str]
+    total: int
+    truncated: Truncation | None = None
+    hint: str | None = None
+
+
+def number(raw: Any) -> Number:
+    """Prometheus sample strings to JSON numbers, keeping non-finite values readable."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return str(raw)
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def instant_samples(raw_result: Sequence[dict[str, Any]]) -> list[Sample]:
+    return [
+        Sample(labels=dict(item.get("metric") or {}), value=number(item["value"][1]))
+        for item in raw_result
+    ]
+
+
+def range_series(raw_result: Sequence[dict[str, Any]]) -> list[RangeSeries]:
+    return [
+        RangeSeries(
+            labels=dict(item.get("metric") or {}),
+            values=[(number(t), number(v)) for t, v in item.get("values") or ()],
+        )
+        for item in raw_result
+    ]
+
+
+def cap(items: Sequence[Any], limit: int, hint: str) -> tuple[list[Any], Truncation | None]:
+    if len(items) <= limit:
+        return list(items), None
+    return list(items[:limit]), Truncation(returned=limit, total=len(items), hint=hint)

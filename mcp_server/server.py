@@ -1,0 +1,239 @@
+"""Assembles one proms-mcp process: registry, sources, the MCP app and the operations app.
+
+`Application.serve()` runs both HTTP servers in one event loop and shuts down in order on
+SIGTERM/SIGINT: readiness goes false, the MCP server stops accepting and lets in-flight
+calls finish (bounded by SHUTDOWN_TIMEOUT_SECONDS), then background tasks stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from typing import Any
+
+import uvicorn
+from fastmcp import FastMCP
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import (
+    __version__,
+    backends,
+    calls,
+    errors,
+    filewatch,
+    health,
+    logs,
+    prometheus,
+    readiness,
+    registry,
+    settings,
+    tools,
+)
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp/"
+
+INSTRUCTIONS = """\
+Read-only access to Prometheus-compatible metrics backends.
+Workflow: list_datasources -> find_metrics_by_pattern (or list_metrics) -> \
+get_metric_metadata / get_metric_labels / get_label_values -> query_instant for now, \
+query_range for trends. Aggregate (sum by, topk) to keep results small; results say in \
+`truncated` what was left out. Errors carry a code: fix arguments on invalid_*, retry on \
+retryable ones."""
+
+
+def build_mcp(live: backends.Backends) -> FastMCP:
+    app = FastMCP(
+        name="proms-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        middleware=[calls.ArgumentErrors()],
+        mask_error_details=True,
+    )
+    tools.register(app, live)
+    return app
+
+
+class _SlashlessMcpPath:
+    """Serve `/mcp` as `/mcp/` in place: a redirect would drop Authorization in many clients."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == MCP_PATH.rstrip("/"):
+            scope = dict(scope, path=MCP_PATH, raw_path=MCP_PATH.encode())
+        await self._app(scope, receive, send)
+
+
+def build_mcp_asgi(mcp: FastMCP) -> tuple[ASGIApp, Any]:
+    """The MCP ASGI app and its lifespan-bearing Starlette app (for tests using lifespan)."""
+    starlette_app = mcp.http_app(path=MCP_PATH, stateless_http=True, json_response=True)
+    return _SlashlessMcpPath(starlette_app), starlette_app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the Application owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Application:
+    def __init__(self, config: settings.Settings, *, env: Mapping[str, str] | None = None) -> None:
+        if config.auth.mode is settings.AuthMode.ACTIVE:
+            raise errors.ConfigurationError(
+                "AUTH_MODE=active (Kubernetes TokenReview) is not implemented in this version; "
+                "bind to loopback, or set AUTH_MODE=none behind an authenticating proxy"
+            )
+        self.settings = config
+        self.registry = registry.Registry()
+        self.readiness = readiness.Readiness()
+        self.pool = prometheus.ClientPool(
+            default_timeout=config.prometheus.query_timeout_seconds,
+            max_response_bytes=config.prometheus.max_response_bytes,
+        )
+        self.backends = backends.Backends(self.registry, self.pool)
+        self.mcp = build_mcp(self.backends)
+        self.mcp_asgi, _ = build_mcp_asgi(self.mcp)
+        self.health_asgi = health.build_app(self.registry, self.readiness)
+        self.file_source: filewatch.FileSource | None = None
+        path = config.sources.datasources_path
+        if path is not None:
+            self.file_source = filewatch.FileSource(
+                path, self.registry, self.readiness, env=os.environ if env is None else env
+            )
+        elif not config.sources.path_explicit:
+            logger.warning(
+                "no GRAFANA_DATASOURCES_PATH and no %s: serving no datasources",
+                settings.SEED_DATASOURCES_PATH,
+            )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self.mcp_server: _Server | None = None
+        self.health_server: _Server | None = None
+
+    def start_background(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Every background loop starts here: named, kept, and its death logged."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+
+        def _done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                logger.error("background task %s died", name, exc_info=finished.exception())
+
+        task.add_done_callback(_done)
+
+    def request_stop(self) -> None:
+        self.readiness.drain()
+        self._stop.set()
+
+    async def serve(self, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
+        server = self.settings.server
+        if self.file_source is not None:
+            self.file_source.reload()
+            self.start_background(
+                "file-source-watch",
+                self.file_source.watch(self.settings.sources.reload_interval_seconds),
+            )
+        self.mcp_server = _Server(
+            uvicorn.Config(
+                self.mcp_asgi,
+                host=server.host,
+                port=server.port,
+                log_config=logs.UVICORN_LOG_CONFIG,
+                timeout_graceful_shutdown=int(server.shutdown_timeout_seconds),
+                lifespan="on",
+                access_log=True,
+            )
+        )
+        if server.health_metrics_port:
+            self.health_server = _Server(
+                uvicorn.Config(
+                    self.health_asgi,
+                    host=server.host,
+                    port=server.health_metrics_port,
+                    log_config=logs.UVICORN_LOG_CONFIG,
+                    lifespan="off",
+                    access_log=False,
+                )
+            )
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+        servers = [s for s in (self.mcp_server, self.health_server) if s is not None]
+        running = [asyncio.create_task(s.serve(), name="uvicorn") for s in servers]
+        try:
+            if on_ready is not None and await self._wait_started(servers, running):
+                await on_ready()
+            stop = asyncio.create_task(self._stop.wait(), name="stop-signal")
+            done, _ = await asyncio.wait([stop, *running], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            for task in running:
+                if task in done and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            await self._shutdown(running)
+
+    async def _wait_started(
+        self, servers: list[_Server], running: list[asyncio.Task[None]]
+    ) -> bool:
+        """True once every server listens; False if one of them gave up (port taken)."""
+        while not all(s.started for s in servers):
+            if any(task.done() for task in running):
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def _shutdown(self, running: list[asyncio.Task[None]]) -> None:
+        self.readiness.drain()
+        if self.mcp_server is not None:
+            self.mcp_server.should_exit = True
+        if running:
+            await asyncio.wait(running[:1])
+        if self.health_server is not None:
+            self.health_server.should_exit = True
+        await asyncio.wait(running)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        await self.pool.aclose()
+        logger.info("proms-mcp stopped")
+
+
+def run(config: settings.Settings) -> int:
+    """Serve until SIGTERM/SIGINT; the exit code for the command line."""
+    try:
+        asyncio.run(_serve(config))
+    except errors.ConfigurationError as exc:
+        logger.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(config: settings.Settings) -> None:
+    application = Application(config)
+
+    async def announce() -> None:
+        host = config.server.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        logger.info(
+            "serving MCP at http://%s:%d%s",
+            shown,
+            config.server.port,
+            MCP_PATH,
+            extra={"auth_mode": config.auth.mode.value},
+        )
+
+    await application.serve(on_ready=announce)

@@ -1,0 +1,156 @@
+"""Settings, read once from the environment at start-up and passed down explicitly.
+
+The variable names are the seed project's (PORT, HEALTH_METRICS_PORT, LOG_LEVEL,
+GRAFANA_DATASOURCES_PATH, QUERY_TIMEOUT, AUTH_MODE, OPENSHIFT_API_URL, OPENSHIFT_CA_CERT_PATH)
+so an existing deployment keeps working; everything newer has a safe default.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import pathlib
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import errors
+
+SEED_DATASOURCES_PATH = "/etc/grafana/provisioning/datasources/datasources.yaml"
+
+
+class AuthMode(enum.StrEnum):
+    NONE = "none"
+    ACTIVE = "active"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Frozen):
+    host: str = Field("127.0.0.1", description="HOST: bind address of both ports")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="PORT: MCP endpoint")
+    health_metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8080, description="HEALTH_METRICS_PORT: /health, /ready, /metrics; 0 turns it off"
+    )
+    shutdown_timeout_seconds: Annotated[float, Field(ge=0)] = Field(
+        8.0, description="SHUTDOWN_TIMEOUT_SECONDS: grace for in-flight calls on SIGTERM"
+    )
+
+
+class AuthSettings(_Frozen):
+    mode: AuthMode = Field(AuthMode.NONE, description="AUTH_MODE: none | active")
+    mode_explicit: bool = Field(False, description="whether AUTH_MODE was set at all")
+    api_url: str | None = Field(None, description="OPENSHIFT_API_URL: Kubernetes API override")
+    ca_cert_path: pathlib.Path | None = Field(None, description="OPENSHIFT_CA_CERT_PATH")
+
+
+class PrometheusSettings(_Frozen):
+    query_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        30.0, description="QUERY_TIMEOUT: default per-request timeout, sent to Prometheus too"
+    )
+    max_response_bytes: Annotated[int, Field(ge=1024)] = Field(
+        32 * 1024 * 1024, description="MAX_RESPONSE_BYTES: upstream body cap per request"
+    )
+
+
+class SourceSettings(_Frozen):
+    datasources_path: pathlib.Path | None = Field(
+        None, description="GRAFANA_DATASOURCES_PATH: provisioning file or directory"
+    )
+    path_explicit: bool = Field(False, description="whether GRAFANA_DATASOURCES_PATH was set")
+    reload_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="CONFIG_RELOAD_INTERVAL: how often the file(s) are checked for edits"
+    )
+
+
+class LoggingSettings(_Frozen):
+    level: str = Field("INFO", description="LOG_LEVEL: DEBUG | INFO | WARNING | ERROR")
+
+
+class Settings(_Frozen):
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    sources: SourceSettings = SourceSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+_ENV: dict[str, tuple[str, str]] = {
+    # variable: (group, field)
+    "HOST": ("server", "host"),
+    "PORT": ("server", "port"),
+    "HEALTH_METRICS_PORT": ("server", "health_metrics_port"),
+    "SHUTDOWN_TIMEOUT_SECONDS": ("server", "shutdown_timeout_seconds"),
+    "AUTH_MODE": ("auth", "mode"),
+    "OPENSHIFT_API_URL": ("auth", "api_url"),
+    "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),
+    "QUERY_TIMEOUT": ("prometheus", "query_timeout_seconds"),
+    "MAX_RESPONSE_BYTES": ("prometheus", "max_response_bytes"),
+    "GRAFANA_DATASOURCES_PATH": ("sources", "datasources_path"),
+    "CONFIG_RELOAD_INTERVAL": ("sources", "reload_interval_seconds"),
+    "LOG_LEVEL": ("logging", "level"),
+}
+
+
+def from_environ(environ: Mapping[str, str]) -> Settings:
+    """Build the settings; raise ConfigurationError naming the variable that is wrong."""
+    groups: dict[str, dict[str, object]] = {}
+    for variable, (group, name) in _ENV.items():
+        value = environ.get(variable, "").strip()
+        if value:
+            groups.setdefault(group, {})[name] = value.lower() if name == "mode" else value
+    auth = groups.setdefault("auth", {})
+    auth["mode_explicit"] = "mode" in auth
+    sources = groups.setdefault("sources", {})
+    sources["path_explicit"] = "datasources_path" in sources
+    if not sources["path_explicit"] and pathlib.Path(SEED_DATASOURCES_PATH).exists():
+        sources["datasources_path"] = SEED_DATASOURCES_PATH
+    if "level" in groups.get("logging", {}):
+        groups["logging"]["level"] = str(groups["logging"]["level"]).upper()
+    try:
+        settings = Settings.model_validate(groups)
+    except ValidationError as exc:
+        raise errors.ConfigurationError(_describe(exc)) from None
+    _check_exposure(settings)
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    by_field = {fields: variable for variable, fields in _ENV.items()}
+    lines = []
+    for error in exc.errors():
+        location = tuple(str(part) for part in error["loc"][:2])
+        variable = by_field.get((location[0], location[1]) if len(location) == 2 else ("", ""))
+        lines.append(f"{variable or '.'.join(location)}: {error['msg']}")
+    return "invalid settings: " + "; ".join(lines)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Refuse to serve every backend's data to the network without an explicit decision."""
+    auth = settings.auth
+    if (
+        auth.mode is AuthMode.NONE
+        and not auth.mode_explicit
+        and not is_loopback(settings.server.host)
+    ):
+        raise errors.ConfigurationError(
+            f"HOST={settings.server.host} is not a loopback address and AUTH_MODE is unset: "
+            "set AUTH_MODE=active to require Kubernetes bearer tokens, or AUTH_MODE=none to "
+            "serve without authentication on purpose"
+        )
+    if settings.logging.level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise errors.ConfigurationError(
+            f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"
+        )

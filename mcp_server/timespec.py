@@ -1,0 +1,104 @@
+"""Times and durations as agents write them: RFC 3339, unix seconds, `now-1h`, `5m`, `300`.
+
+Everything is normalised to float unix seconds here so the rest of the code, and the
+Prometheus API, only ever sees numbers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+
+import promql_parser
+
+from . import errors
+
+_RELATIVE = re.compile(r"^now\s*(?:(?P<sign>[+-])\s*(?P<offset>[0-9a-z]+))?$")
+_NICE_STEPS = (1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+_DAY = 86400
+MAX_POINTS_PER_SERIES = 11_000
+"""Prometheus refuses range queries with more points than this per series."""
+
+
+def parse_duration(text: str | float | int, *, argument: str) -> float:
+    """Seconds from `90`, `90.5`, `1m30s`, `2h`, `1d`; positive only."""
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        value = text.strip()
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = promql_parser.parse_duration(value).total_seconds()
+            except ValueError:
+                raise errors.InvalidArgument(
+                    f"{argument}={text!r} is not a duration; use seconds (300) or a "
+                    "Prometheus duration such as 30s, 5m, 1h30m, 1d"
+                ) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise errors.InvalidArgument(f"{argument}={text!r} must be a positive duration")
+    return seconds
+
+
+def parse_time(text: str | float | int, *, argument: str, now: float) -> float:
+    """Unix seconds from RFC 3339, unix seconds, or `now` / `now-1h` / `now+5m`."""
+    if isinstance(text, int | float):
+        return _finite(float(text), text, argument)
+    value = text.strip()
+    relative = _RELATIVE.match(value.lower())
+    if relative:
+        if not relative.group("offset"):
+            return now
+        offset = parse_duration(relative.group("offset"), argument=argument)
+        return now - offset if relative.group("sign") == "-" else now + offset
+    try:
+        return _finite(float(value), text, argument)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(
+            value.replace("Z", "+00:00").replace("z", "+00:00")
+        )
+    except ValueError:
+        raise errors.InvalidArgument(
+            f"{argument}={text!r} is not a time; use RFC 3339 (2026-01-31T12:00:00Z), unix "
+            "seconds (1767182400), or a relative time (now, now-1h, now-30m)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _finite(seconds: float, original: object, argument: str) -> float:
+    if not math.isfinite(seconds) or seconds < 0:
+        raise errors.InvalidArgument(f"{argument}={original!r} is not a valid unix time")
+    return seconds
+
+
+def auto_step(range_seconds: float, *, target_points: int) -> float:
+    """The smallest 'round' step that keeps a series at or under `target_points` points."""
+    wanted = max(range_seconds / max(target_points, 1), 1.0)
+    for step in _NICE_STEPS:
+        if step >= wanted:
+            return float(step)
+    return float(math.ceil(wanted / _DAY) * _DAY)
+
+
+def format_duration(seconds: float) -> str:
+    """`300` -> `5m`, for messages and result metadata."""
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    remaining = int(seconds)
+    parts = []
+    for unit, size in (("d", _DAY), ("h", 3600), ("m", 60), ("s", 1)):
+        if remaining >= size:
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+    return "".join(parts) or "0s"
+
+
+def isoformat(seconds: float) -> str:
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,316 @@
+"""The MCP tools: the seed's eight, with the seed's argument names and its bugs fixed.
+
+Docstrings are what agents read in `tools/list`: say what the tool answers and when to use
+it, briefly (every word costs tokens in every session).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastmcp import FastMCP
+from pydantic import Field
+
+from . import backends, calls, errors, inputs, results, timespec
+
+READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": True}
+
+DEFAULT_LOOKBACK_SECONDS = 3600.0
+"""Discovery tools look at the last hour unless told otherwise: all-time scans are slow."""
+RANGE_TARGET_POINTS = 120
+"""Points per series when query_range chooses its own step."""
+
+DatasourceId = Annotated[str, Field(description="id from list_datasources")]
+TimeArg = Annotated[
+    str | float | None,
+    Field(description="RFC 3339, unix seconds, or relative: now, now-1h, now-30m"),
+]
+Limit = Annotated[int, Field(ge=1, le=10_000, description="maximum items to return")]
+
+_EMPTY_QUERY_HINT = (
+    "no series matched: check the metric name with find_metrics_by_pattern, the label values "
+    "with get_label_values, and for rate()/increase() use a window of at least 4 scrape "
+    "intervals"
+)
+
+
+def register(app: FastMCP, live: backends.Backends) -> None:
+    """Attach every tool to `app`; they read `live` on every call."""
+
+    def window(start: str | float | None, end: str | float | None) -> tuple[float, float]:
+        now = live.clock()
+        end_s = timespec.parse_time(end, argument="end", now=now) if end is not None else now
+        start_s = (
+            timespec.parse_time(start, argument="start", now=now)
+            if start is not None
+            else end_s - DEFAULT_LOOKBACK_SECONDS
+        )
+        if start_s > end_s:
+            raise errors.InvalidArgument("start is after end; swap them")
+        return start_s, end_s
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("list_datasources")
+    async def list_datasources() -> results.DatasourceList:
+        """List the Prometheus-compatible datasources you can query, with their ids, types and
+        descriptions. Start here: every other tool takes a datasource_id from this list."""
+        snapshot = live.registry.current()
+        items = [
+            results.DatasourceInfo(
+                id=ds.id,
+                name=ds.name,
+                type=ds.prometheus_type.value,
+                uid=ds.uid,
+                description=ds.description or None,
+                labels=dict(ds.labels) or None,
+                source=ds.source.kind.value,
+            )
+            for ds in sorted(snapshot.datasources.values(), key=lambda d: d.id)
+        ]
+        return results.DatasourceList(datasources=items, total=len(items))
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("list_metrics")
+    async def list_metrics(
+        datasource_id: DatasourceId,
+        limit: Limit = 500,
+        start: TimeArg = None,
+        end: TimeArg = None,
+    ) -> results.MetricList:
+        """List metric names that have data in a time window (default: the last hour).
+        Prefer find_metrics_by_pattern when you know part of the name."""
+        datasource, client = live.resolve(datasource_id)
+        start_s, end_s = window(start, end)
+        answer = await client.get(
+            "/api/v1/label/__name__/values", [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
+        )
+        names = sorted(str(n) for n in answer.data or ())
+        shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
+        return results.MetricList(
+            datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("get_metric_metadata")
+    async def get_metric_metadata(
+        datasource_id: DatasourceId,
+        metric_name: Annotated[str, Field(description="exact metric name")],
+    ) -> results.MetricMetadata:
+        """Type (counter, gauge, histogram, summary), help text and unit of a metric: check it
+        before choosing rate() (counters) or plain values (gauges)."""
+        metric = inputs.check_metric_name(metric_name)
+        datasource, client = live.resolve(datasource_id)
+        answer = await client.get("/api/v1/metadata", [("metric", metric)])
+        raw: dict[str, Any] = answer.data or {}
+        entries = [
+            results.MetadataEntry(
+                type=str(item.get("type", "unknown")),
+                help=str(item.get("help", "")),
+                unit=str(item["unit"]) if item.get("unit") else None,
+            )
+            for item in raw.get(metric, ())
+        ]
+        hint = None
+        if not entries:
+            hint = (
+                "no metadata: the metric may not exist (find_metrics_by_pattern), or its "
+                "exporter publishes no TYPE/HELP; infer the type from the name (_total "
+                "counters, _bucket histograms)"
+            )
+        return results.MetricMetadata(
+            datasource=datasource.id, metric=metric, metadata=entries, hint=hint
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("query_instant")
+    async def query_instant(
+        datasource_id: DatasourceId,
+        promql: Annotated[str, Field(description="PromQL expression")],
+        time: TimeArg = None,
+        limit: Limit = 200,
+    ) -> results.InstantResult:
+        """Evaluate PromQL at one moment (default now) and return the value of each series.
+        Use for current state; use query_range for trends."""
+        query = inputs.check_query(promql)
+        datasource, client = live.resolve(datasource_id)
+        at = (
+            timespec.parse_time(time, argument="time", now=live.clock())
+            if time is not None
+            else live.clock()
+        )
+        answer = await client.get("/api/v1/query", [("query", query), ("time", f"{at:.3f}")])
+        data: dict[str, Any] = answer.data or {}
+        result_type = str(data.get("resultType", "vector"))
+        raw = data.get("result")
+        series: list[results.Sample] | None = None
+        scalar: results.Number | None = None
+        total = 0
+        truncated = None
+        if result_type == "vector":
+            samples = results.instant_samples(raw or [])
+            total = len(samples)
+            series, truncated = results.cap(
+                samples, limit, "narrow with label matchers, aggregate (sum by ...), or topk()"
+            )
+        elif isinstance(raw, list) and len(raw) == 2:
+            scalar = results.number(raw[1]) if result_type == "scalar" else str(raw[1])
+        return results.InstantResult(
+            datasource=datasource.id,
+            query=query,
+            time=timespec.isoformat(at),
+            result_type=result_type,
+            series=series,
+            scalar=scalar,
+            total_series=total,
+            truncated=truncated,
+            warnings=list(answer.warnings) or None,
+            hint=_EMPTY_QUERY_HINT if result_type == "vector" and total == 0 else None,
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("query_range")
+    async def query_range(
+        datasource_id: DatasourceId,
+        promql: Annotated[str, Field(description="PromQL expression")],
+        start: TimeArg = None,
+        end: TimeArg = None,
+        step: Annotated[
+            str | float | None,
+            Field(description="resolution: 30s, 5m or seconds; omitted = about 120 points"),
+        ] = None,
+        limit: Limit = 50,
+    ) -> results.RangeResult:
+        """Evaluate PromQL over a time window (default the last hour) and return each series'
+        values over time. Use for trends and incidents; aggregate to keep few series."""
+        query = inputs.check_query(promql)
+        datasource, client = live.resolve(datasource_id)
+        start_s, end_s = window(start, end)
+        span = end_s - start_s
+        step_s = (
+            timespec.parse_duration(step, argument="step")
+            if step is not None
+            else timespec.auto_step(span, target_points=RANGE_TARGET_POINTS)
+        )
+        if span / step_s + 1 > timespec.MAX_POINTS_PER_SERIES:
+            raise errors.InvalidArgument(
+                f"step {timespec.format_duration(step_s)} over "
+                f"{timespec.format_duration(span)} gives more than "
+                f"{timespec.MAX_POINTS_PER_SERIES} points per series; use a step of at least "
+                f"{timespec.format_duration(timespec.auto_step(span, target_points=1000))}"
+            )
+        answer = await client.get(
+            "/api/v1/query_range",
+            [
+                ("query", query),
+                ("start", f"{start_s:.3f}"),
+                ("end", f"{end_s:.3f}"),
+                ("step", f"{step_s:g}"),
+            ],
+        )
+        data: dict[str, Any] = answer.data or {}
+        all_series = results.range_series(data.get("result") or [])
+        shown, truncated = results.cap(
+            all_series, limit, "narrow with label matchers, aggregate (sum by ...), or topk()"
+        )
+        return results.RangeResult(
+            datasource=datasource.id,
+            query=query,
+            start=timespec.isoformat(start_s),
+            end=timespec.isoformat(end_s),
+            step_seconds=step_s,
+            result_type=str(data.get("resultType", "matrix")),
+            series=shown,
+            total_series=len(all_series),
+            truncated=truncated,
+            warnings=list(answer.warnings) or None,
+            hint=_EMPTY_QUERY_HINT if not all_series else None,
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("get_metric_labels")
+    async def get_metric_labels(
+        datasource_id: DatasourceId,
+        metric_name: Annotated[str, Field(description="exact metric name")],
+        start: TimeArg = None,
+        end: TimeArg = None,
+    ) -> results.LabelNames:
+        """Label names a metric carries (default: series of the last hour). Use before
+        writing matchers or `by (...)` clauses."""
+        metric = inputs.check_metric_name(metric_name)
+        datasource, client = live.resolve(datasource_id)
+        start_s, end_s = window(start, end)
+        answer = await client.get(
+            "/api/v1/labels",
+            [("match[]", metric), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+        )
+        names = sorted(str(n) for n in answer.data or () if n != "__name__")
+        hint = None
+        if not names:
+            hint = "no series of this metric in the window: check the name or widen start"
+        return results.LabelNames(
+            datasource=datasource.id, metric=metric, labels=names, total=len(names), hint=hint
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("get_label_values")
+    async def get_label_values(
+        datasource_id: DatasourceId,
+        label_name: Annotated[str, Field(description="label name, e.g. job")],
+        metric_name: Annotated[
+            str | None, Field(description="only values on series of this metric")
+        ] = None,
+        limit: Limit = 200,
+        start: TimeArg = None,
+        end: TimeArg = None,
+    ) -> results.LabelValues:
+        """Values a label takes (default: series of the last hour), optionally only on one
+        metric's series. Use to find the exact job, namespace or instance to filter on."""
+        label = inputs.check_label_name(label_name)
+        metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
+        datasource, client = live.resolve(datasource_id)
+        start_s, end_s = window(start, end)
+        params = [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
+        if metric is not None:
+            params.append(("match[]", metric))
+        answer = await client.get(f"/api/v1/label/{label}/values", params)
+        values = sorted(str(v) for v in answer.data or ())
+        shown, truncated = results.cap(values, limit, "pass metric_name to narrow, or raise limit")
+        hint = None
+        if not values:
+            hint = "no values in the window: check the label with get_metric_labels or widen start"
+        return results.LabelValues(
+            datasource=datasource.id,
+            label=label,
+            metric=metric,
+            values=shown,
+            total=len(values),
+            truncated=truncated,
+            hint=hint,
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    @calls.guarded("find_metrics_by_pattern")
+    async def find_metrics_by_pattern(
+        datasource_id: DatasourceId,
+        pattern: Annotated[
+            str, Field(description="RE2 regex searched within names, e.g. http.*duration")
+        ],
+        limit: Limit = 200,
+        start: TimeArg = None,
+        end: TimeArg = None,
+    ) -> results.MetricList:
+        """Metric names containing a regex match (default: series of the last hour), filtered
+        by the backend. The fastest way to find the metric you need."""
+        regex = inputs.check_regex(pattern)
+        datasource, client = live.resolve(datasource_id)
+        start_s, end_s = window(start, end)
+        matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
+        answer = await client.get(
+            "/api/v1/label/__name__/values",
+            [("match[]", matcher), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+        )
+        names = sorted(str(n) for n in answer.data or ())
+        shown, truncated = results.cap(names, limit, "use a more specific pattern")
+        return results.MetricList(
+            datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
+        )

@@ -1,0 +1,1 @@
+"""Kubernetes controller: PrometheusDatasource CRs and Grafana ConfigMaps -> the registry."""

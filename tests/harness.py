@@ -1,0 +1,106 @@
+"""Our own server, for real: an Application in a thread with its own event loop, on free
+loopback ports, reached over HTTP exactly as an agent would reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from mcp_server import server, settings
+
+McpClient = Client[StreamableHttpTransport]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    application: server.Application
+    mcp_url: str
+    health_url: str
+    loop: asyncio.AbstractEventLoop
+
+    def call_in_loop(self, function: Callable[[], object]) -> None:
+        self.loop.call_soon_threadsafe(function)
+
+
+def make_settings(**groups: dict[str, object]) -> settings.Settings:
+    """Settings on free ports with quick reloads; groups override fields per section."""
+    base: dict[str, dict[str, object]] = {
+        "server": {"port": free_port(), "health_metrics_port": free_port()},
+        "sources": {"reload_interval_seconds": 0.1},
+    }
+    for name, fields in groups.items():
+        base.setdefault(name, {}).update(fields)
+    return settings.Settings.model_validate(base)
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    config: settings.Settings, *, start_timeout: float = 15.0
+) -> Iterator[RunningServer]:
+    started = threading.Event()
+    holder: dict[str, object] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            application = server.Application(config)
+            holder["application"] = application
+            holder["loop"] = asyncio.get_running_loop()
+
+            async def ready() -> None:
+                started.set()
+
+            await application.serve(on_ready=ready)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the test thread below
+            holder["error"] = exc
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name="proms-mcp-under-test", daemon=True)
+    thread.start()
+    if not started.wait(start_timeout) or "error" in holder:
+        raise RuntimeError(f"proms-mcp did not start: {holder.get('error')!r}")
+    application = holder["application"]
+    loop = holder["loop"]
+    assert isinstance(application, server.Application)
+    assert isinstance(loop, asyncio.AbstractEventLoop)
+    running = RunningServer(
+        application=application,
+        mcp_url=f"http://127.0.0.1:{config.server.port}{server.MCP_PATH}",
+        health_url=f"http://127.0.0.1:{config.server.health_metrics_port}",
+        loop=loop,
+    )
+    try:
+        yield running
+    finally:
+        loop.call_soon_threadsafe(application.request_stop)
+        thread.join(timeout=config.server.shutdown_timeout_seconds + 10)
+        if thread.is_alive():
+            raise RuntimeError("proms-mcp did not stop within its grace period")
+
+
+def poll(condition: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Wait for a condition with a deadline; fail loudly instead of sleeping and hoping."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:g}s")
