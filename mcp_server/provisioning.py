@@ -394,7 +394,7 @@ def _url(reader: _Reader) -> str | None:
         if not ok:
             reader.fail("url", message)
             return None
-    return url if url.endswith("/") and not parts.query and not parts.fragment else url
+    return url[:-1] if url.endswith("/") and not parts.query and not parts.fragment else url
 
 
 def _http_method(reader: _Reader) -> datasources.HttpMethod:
