@@ -72,7 +72,7 @@ async def test_a_removed_datasource_stops_being_served(
             "query_instant", {"datasource_id": "alpha", "promql": "up"}, raise_on_error=False
         )
     assert result.is_error
-    assert "datasource_not_found" in result.content[0].text  # type: ignore[union-attr]
+    assert "datasource_not_found" in str(result.content[0])
 
 
 def test_a_broken_edit_keeps_the_last_good_configuration_and_says_so(
