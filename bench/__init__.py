@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): proms-mcp side by side with direct Prometheus."""
