@@ -88,7 +88,7 @@ class Connection:
     forward_caller_token: bool = False
 
 
-def _frozen_labels(labels: Mapping[str, str] | None = None) -> Mapping[str, str]:
+def frozen_labels(labels: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(labels or {}))
 
 
@@ -103,7 +103,7 @@ class Datasource:
     prometheus_type: PrometheusType = PrometheusType.PROMETHEUS
     uid: str | None = None
     description: str = ""
-    labels: Mapping[str, str] = field(default_factory=_frozen_labels)
+    labels: Mapping[str, str] = field(default_factory=frozen_labels)
 
     @property
     def url(self) -> str:

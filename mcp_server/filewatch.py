@@ -54,20 +54,15 @@ class FileSource:
         except provisioning.ProvisioningError as exc:
             return self._fail(str(exc), fingerprint=fingerprint)
         self._fingerprint = fingerprint
-        broken = [p for p in loaded.problems if p.entry is None]
-        if broken and self._last_good is not None:
-            kept = registry.Contribution(
-                source=self._source,
-                datasources=self._last_good.datasources,
-                problems=tuple(loaded.problems),
-            )
-            self._registry.put(kept)
-            message = "; ".join(str(p) for p in broken)
-            return self._fail(f"kept the last good configuration: {message}", counted=True)
-        contribution = registry.Contribution(
+        fresh = registry.Contribution(
             source=self._source, datasources=loaded.datasources, problems=loaded.problems
         )
+        contribution = registry.keep_last_good(self._last_good, fresh)
         self._registry.put(contribution)
+        broken = [p for p in loaded.problems if p.entry is None]
+        if contribution is not fresh:
+            message = "; ".join(str(p) for p in broken)
+            return self._fail(f"kept the last good configuration: {message}", counted=True)
         self._last_good = contribution
         for problem in loaded.problems:
             logger.error("datasource not served: %s", problem)

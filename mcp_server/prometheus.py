@@ -88,7 +88,7 @@ class PrometheusClient:
             *self._extra_params,
         ]
         if path in _QUERY_PATHS:
-            all_params.append(("timeout", f"{effective_timeout:g}s"))
+            all_params.append(("timeout", _seconds(effective_timeout)))
         method = "POST" if path in _FORM_PATHS and self.connection.http_method == "POST" else "GET"
         request = self._http.build_request(
             method,
@@ -140,7 +140,7 @@ class PrometheusClient:
 
     def _too_large(self) -> errors.ResponseTooLarge:
         return errors.ResponseTooLarge(
-            f"the backend's answer is larger than {self._max_bytes // (1024 * 1024)} MiB; "
+            f"the backend's answer is larger than {_size(self._max_bytes)}; "
             "narrow the query (fewer series with label matchers, a shorter range or a "
             "larger step)"
         )
@@ -152,6 +152,18 @@ def _form(params: Sequence[tuple[str, object]]) -> dict[str, list[str]]:
     for key, value in params:
         form.setdefault(key, []).append(str(value))
     return form
+
+
+def _seconds(value: float) -> str:
+    """Plain decimal seconds: Prometheus rejects fractional durations such as `2.5s`."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
 
 
 def _timeout(seconds: float) -> errors.UpstreamTimeout:
@@ -265,7 +277,7 @@ class ClientPool:
         self._default_timeout = default_timeout
         self._max_bytes = max_response_bytes
         self._clients: dict[datasources.DatasourceId, PrometheusClient] = {}
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring: dict[asyncio.Task[None], PrometheusClient] = {}
 
     def client_for(self, datasource: datasources.Datasource) -> PrometheusClient:
         client = self._clients.get(datasource.id)
@@ -293,17 +305,17 @@ class ClientPool:
         except RuntimeError:
             return  # no loop (shutdown or a reload thread): the client is garbage-collected
         task = loop.create_task(self._close_later(client), name=f"retire-{client.datasource_id}")
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[task] = client
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def _close_later(self, client: PrometheusClient) -> None:
         await asyncio.sleep(client.timeout + _CLIENT_MARGIN_SECONDS)
         await client.aclose()
 
     async def aclose(self) -> None:
+        clients = list(self._clients.values()) + list(self._retiring.values())
         for task in list(self._retiring):
             task.cancel()
-        clients = list(self._clients.values())
         self._clients.clear()
         for client in clients:
             with contextlib.suppress(Exception):

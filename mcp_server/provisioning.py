@@ -15,7 +15,7 @@ import math
 import pathlib
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -66,6 +66,17 @@ def parse_document(text: str, source: datasources.Source, env: Mapping[str, str]
     """
     merger = _Merger()
     merger.add(_read_document(text, source, env))
+    return merger.result()
+
+
+def parse_documents(
+    documents: Iterable[tuple[str, datasources.Source]], env: Mapping[str, str]
+) -> Provisioned:
+    """Several documents loaded as one, in the given order (the data keys of a ConfigMap):
+    deletes and duplicate names work across them as across the files of a directory."""
+    merger = _Merger()
+    for text, source in documents:
+        merger.add(_read_document(text, source, env))
     return merger.result()
 
 

@@ -42,6 +42,15 @@ class Contribution:
     problems: tuple[Problem, ...] = ()
 
 
+def keep_last_good(previous: Contribution | None, fresh: Contribution) -> Contribution:
+    """When a whole document broke (a problem with no entry), keep serving what it served
+    before and report the new problems; a bad entry alone never holds the others back."""
+    broken = any(problem.entry is None for problem in fresh.problems)
+    if not broken or previous is None:
+        return fresh
+    return Contribution(fresh.source, previous.datasources, fresh.problems)
+
+
 def _empty_mapping() -> Mapping[DatasourceId, Datasource]:
     return MappingProxyType({})
 

@@ -12,8 +12,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import uvicorn
 from fastmcp import FastMCP
@@ -77,6 +77,18 @@ def build_mcp_asgi(mcp: FastMCP) -> tuple[ASGIApp, Any]:
     return _SlashlessMcpPath(starlette_app), starlette_app
 
 
+class Extension(Protocol):
+    """Something that feeds the registry from elsewhere (the Kubernetes operator).
+
+    `start` must return quickly and run its loops through `Application.start_background`;
+    it registers itself with `Application.readiness` so /ready waits for its first sync.
+    """
+
+    async def start(self, application: Application) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the Application owns the signals."""
 
@@ -86,7 +98,13 @@ class _Server(uvicorn.Server):
 
 
 class Application:
-    def __init__(self, config: settings.Settings, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: settings.Settings,
+        *,
+        env: Mapping[str, str] | None = None,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
         if config.auth.mode is settings.AuthMode.ACTIVE:
             raise errors.ConfigurationError(
                 "AUTH_MODE=active (Kubernetes TokenReview) is not implemented in this version; "
@@ -114,6 +132,7 @@ class Application:
                 "no GRAFANA_DATASOURCES_PATH and no %s: serving no datasources",
                 settings.SEED_DATASOURCES_PATH,
             )
+        self.extensions = tuple(extensions)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self.mcp_server: _Server | None = None
@@ -143,6 +162,8 @@ class Application:
                 "file-source-watch",
                 self.file_source.watch(self.settings.sources.reload_interval_seconds),
             )
+        for extension in self.extensions:
+            await extension.start(self)
         self.mcp_server = _Server(
             uvicorn.Config(
                 self.mcp_asgi,
@@ -202,6 +223,11 @@ class Application:
         if self.health_server is not None:
             self.health_server.should_exit = True
         await asyncio.wait(running)
+        for extension in self.extensions:
+            try:
+                await extension.stop()
+            except Exception:
+                logger.exception("stopping %s failed", type(extension).__name__)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -210,10 +236,10 @@ class Application:
         logger.info("proms-mcp stopped")
 
 
-def run(config: settings.Settings) -> int:
+def run(config: settings.Settings, *, extensions: Sequence[Extension] = ()) -> int:
     """Serve until SIGTERM/SIGINT; the exit code for the command line."""
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, extensions))
     except errors.ConfigurationError as exc:
         logger.error("%s", exc)
         return 2
@@ -222,8 +248,8 @@ def run(config: settings.Settings) -> int:
     return 0
 
 
-async def _serve(config: settings.Settings) -> None:
-    application = Application(config)
+async def _serve(config: settings.Settings, extensions: Sequence[Extension]) -> None:
+    application = Application(config, extensions=extensions)
 
     async def announce() -> None:
         host = config.server.host

@@ -66,6 +66,35 @@ class SourceSettings(_Frozen):
     )
 
 
+class RunMode(enum.StrEnum):
+    AUTO = "auto"
+    STANDALONE = "standalone"
+    OPERATOR = "operator"
+
+
+class OperatorSettings(_Frozen):
+    """Read here so there is one settings object; only the operator package acts on them."""
+
+    mode: RunMode = Field(
+        RunMode.AUTO,
+        description="PROMS_MCP_MODE: auto (operator when a Kubernetes API is configured: "
+        "in-cluster or KUBECONFIG), standalone, or operator",
+    )
+    namespaces: tuple[str, ...] = Field(
+        (), description="WATCH_NAMESPACES: comma-separated; empty watches the whole cluster"
+    )
+    configmap_label: str = Field(
+        "grafana_datasource", description="DATASOURCE_CONFIGMAP_LABEL: label selecting ConfigMaps"
+    )
+    configmap_label_value: str | None = Field(
+        None, description="DATASOURCE_CONFIGMAP_LABEL_VALUE: required value; unset = any value"
+    )
+    probe_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="PROBE_INTERVAL: seconds between reachability probes of CRs"
+    )
+    kubeconfig: pathlib.Path | None = Field(None, description="KUBECONFIG: outside a cluster")
+
+
 class LoggingSettings(_Frozen):
     level: str = Field("INFO", description="LOG_LEVEL: DEBUG | INFO | WARNING | ERROR")
 
@@ -75,6 +104,7 @@ class Settings(_Frozen):
     auth: AuthSettings = AuthSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     sources: SourceSettings = SourceSettings()
+    operator: OperatorSettings = OperatorSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -92,6 +122,12 @@ _ENV: dict[str, tuple[str, str]] = {
     "GRAFANA_DATASOURCES_PATH": ("sources", "datasources_path"),
     "CONFIG_RELOAD_INTERVAL": ("sources", "reload_interval_seconds"),
     "LOG_LEVEL": ("logging", "level"),
+    "PROMS_MCP_MODE": ("operator", "mode"),
+    "WATCH_NAMESPACES": ("operator", "namespaces"),
+    "DATASOURCE_CONFIGMAP_LABEL": ("operator", "configmap_label"),
+    "DATASOURCE_CONFIGMAP_LABEL_VALUE": ("operator", "configmap_label_value"),
+    "PROBE_INTERVAL": ("operator", "probe_interval_seconds"),
+    "KUBECONFIG": ("operator", "kubeconfig"),
 }
 
 
@@ -101,7 +137,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     for variable, (group, name) in _ENV.items():
         value = environ.get(variable, "").strip()
         if value:
-            groups.setdefault(group, {})[name] = value.lower() if name == "mode" else value
+            groups.setdefault(group, {})[name] = _shape(name, value)
     auth = groups.setdefault("auth", {})
     auth["mode_explicit"] = "mode" in auth
     sources = groups.setdefault("sources", {})
@@ -116,6 +152,14 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         raise errors.ConfigurationError(_describe(exc)) from None
     _check_exposure(settings)
     return settings
+
+
+def _shape(name: str, value: str) -> object:
+    if name == "mode":
+        return value.lower()
+    if name == "namespaces":
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
 
 
 def _describe(exc: ValidationError) -> str:

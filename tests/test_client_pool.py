@@ -127,11 +127,6 @@ async def test_aclose_closes_every_current_client() -> None:
     assert all(closed(c) for c in clients)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ClientPool.aclose cancels the retire tasks, so a client replaced less than "
-    "its grace before shutdown is never closed (mcp_server/prometheus.py, ClientPool.aclose)",
-)
 async def test_aclose_also_closes_clients_still_in_their_grace() -> None:
     pool = prometheus.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
     retiring = pool.client_for(datasource(org="tenant-1"))
