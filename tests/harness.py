@@ -8,7 +8,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from fastmcp import Client
@@ -103,4 +103,43 @@ def poll(condition: Callable[[], bool], *, timeout: float = 10.0, interval: floa
         if condition():
             return
         time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:g}s")
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    config: settings.Settings, *, extensions: Sequence[server.Extension] = ()
+) -> AsyncIterator[server.Application]:
+    """The Application in the test's own event loop: for tests whose fakes (KMock) live in
+    that loop too, where a server thread would deadlock on blocking polls."""
+    application = server.Application(config, extensions=extensions)
+    started = asyncio.Event()
+
+    async def ready() -> None:
+        started.set()
+
+    task = asyncio.create_task(application.serve(on_ready=ready), name="proms-mcp-under-test")
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait([task, waiter], timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if not started.is_set():
+        waiter.cancel()
+        if task.done():
+            task.result()
+        raise RuntimeError("proms-mcp did not start within 15 s")
+    try:
+        yield application
+    finally:
+        application.request_stop()
+        await asyncio.wait_for(task, config.server.shutdown_timeout_seconds + 10)
+
+
+async def eventually(
+    condition: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """The async twin of `poll`, for conditions served by the test's own loop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout:g}s")

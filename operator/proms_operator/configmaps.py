@@ -1,0 +1,111 @@
+"""Grafana datasource-provisioning ConfigMaps -> registry entries.
+
+A ConfigMap is selected by its label (default `grafana_datasource`, any value: the Grafana
+chart's sidecar convention); every data key is one provisioning document, parsed by the same
+code as the standalone file loader. A ConfigMap that loses its label or is deleted takes its
+datasources with it. A key that no longer parses keeps the last good datasources of that
+ConfigMap in service. proms-mcp only reads ConfigMaps: it never patches them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from mcp_server import datasources, observability, provisioning, registry, settings
+
+from . import kubeapi
+
+logger = logging.getLogger(__name__)
+
+
+def source_of(namespace: str, name: str) -> datasources.Source:
+    return datasources.Source(datasources.SourceKind.CONFIGMAP, f"{namespace}/{name}")
+
+
+class ConfigMaps:
+    def __init__(
+        self,
+        live: registry.Registry,
+        api: kubeapi.KubeApi,
+        config: settings.OperatorSettings,
+        env: Mapping[str, str],
+    ) -> None:
+        self._registry = live
+        self._api = api
+        self._label = config.configmap_label
+        self._value = config.configmap_label_value
+        self._env = env
+        self._last_good: dict[datasources.Source, registry.Contribution] = {}
+        self._reported: dict[datasources.Source, tuple[str, ...]] = {}
+
+    @property
+    def label_selector(self) -> str:
+        return self._label if self._value is None else f"{self._label}={self._value}"
+
+    def selected(self, body: Mapping[str, Any]) -> bool:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        if self._label not in labels:
+            return False
+        return self._value is None or labels[self._label] == self._value
+
+    async def changed(self, body: Mapping[str, Any]) -> None:
+        metadata = body.get("metadata") or {}
+        source = source_of(str(metadata.get("namespace")), str(metadata.get("name")))
+        if not self.selected(body):
+            self.deleted(body)
+            return
+        data = body.get("data") or {}
+        documents = [
+            (str(text), datasources.Source(source.kind, f"{source.location} key {key}"))
+            for key, text in sorted(data.items())
+        ]
+        loaded = provisioning.parse_documents(documents, self._env)
+        fresh = registry.Contribution(source, loaded.datasources, loaded.problems)
+        contribution = registry.keep_last_good(self._last_good.get(source), fresh)
+        self._registry.put(contribution)
+        if contribution is fresh:
+            self._last_good[source] = fresh
+        observability.CONFIG_RELOADS.labels(
+            "configmap", "success" if contribution is fresh else "failure"
+        ).inc()
+        await self._report(body, source, loaded.problems, kept=contribution is not fresh)
+
+    def deleted(self, body: Mapping[str, Any]) -> None:
+        metadata = body.get("metadata") or {}
+        source = source_of(str(metadata.get("namespace")), str(metadata.get("name")))
+        self._last_good.pop(source, None)
+        self._reported.pop(source, None)
+        self._registry.remove(source)
+
+    async def _report(
+        self,
+        body: Mapping[str, Any],
+        source: datasources.Source,
+        problems: tuple[datasources.Problem, ...],
+        *,
+        kept: bool,
+    ) -> None:
+        """Log and post an event when the set of problems changes (not on every resync)."""
+        messages = tuple(str(p) for p in problems)
+        if self._reported.get(source, ()) == messages:
+            return
+        self._reported[source] = messages
+        for message in messages:
+            logger.error("datasource not served: %s", message)
+        if not messages:
+            return
+        summary = "; ".join(messages)
+        if kept:
+            summary = "kept the last good datasources: " + summary
+        try:
+            await self._api.post_event(
+                dict(body),
+                kind="ConfigMap",
+                reason="InvalidDatasource",
+                message=summary,
+                warning=True,
+            )
+        except kubeapi.ApiError as exc:
+            logger.info("event not posted: %s", exc)

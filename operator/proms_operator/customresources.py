@@ -1,0 +1,240 @@
+"""PrometheusDatasource objects -> registry entries and their status.
+
+Level-triggered: every event for a CR (and for a Secret or ConfigMap it references)
+recomputes the whole datasource from the current spec and referenced values, puts it in the
+registry, and patches status only if it changed. Nothing is stored on the object but its
+status: no finalizers, no annotations. A CR that cannot be served is kept out of the
+registry with Ready=False, a precise reason, and a Warning event; the others are untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from mcp_server import datasources, registry
+
+from . import conditions, kubeapi, specs
+
+logger = logging.getLogger(__name__)
+
+ObjectKey = tuple[str, str]  # namespace, name
+
+
+def api_path(namespace: str, name: str | None = None, *, status: bool = False) -> str:
+    path = f"/apis/{specs.GROUP}/{specs.VERSION}/namespaces/{namespace}/{specs.PLURAL}"
+    if name is not None:
+        path += f"/{name}"
+    return path + ("/status" if status else "")
+
+
+def source_of(namespace: str, name: str) -> datasources.Source:
+    return datasources.Source(datasources.SourceKind.CUSTOM_RESOURCE, f"{namespace}/{name}")
+
+
+class CustomResources:
+    def __init__(self, live: registry.Registry, api: kubeapi.KubeApi) -> None:
+        self._registry = live
+        self._api = api
+        self._bodies: dict[ObjectKey, dict[str, Any]] = {}
+        self._references: dict[ObjectKey, tuple[specs.Reference, ...]] = {}
+        self._reachable: dict[ObjectKey, conditions.Condition] = {}
+        self._versions: dict[ObjectKey, str] = {}
+        self._locks: dict[ObjectKey, asyncio.Lock] = {}
+
+    # --- events -------------------------------------------------------------------------
+
+    async def changed(self, body: Mapping[str, Any]) -> None:
+        key = _key(body)
+        self._bodies[key] = copy.deepcopy(dict(body))
+        await self._reconcile(key)
+
+    async def deleted(self, body: Mapping[str, Any]) -> None:
+        key = _key(body)
+        async with self._lock(key):
+            self._bodies.pop(key, None)
+            self._references.pop(key, None)
+            self._reachable.pop(key, None)
+            self._versions.pop(key, None)
+            self._registry.remove(source_of(*key))
+        logger.info("datasource removed", extra={"datasource_id": f"{key[0]}/{key[1]}"})
+
+    def references(self, kind: str, namespace: str, name: str) -> list[ObjectKey]:
+        """CRs that read the given Secret or ConfigMap."""
+        return [
+            key
+            for key, refs in self._references.items()
+            if any(r.kind == kind and r.namespace == namespace and r.name == name for r in refs)
+        ]
+
+    async def referenced_object_changed(self, kind: str, namespace: str, name: str) -> None:
+        for key in self.references(kind, namespace, name):
+            await self._reconcile(key)
+
+    def served(self) -> list[tuple[ObjectKey, datasources.Datasource]]:
+        snapshot = self._registry.current()
+        found = []
+        for key in list(self._bodies):
+            datasource = snapshot.datasources.get(specs.datasource_id(*key))
+            if datasource is not None and datasource.source == source_of(*key):
+                found.append((key, datasource))
+        return found
+
+    async def set_reachability(
+        self, key: ObjectKey, condition: conditions.Condition, version: str | None
+    ) -> None:
+        """Called by the prober; patches only if Reachable or the version changed."""
+        self._reachable[key] = condition
+        if version:
+            self._versions[key] = version
+        if key in self._bodies:
+            await self._reconcile(key)
+
+    # --- reconciling --------------------------------------------------------------------
+
+    def _lock(self, key: ObjectKey) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    async def _reconcile(self, key: ObjectKey) -> None:
+        async with self._lock(key):
+            body = self._bodies.get(key)
+            if body is None:
+                return
+            namespace, name = key
+            source = source_of(namespace, name)
+            ready: conditions.Condition
+            try:
+                spec = specs.parse_spec(body.get("spec") or {})
+                self._references[key] = specs.references(spec, namespace)
+                if spec.suspend:
+                    self._registry.remove(source)
+                    ready = conditions.Condition(
+                        conditions.READY, "False", "Suspended", "spec.suspend is true"
+                    )
+                else:
+                    values = await self._fetch(self._references[key])
+                    datasource = specs.to_datasource(
+                        namespace, name, spec, lambda ref: _lookup(values, ref)
+                    )
+                    self._registry.put(registry.Contribution(source, (datasource,)))
+                    ready = conditions.Condition(
+                        conditions.READY,
+                        "True",
+                        "Serving",
+                        f"served to agents as datasource {datasource.id}",
+                    )
+            except specs.SpecError as exc:
+                self._registry.remove(source)
+                ready = conditions.Condition(conditions.READY, "False", exc.reason, exc.message)
+                logger.warning(
+                    "datasource not served: %s",
+                    exc.message,
+                    extra={"datasource_id": f"{namespace}/{name}", "reason": exc.reason},
+                )
+            except kubeapi.ApiError as exc:
+                ready = conditions.Condition(
+                    conditions.READY, "False", "KubernetesApiError", str(exc)
+                )
+                logger.warning("cannot resolve references of %s/%s: %s", namespace, name, exc)
+            await self._write_status(key, body, ready)
+
+    async def _fetch(self, references: tuple[specs.Reference, ...]) -> dict[str, dict[str, Any]]:
+        """Each referenced object once; a missing one is the CR's problem, not ours."""
+        objects: dict[str, dict[str, Any]] = {}
+        for ref in references:
+            path = _object_path(ref)
+            if path in objects:
+                continue
+            found = await self._api.get(path)
+            if found is None:
+                raise specs.SpecError(
+                    f"{ref.kind}NotFound",
+                    f"{ref.kind} {ref.namespace}/{ref.name} does not exist; create it or fix "
+                    "the reference",
+                )
+            objects[path] = found
+        return objects
+
+    async def _write_status(
+        self, key: ObjectKey, body: dict[str, Any], ready: conditions.Condition
+    ) -> None:
+        namespace, name = key
+        current = body.get("status") or {}
+        reachable = self._reachable.get(key) or conditions.Condition(
+            conditions.REACHABLE, "Unknown", "NotProbed", "no probe has run yet"
+        )
+        if ready.reason == "Suspended":
+            reachable = conditions.Condition(
+                conditions.REACHABLE, "Unknown", "Suspended", "not probed while suspended"
+            )
+        extra: dict[str, Any] = {"datasourceId": f"{namespace}/{name}"}
+        if key in self._versions:
+            extra["prometheusVersion"] = self._versions[key]
+        generation = (body.get("metadata") or {}).get("generation")
+        desired = conditions.render(current, [ready, reachable], generation=generation, extra=extra)
+        if not conditions.differs(current, desired):
+            return
+        before = conditions.find(current, conditions.READY)
+        try:
+            patched = await self._api.merge_patch(
+                api_path(namespace, name, status=True), {"status": desired}
+            )
+        except kubeapi.ApiError as exc:
+            logger.warning("cannot patch status of %s/%s: %s", namespace, name, exc)
+            return
+        body["status"] = patched.get("status", desired)
+        if (
+            before is None
+            or before.get("status") != ready.status
+            or (before.get("reason") != ready.reason)
+        ):
+            await self._event(body, ready)
+
+    async def _event(self, body: dict[str, Any], ready: conditions.Condition) -> None:
+        try:
+            await self._api.post_event(
+                body,
+                kind=specs.KIND,
+                reason=ready.reason,
+                message=ready.message,
+                warning=ready.status != "True",
+            )
+        except kubeapi.ApiError as exc:
+            logger.info("event not posted: %s", exc)
+
+
+def _key(body: Mapping[str, Any]) -> ObjectKey:
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace")), str(metadata.get("name"))
+
+
+def _object_path(ref: specs.Reference) -> str:
+    plural = "secrets" if ref.kind == "Secret" else "configmaps"
+    return f"/api/v1/namespaces/{ref.namespace}/{plural}/{ref.name}"
+
+
+def _lookup(objects: Mapping[str, Mapping[str, Any]], ref: specs.Reference) -> str:
+    found = objects[_object_path(ref)]
+    if ref.kind == "ConfigMap":
+        value = (found.get("data") or {}).get(ref.key)
+        if value is None:
+            raise _missing_key(ref)
+        return str(value)
+    encoded = (found.get("data") or {}).get(ref.key)
+    if encoded is None:
+        raise _missing_key(ref)
+    try:
+        return base64.b64decode(str(encoded), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise specs.SpecError(
+            "InvalidSecretValue", f"{ref} is not base64-encoded UTF-8 text"
+        ) from None
+
+
+def _missing_key(ref: specs.Reference) -> specs.SpecError:
+    return specs.SpecError("KeyNotFound", f"{ref} does not exist; add the key or fix the reference")

@@ -1,0 +1,71 @@
+"""Periodic reachability probes of CR-backed datasources -> the Reachable condition.
+
+`/api/v1/status/buildinfo` tells both that the backend answers and which version it runs.
+A 404 still proves the backend is up (not every Prometheus-compatible API serves buildinfo),
+and a 401/403 on a datasource that forwards the caller's token is expected: the prober has
+no caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mcp_server import datasources, errors, prometheus
+
+from . import conditions, customresources
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_SECONDS = 10.0
+_CONCURRENCY = 8
+
+
+async def probe(
+    client: prometheus.PrometheusClient, datasource: datasources.Datasource
+) -> tuple[conditions.Condition, str | None]:
+    try:
+        answer = await client.get("/api/v1/status/buildinfo", timeout=PROBE_TIMEOUT_SECONDS)
+    except errors.BadUpstreamResponse:
+        return _reachable("Responding", "the backend answers (it does not serve buildinfo)"), None
+    except errors.UpstreamUnauthorized as exc:
+        if datasource.connection.forward_caller_token:
+            return _reachable(
+                "AuthenticationRequired", "the backend answers and wants a token"
+            ), None
+        return _unreachable(exc), None
+    except errors.UpstreamError as exc:
+        return _unreachable(exc), None
+    version = str((answer.data or {}).get("version") or "") or None
+    message = f"buildinfo answered (version {version})" if version else "buildinfo answered"
+    return _reachable("ProbeSucceeded", message), version
+
+
+def _reachable(reason: str, message: str) -> conditions.Condition:
+    return conditions.Condition(conditions.REACHABLE, "True", reason, message)
+
+
+def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
+    return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", f"{exc.code}: {exc}")
+
+
+async def probe_all(crs: customresources.CustomResources, pool: prometheus.ClientPool) -> None:
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(key: customresources.ObjectKey, datasource: datasources.Datasource) -> None:
+        async with gate:
+            condition, version = await probe(pool.client_for(datasource), datasource)
+            await crs.set_reachability(key, condition, version)
+
+    await asyncio.gather(*(one(key, ds) for key, ds in crs.served()))
+
+
+async def probe_forever(
+    crs: customresources.CustomResources, pool: prometheus.ClientPool, interval: float
+) -> None:
+    while True:
+        try:
+            await probe_all(crs, pool)
+        except Exception:  # one bad round must not end the probing
+            logger.exception("reachability probes failed")
+        await asyncio.sleep(interval)

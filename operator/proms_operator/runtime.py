@@ -1,0 +1,154 @@
+"""The operator as an extension of the MCP server process.
+
+Start-up order: connect to the API, list every watched kind once and apply it to the
+registry (only then is the `kubernetes` source ready), then hand over to kopf's watches for
+changes, and probe CR datasources periodically. `proms-mcp` serves throughout: health is
+answered while the first listing runs, and a failing API keeps readiness false with the
+reason, retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from mcp_server import server, settings
+
+from . import configmaps, customresources, embedding, kubeapi, probing, specs
+
+logger = logging.getLogger(__name__)
+
+READINESS_NAME = "kubernetes"
+_RETRY_SECONDS = 2.0
+
+
+class KubernetesSources:
+    def __init__(self, config: settings.Settings, *, env: Mapping[str, str] | None = None) -> None:
+        self._config = config.operator
+        self._env = dict(os.environ if env is None else env)
+        self._api: kubeapi.KubeApi | None = None
+        self._kopf: embedding.EmbeddedKopf | None = None
+        self.crs: customresources.CustomResources | None = None
+        self.configmaps: configmaps.ConfigMaps | None = None
+
+    async def start(self, application: server.Application) -> None:
+        application.readiness.register(READINESS_NAME)
+        application.start_background("kubernetes-sources", self._run(application))
+
+    async def stop(self) -> None:
+        if self._kopf is not None:
+            await self._kopf.stop()
+        if self._api is not None:
+            await self._api.aclose()
+
+    async def _run(self, application: server.Application) -> None:
+        while True:
+            try:
+                self._api = await kubeapi.KubeApi.connect(self._config.kubeconfig)
+                break
+            except kubeapi.ApiError as exc:
+                application.readiness.failed(READINESS_NAME, f"cannot configure the API: {exc}")
+                await asyncio.sleep(_RETRY_SECONDS)
+        api = self._api
+        crs = self.crs = customresources.CustomResources(application.registry, api)
+        maps = self.configmaps = configmaps.ConfigMaps(
+            application.registry, api, self._config, self._env
+        )
+        while True:
+            try:
+                await self._initial_listing(api, crs, maps)
+                break
+            except kubeapi.ApiError as exc:
+                logger.warning("initial listing failed, retrying: %s", exc)
+                application.readiness.failed(READINESS_NAME, f"initial listing failed: {exc}")
+                await asyncio.sleep(_RETRY_SECONDS)
+        application.readiness.succeeded(READINESS_NAME)
+        logger.info(
+            "kubernetes sources synced",
+            extra={"namespaces": list(self._config.namespaces) or "all"},
+        )
+        self._kopf = embedding.EmbeddedKopf(
+            self._handlers(api, crs, maps),
+            embedding.operator_settings(),
+            namespaces=self._config.namespaces,
+            on_signal=application.request_stop,
+        )
+        self._kopf.start()
+        await probing.probe_forever(crs, application.pool, self._config.probe_interval_seconds)
+
+    def _scopes(self) -> list[str | None]:
+        return list(self._config.namespaces) or [None]
+
+    async def _initial_listing(
+        self,
+        api: kubeapi.KubeApi,
+        crs: customresources.CustomResources,
+        maps: configmaps.ConfigMaps,
+    ) -> None:
+        for namespace in self._scopes():
+            prefix = f"/namespaces/{namespace}" if namespace else ""
+            for body in await api.list(
+                f"/apis/{specs.GROUP}/{specs.VERSION}{prefix}/{specs.PLURAL}"
+            ):
+                await crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
+            for body in await api.list(
+                f"/api/v1{prefix}/configmaps", label_selector=maps.label_selector
+            ):
+                if maps.selected(body):
+                    await maps.changed(body)
+
+    def _handlers(
+        self,
+        api: kubeapi.KubeApi,
+        crs: customresources.CustomResources,
+        maps: configmaps.ConfigMaps,
+    ) -> kopf.OperatorRegistry:
+        registry = kopf.OperatorRegistry()
+
+        @kopf.on.login(registry=registry)
+        async def login(**_: Any) -> kopf.ConnectionInfo:
+            return await api.login_info()
+
+        @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL, registry=registry)
+        async def custom_resource(type: str | None, body: kopf.Body, **_: Any) -> None:
+            if type == "DELETED":
+                await crs.deleted(body)
+            else:
+                await crs.changed(body)
+
+        @kopf.on.event("v1", "configmaps", registry=registry)
+        async def configmap(type: str | None, body: kopf.Body, **_: Any) -> None:
+            metadata = body.get("metadata") or {}
+            namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
+            if type == "DELETED":
+                maps.deleted(body)
+            elif maps.selected(body):
+                await maps.changed(body)
+            else:
+                maps.deleted(body)  # the label was removed
+            await crs.referenced_object_changed("ConfigMap", namespace, name)
+
+        def referenced_secret(body: kopf.Body, **_: Any) -> bool:
+            metadata = body.get("metadata") or {}
+            return bool(
+                crs.references("Secret", str(metadata.get("namespace")), str(metadata.get("name")))
+            )
+
+        @kopf.on.event("v1", "secrets", registry=registry, when=referenced_secret)
+        async def secret(body: kopf.Body, **_: Any) -> None:
+            metadata = body.get("metadata") or {}
+            await crs.referenced_object_changed(
+                "Secret", str(metadata.get("namespace")), str(metadata.get("name"))
+            )
+
+        return registry
+
+
+def _with_kind(body: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """List items carry no apiVersion/kind; events about them need both."""
+    return {"apiVersion": api_version, "kind": specs.KIND, **body}
