@@ -4,6 +4,7 @@ datasources."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -344,3 +345,103 @@ async def test_proms_mcp_never_writes_to_configmaps_or_secrets(
     assert kube.writes(emulator, kube.SECRETS) == []
     cr_writes = kube.writes(emulator, kube.CRS)
     assert cr_writes and all(str(r.url.path).endswith("/status") for r in cr_writes)
+
+
+async def test_readiness_waits_for_the_initial_listing_and_says_why(
+    emulator: kmock.KubernetesEmulator, tmp_path: pathlib.Path
+) -> None:
+    failing = emulator["list", kmock.resource(kube.CRS)][:3]
+    failing << 500 << {"kind": "Status", "code": 500, "message": "etcd is having a bad day"}
+    config = harness.make_settings(
+        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
+    )
+    sources = runtime.KubernetesSources(config)
+    async with harness.serving(config, extensions=[sources]) as application:
+        await harness.eventually(
+            lambda: (
+                (application.readiness.sources()["kubernetes"].last_error or "").find("500") >= 0
+            )
+        )
+        assert application.readiness.ready is False
+        await harness.eventually(lambda: application.readiness.ready, timeout=15)
+
+
+async def test_files_and_cluster_sources_combine_and_the_scope_is_respected(
+    emulator: kmock.KubernetesEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    file = tmp_path / "ds.json"
+    file.write_text(
+        json.dumps(
+            {"datasources": [{"name": "from-file", "type": "prometheus", "url": prometheus.url}]}
+        )
+    )
+    emulator.objects[kube.CRS, "watched", "in-scope"] = kube.datasource(
+        "watched", "in-scope", url=prometheus.url
+    )
+    emulator.objects[kube.CRS, "elsewhere", "out-of-scope"] = kube.datasource(
+        "elsewhere", "out-of-scope", url=prometheus.url
+    )
+    config = harness.make_settings(
+        sources={"datasources_path": file},
+        operator={
+            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
+            "namespaces": ("watched",),
+        },
+    )
+    async with harness.serving(
+        config, extensions=[runtime.KubernetesSources(config)]
+    ) as application:
+        await harness.eventually(lambda: application.readiness.ready)
+        assert ids(application) == {"from-file", "watched/in-scope"}
+        await kube.create(
+            emulator, kube.CRS, kube.datasource("watched", "later", url=prometheus.url)
+        )
+        await kube.create(
+            emulator, kube.CRS, kube.datasource("elsewhere", "later", url=prometheus.url)
+        )
+        await harness.eventually(lambda: "watched/later" in ids(application))
+        assert "elsewhere/later" not in ids(application)
+        watched_paths = {str(r.url.path) for r in emulator["watch"]}
+        assert all("/namespaces/watched/" in path for path in watched_paths), watched_paths
+
+
+async def test_a_suspended_cr_leaves_the_registry_and_says_so(
+    emulator: kmock.KubernetesEmulator, app: server.Application
+) -> None:
+    await kube.patch(emulator, kube.CRS, "team-a", "early", {"spec": {"suspend": True}})
+    await harness.eventually(lambda: "team-a/early" not in ids(app))
+    await harness.eventually(
+        lambda: condition(emulator, "team-a", "early", "Ready").get("reason") == "Suspended"
+    )
+
+
+async def test_the_reachability_probe_sets_reachable_and_the_version(
+    emulator: kmock.KubernetesEmulator,
+    tmp_path: pathlib.Path,
+    prometheus: RunningPrometheus,
+    closed_port_url: str,
+) -> None:
+    emulator.objects[kube.CRS, "p", "up"] = kube.datasource("p", "up", url=prometheus.url)
+    emulator.objects[kube.CRS, "p", "down"] = kube.datasource("p", "down", url=closed_port_url)
+    config = harness.make_settings(
+        operator={
+            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
+            "probe_interval_seconds": 0.2,
+        },
+    )
+    async with harness.serving(config, extensions=[runtime.KubernetesSources(config)]):
+        await harness.eventually(
+            lambda: condition(emulator, "p", "up", "Reachable").get("status") == "True"
+        )
+        await harness.eventually(
+            lambda: condition(emulator, "p", "down", "Reachable").get("status") == "False"
+        )
+    assert status(emulator, "p", "up")["prometheusVersion"] == prometheus.version
+    assert condition(emulator, "p", "down", "Reachable")["reason"] == "ProbeFailed"
+    assert (
+        closed_port_url.split("//")[1]
+        not in condition(emulator, "p", "down", "Reachable")["message"]
+    )
+    assert condition(emulator, "p", "down", "Ready")["status"] == "True"  # served, just unreachable
+    patches = [r for r in kube.writes(emulator, kube.CRS) if r.method == "PATCH"]
+    assert len(patches) <= 6, "status is patched on change only, not on every probe"
