@@ -13,9 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_server import datasources, observability, provisioning, registry, settings
-
-from . import kubeapi
+from mcp_server import datasources, kubeclient, observability, provisioning, registry, settings
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +26,7 @@ class ConfigMaps:
     def __init__(
         self,
         live: registry.Registry,
-        api: kubeapi.KubeApi,
+        api: kubeclient.KubeApi,
         config: settings.OperatorSettings,
         env: Mapping[str, str],
     ) -> None:
@@ -107,5 +105,5 @@ class ConfigMaps:
                 message=summary,
                 warning=True,
             )
-        except kubeapi.ApiError as exc:
+        except kubeclient.ApiError as exc:
             logger.info("event not posted: %s", exc)

@@ -17,9 +17,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_server import datasources, registry
+from mcp_server import datasources, kubeclient, registry
 
-from . import conditions, kubeapi, specs
+from . import conditions, specs
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def source_of(namespace: str, name: str) -> datasources.Source:
 
 
 class CustomResources:
-    def __init__(self, live: registry.Registry, api: kubeapi.KubeApi) -> None:
+    def __init__(self, live: registry.Registry, api: kubeclient.KubeApi) -> None:
         self._registry = live
         self._api = api
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
@@ -136,7 +136,7 @@ class CustomResources:
                     exc.message,
                     extra={"datasource_id": f"{namespace}/{name}", "reason": exc.reason},
                 )
-            except kubeapi.ApiError as exc:
+            except kubeclient.ApiError as exc:
                 ready = conditions.Condition(
                     conditions.READY, "False", "KubernetesApiError", str(exc)
                 )
@@ -184,7 +184,7 @@ class CustomResources:
             patched = await self._api.merge_patch(
                 api_path(namespace, name, status=True), {"status": desired}
             )
-        except kubeapi.ApiError as exc:
+        except kubeclient.ApiError as exc:
             logger.warning("cannot patch status of %s/%s: %s", namespace, name, exc)
             return
         body["status"] = patched.get("status", desired)
@@ -204,7 +204,7 @@ class CustomResources:
                 message=ready.message,
                 warning=ready.status != "True",
             )
-        except kubeapi.ApiError as exc:
+        except kubeclient.ApiError as exc:
             logger.info("event not posted: %s", exc)
 
 

@@ -9,15 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import signal
 from collections.abc import Callable, Collection
 
 import kopf
 
+from mcp_server import kubeclient
+
 logger = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 2.0
+
+
+async def login_info(api: kubeclient.KubeApi) -> kopf.ConnectionInfo:
+    """kopf's watches use the same identity as our own requests."""
+    configuration = api.configuration
+    rotating = configuration.refresh_api_key_hook is not None
+    return kopf.ConnectionInfo(
+        server=api.server,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        token=await api.token(),
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        expiration=(
+            datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
+            if rotating
+            else None
+        ),
+    )
 
 
 def operator_settings() -> kopf.OperatorSettings:

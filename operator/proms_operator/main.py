@@ -5,17 +5,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mcp_server import cli, errors, server, settings
+from mcp_server import cli, errors, kubeclient, server, settings
 
-from . import kubeapi, runtime
+from . import runtime
 
 
 def extensions(config: settings.Settings) -> Sequence[server.Extension]:
     mode = config.operator.mode
     if mode is settings.RunMode.STANDALONE:
         return ()
-    if mode is settings.RunMode.OPERATOR or kubeapi.configured(config.operator.kubeconfig):
-        if mode is settings.RunMode.OPERATOR and not kubeapi.configured(config.operator.kubeconfig):
+    if mode is settings.RunMode.OPERATOR or kubeclient.configured(config.operator.kubeconfig):
+        if mode is settings.RunMode.OPERATOR and not kubeclient.configured(
+            config.operator.kubeconfig
+        ):
             raise errors.ConfigurationError(
                 "PROMS_MCP_MODE=operator but no Kubernetes API is configured: run in a pod, "
                 "or set KUBECONFIG to an existing file"

@@ -17,9 +17,9 @@ from typing import Any
 
 import kopf
 
-from mcp_server import server, settings
+from mcp_server import kubeclient, server, settings
 
-from . import configmaps, customresources, embedding, kubeapi, probing, specs
+from . import configmaps, customresources, embedding, probing, specs
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class KubernetesSources:
     def __init__(self, config: settings.Settings, *, env: Mapping[str, str] | None = None) -> None:
         self._config = config.operator
         self._env = dict(os.environ if env is None else env)
-        self._api: kubeapi.KubeApi | None = None
+        self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
         self.configmaps: configmaps.ConfigMaps | None = None
@@ -49,9 +49,9 @@ class KubernetesSources:
     async def _run(self, application: server.Application) -> None:
         while True:
             try:
-                self._api = await kubeapi.KubeApi.connect(self._config.kubeconfig)
+                self._api = await kubeclient.KubeApi.connect(self._config.kubeconfig)
                 break
-            except kubeapi.ApiError as exc:
+            except kubeclient.ApiError as exc:
                 application.readiness.failed(READINESS_NAME, f"cannot configure the API: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
         api = self._api
@@ -63,7 +63,7 @@ class KubernetesSources:
             try:
                 await self._initial_listing(api, crs, maps)
                 break
-            except kubeapi.ApiError as exc:
+            except kubeclient.ApiError as exc:
                 logger.warning("initial listing failed, retrying: %s", exc)
                 application.readiness.failed(READINESS_NAME, f"initial listing failed: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
@@ -86,7 +86,7 @@ class KubernetesSources:
 
     async def _initial_listing(
         self,
-        api: kubeapi.KubeApi,
+        api: kubeclient.KubeApi,
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
     ) -> None:
@@ -104,7 +104,7 @@ class KubernetesSources:
 
     def _handlers(
         self,
-        api: kubeapi.KubeApi,
+        api: kubeclient.KubeApi,
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
     ) -> kopf.OperatorRegistry:
@@ -112,7 +112,7 @@ class KubernetesSources:
 
         @kopf.on.login(registry=registry)
         async def login(**_: Any) -> kopf.ConnectionInfo:
-            return await api.login_info()
+            return await embedding.login_info(api)
 
         @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL, registry=registry)
         async def custom_resource(type: str | None, body: kopf.Body, **_: Any) -> None:

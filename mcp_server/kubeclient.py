@@ -1,8 +1,10 @@
-"""Plain requests to the Kubernetes API: reads, status patches, events.
+"""Plain requests to the Kubernetes API: reviews, reads, status patches, events.
 
-kopf does the watching; everything the controller writes or reads on demand goes through
-here, with the credentials of in-cluster config or KUBECONFIG (loaded by kubernetes-asyncio,
-which also refreshes rotating ServiceAccount tokens). Failures become `ApiError` once, here.
+Used by authentication (TokenReview, SubjectAccessReview) and by the operator (kopf does the
+watching; what the controller reads on demand or writes goes through here). Credentials come
+from in-cluster config or KUBECONFIG, loaded by kubernetes-asyncio, which also refreshes
+rotating ServiceAccount tokens; OPENSHIFT_API_URL / OPENSHIFT_CA_CERT_PATH override the
+location. Failures become `ApiError` once, here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import kopf
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import Configuration
 
@@ -87,7 +88,14 @@ class KubeApi:
         )
 
     @classmethod
-    async def connect(cls, kubeconfig: pathlib.Path | None) -> KubeApi:
+    async def connect(
+        cls,
+        kubeconfig: pathlib.Path | None,
+        *,
+        api_url: str | None = None,
+        ca_cert_path: pathlib.Path | None = None,
+    ) -> KubeApi:
+        """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location."""
         configuration = Configuration()
         try:
             if in_cluster():
@@ -99,26 +107,23 @@ class KubeApi:
                     config_file=str(kubeconfig) if kubeconfig else None,
                     client_configuration=configuration,
                 )
+            if api_url:
+                configuration.host = api_url
+            if ca_cert_path is not None:
+                configuration.ssl_ca_cert = str(ca_cert_path)
             return cls(configuration)
         except (kube_config.ConfigException, OSError, ValueError, ssl.SSLError) as exc:
             raise ApiError(0, f"unusable Kubernetes client configuration: {exc}") from None
 
-    async def login_info(self) -> kopf.ConnectionInfo:
-        """The same identity for kopf's watches as for our own requests."""
-        configuration = self._configuration
-        return kopf.ConnectionInfo(
-            server=self.server,
-            ca_path=configuration.ssl_ca_cert,
-            insecure=not configuration.verify_ssl,
-            token=await self._credentials.token(),
-            certificate_path=configuration.cert_file,
-            private_key_path=configuration.key_file,
-            expiration=(
-                datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
-                if configuration.refresh_api_key_hook is not None
-                else None
-            ),
-        )
+    @property
+    def configuration(self) -> Configuration:
+        return self._configuration
+
+    async def token(self) -> str | None:
+        return await self._credentials.token()
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return _checked(await self._request("POST", path, json=body))
 
     async def aclose(self) -> None:
         await self._http.aclose()
