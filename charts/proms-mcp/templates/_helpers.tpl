@@ -1,0 +1,101 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "proms-mcp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: the release name, unless it already contains the chart name. */}}
+{{- define "proms-mcp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of cluster-scoped objects: unique per release namespace as well. */}}
+{{- define "proms-mcp.clusterName" -}}
+{{- printf "%s-%s" (include "proms-mcp.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "proms-mcp.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "proms-mcp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "proms-mcp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "proms-mcp.labels" -}}
+helm.sh/chart: {{ include "proms-mcp.chart" . }}
+{{ include "proms-mcp.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: proms-mcp
+{{- end }}
+
+{{- define "proms-mcp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "proms-mcp.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "proms-mcp.image" -}}
+{{- $image := .Values.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (default .Chart.AppVersion $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* In-cluster URL of the MCP endpoint. */}}
+{{- define "proms-mcp.mcpUrl" -}}
+{{- printf "http://%s.%s.svc:%v/mcp/" (include "proms-mcp.fullname" .) .Release.Namespace .Values.service.port }}
+{{- end }}
+
+{{/*
+The controller's permissions in one namespace or cluster-wide; exactly what
+operator/proms_operator reads and writes, no wildcards.
+*/}}
+{{- define "proms-mcp.rules" -}}
+- apiGroups: ["proms-mcp.dev"]
+  resources: ["prometheusdatasources"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["proms-mcp.dev"]
+  resources: ["prometheusdatasources/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{/*
+Namespace of an object the chart creates for the controller to read (a PrometheusDatasource
+or a datasource ConfigMap): the release namespace by default, and it must be watched.
+Arguments: (list $ $item "what").
+*/}}
+{{- define "proms-mcp.watchedNamespace" -}}
+{{- $root := index . 0 }}
+{{- $item := index . 1 }}
+{{- $what := index . 2 }}
+{{- $namespace := default $root.Release.Namespace $item.namespace }}
+{{- $watched := $root.Values.watch.namespaces }}
+{{- if and $watched (not (has $namespace $watched)) }}
+{{- fail (printf "%s %s/%s is outside watch.namespaces %v: proms-mcp would never see it" $what $namespace $item.name $watched) }}
+{{- end }}
+{{- $namespace }}
+{{- end }}
