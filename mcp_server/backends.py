@@ -6,11 +6,12 @@ through the call cannot mix the old and the new definition.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import time
 from collections.abc import Callable
 
-from . import datasources, errors, prometheus, registry
+from . import authorization, datasources, errors, identity, prometheus, registry
 
 
 class Backends:
@@ -24,20 +25,37 @@ class Backends:
         self.registry = live
         self.pool = pool
         self.clock = clock
+        self.authorizer: authorization.Authorizer | None = None  # set with AUTH_MODE=active
         live.subscribe(lambda snapshot: pool.prune(snapshot.datasources))
 
-    def resolve(
+    async def resolve(
         self, datasource_id: str
     ) -> tuple[datasources.Datasource, prometheus.PrometheusClient]:
+        """A datasource the caller may use; one it may not is reported exactly like one that
+        does not exist, so its existence does not leak."""
         snapshot = self.registry.current()
         datasource = snapshot.get(datasource_id.strip())
-        if datasource is None:
-            raise errors.DatasourceNotFound(_not_found_message(datasource_id, snapshot))
+        if datasource is None or not await self._allowed(datasource):
+            visible = await self.visible(snapshot)
+            raise errors.DatasourceNotFound(_not_found_message(datasource_id, visible))
         return datasource, self.pool.client_for(datasource)
 
+    async def visible(self, snapshot: registry.Snapshot) -> list[datasources.Datasource]:
+        candidates = sorted(snapshot.datasources.values(), key=lambda d: d.id)
+        if self.authorizer is None:
+            return candidates
+        verdicts = await asyncio.gather(*(self._allowed(d) for d in candidates))
+        return [d for d, ok in zip(candidates, verdicts, strict=True) if ok]
 
-def _not_found_message(datasource_id: str, snapshot: registry.Snapshot) -> str:
-    known = sorted(snapshot.datasources)
+    async def _allowed(self, datasource: datasources.Datasource) -> bool:
+        if self.authorizer is None:
+            return True
+        who = identity.current.get()
+        return who is not None and await self.authorizer.allowed(who, datasource)
+
+
+def _not_found_message(datasource_id: str, visible: list[datasources.Datasource]) -> str:
+    known = [d.id for d in visible]
     message = f"no datasource {datasource_id!r}"
     close = difflib.get_close_matches(datasource_id, known, n=3, cutoff=0.6)
     if close:

@@ -21,7 +21,7 @@ from fastmcp import exceptions as fastmcp_exceptions
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 
-from . import errors, observability
+from . import errors, identity, observability
 
 logger = logging.getLogger("proms_mcp.calls")
 
@@ -70,7 +70,9 @@ def guarded(
 
 
 def _log_call(tool: str, arguments: dict[str, Any], outcome: str, elapsed: float) -> None:
+    who = identity.current.get()
     fields: dict[str, Any] = {
+        "user": who.username if who is not None else None,
         "tool": tool,
         "outcome": outcome,
         "duration_ms": round(elapsed * 1000, 2),

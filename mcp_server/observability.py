@@ -46,3 +46,17 @@ CONFIG_RELOADS = Counter(
     "Reloads of datasource sources by source kind and outcome (success, failure)",
     ["source", "outcome"],
 )
+
+AUTH_REVIEWS = Counter(
+    "proms_mcp_auth_reviews",
+    "TokenReviews and SubjectAccessReviews sent, by kind (token, access) and outcome",
+    ["kind", "outcome"],
+)
+AUTH_CACHE_HITS = Counter(
+    "proms_mcp_auth_cache_hits", "Review answers served from cache, by kind", ["kind"]
+)
+AUTH_DENIALS = Counter(
+    "proms_mcp_auth_denials",
+    "Requests refused: unauthenticated, unavailable (API down), forbidden (per datasource)",
+    ["reason"],
+)

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pydantic
 
-from . import datasources, errors, observability
+from . import datasources, errors, identity, observability
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class PrometheusClient:
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET."""
         effective_timeout = min(timeout or self.timeout, self.timeout)
+        if bearer_token is None and self.connection.forward_caller_token:
+            bearer_token = identity.token.get()
         all_params: list[tuple[str, str | int | float | bool | None]] = [
             *params,
             *self._extra_params,

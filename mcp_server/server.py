@@ -21,11 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import (
     __version__,
+    authentication,
+    authorization,
     backends,
     calls,
     errors,
     filewatch,
     health,
+    kubeclient,
     logs,
     prometheus,
     readiness,
@@ -105,11 +108,6 @@ class Application:
         env: Mapping[str, str] | None = None,
         extensions: Sequence[Extension] = (),
     ) -> None:
-        if config.auth.mode is settings.AuthMode.ACTIVE:
-            raise errors.ConfigurationError(
-                "AUTH_MODE=active (Kubernetes TokenReview) is not implemented in this version; "
-                "bind to loopback, or set AUTH_MODE=none behind an authenticating proxy"
-            )
         self.settings = config
         self.registry = registry.Registry()
         self.readiness = readiness.Readiness()
@@ -135,6 +133,7 @@ class Application:
         self.extensions = tuple(extensions)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        self.kube_api: kubeclient.KubeApi | None = None
         self.mcp_server: _Server | None = None
         self.health_server: _Server | None = None
 
@@ -162,6 +161,8 @@ class Application:
                 "file-source-watch",
                 self.file_source.watch(self.settings.sources.reload_interval_seconds),
             )
+        if self.settings.auth.mode is settings.AuthMode.ACTIVE:
+            await self._enable_auth()
         for extension in self.extensions:
             await extension.start(self)
         self.mcp_server = _Server(
@@ -204,6 +205,31 @@ class Application:
         finally:
             await self._shutdown(running)
 
+    async def _enable_auth(self) -> None:
+        """TokenReview in front of /mcp/, SubjectAccessReview per datasource."""
+        auth = self.settings.auth
+        try:
+            self.kube_api = await kubeclient.KubeApi.connect(
+                self.settings.operator.kubeconfig,
+                api_url=auth.api_url,
+                ca_cert_path=auth.ca_cert_path,
+            )
+        except kubeclient.ApiError as exc:
+            raise errors.ConfigurationError(
+                f"AUTH_MODE=active needs the Kubernetes API (in-cluster, KUBECONFIG or "
+                f"OPENSHIFT_API_URL): {exc}"
+            ) from None
+        reviewer = authentication.TokenReviewer(self.kube_api, audiences=auth.audiences)
+        self.mcp_asgi = authentication.BearerAuthentication(
+            self.mcp_asgi, reviewer.review, resource_path=MCP_PATH
+        )
+        self.backends.authorizer = authorization.Authorizer(
+            self.kube_api,
+            verb=auth.authorization_verb,
+            file_policy=authorization.Policy(auth.file_access),
+            configmap_policy=authorization.Policy(auth.configmap_access),
+        )
+
     async def _wait_started(
         self, servers: list[_Server], running: list[asyncio.Task[None]]
     ) -> bool:
@@ -233,6 +259,8 @@ class Application:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         await self.pool.aclose()
+        if self.kube_api is not None:
+            await self.kube_api.aclose()
         logger.info("proms-mcp stopped")
 
 

@@ -45,6 +45,19 @@ class AuthSettings(_Frozen):
     mode_explicit: bool = Field(False, description="whether AUTH_MODE was set at all")
     api_url: str | None = Field(None, description="OPENSHIFT_API_URL: Kubernetes API override")
     ca_cert_path: pathlib.Path | None = Field(None, description="OPENSHIFT_CA_CERT_PATH")
+    audiences: tuple[str, ...] = Field(
+        (), description="TOKEN_REVIEW_AUDIENCES: comma-separated; tokens must carry one"
+    )
+    authorization_verb: str = Field(
+        "query", description="AUTHORIZATION_VERB: RBAC verb checked per datasource"
+    )
+    file_access: str = Field(
+        "allow", description="FILE_DATASOURCE_ACCESS: allow | deny, for file datasources"
+    )
+    configmap_access: str = Field(
+        "sar",
+        description="CONFIGMAP_DATASOURCE_ACCESS: sar (the verb on the ConfigMap) | allow | deny",
+    )
 
 
 class PrometheusSettings(_Frozen):
@@ -117,6 +130,10 @@ _ENV: dict[str, tuple[str, str]] = {
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),
+    "TOKEN_REVIEW_AUDIENCES": ("auth", "audiences"),
+    "AUTHORIZATION_VERB": ("auth", "authorization_verb"),
+    "FILE_DATASOURCE_ACCESS": ("auth", "file_access"),
+    "CONFIGMAP_DATASOURCE_ACCESS": ("auth", "configmap_access"),
     "QUERY_TIMEOUT": ("prometheus", "query_timeout_seconds"),
     "MAX_RESPONSE_BYTES": ("prometheus", "max_response_bytes"),
     "GRAFANA_DATASOURCES_PATH": ("sources", "datasources_path"),
@@ -157,7 +174,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
 def _shape(name: str, value: str) -> object:
     if name == "mode":
         return value.lower()
-    if name == "namespaces":
+    if name in ("namespaces", "audiences"):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
 
@@ -194,6 +211,10 @@ def _check_exposure(settings: Settings) -> None:
             "set AUTH_MODE=active to require Kubernetes bearer tokens, or AUTH_MODE=none to "
             "serve without authentication on purpose"
         )
+    if auth.file_access not in ("allow", "deny"):
+        raise errors.ConfigurationError("FILE_DATASOURCE_ACCESS: expected allow or deny")
+    if auth.configmap_access not in ("sar", "allow", "deny"):
+        raise errors.ConfigurationError("CONFIGMAP_DATASOURCE_ACCESS: expected sar, allow or deny")
     if settings.logging.level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"

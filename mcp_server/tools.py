@@ -55,6 +55,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """List the Prometheus-compatible datasources you can query, with their ids, types and
         descriptions. Start here: every other tool takes a datasource_id from this list."""
         snapshot = live.registry.current()
+        visible = await live.visible(snapshot)
         items = [
             results.DatasourceInfo(
                 id=ds.id,
@@ -65,7 +66,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 labels=dict(ds.labels) or None,
                 source=ds.source.kind.value,
             )
-            for ds in sorted(snapshot.datasources.values(), key=lambda d: d.id)
+            for ds in visible
         ]
         return results.DatasourceList(datasources=items, total=len(items))
 
@@ -79,7 +80,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     ) -> results.MetricList:
         """List metric names that have data in a time window (default: the last hour).
         Prefer find_metrics_by_pattern when you know part of the name."""
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end)
         answer = await client.get(
             "/api/v1/label/__name__/values", [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
@@ -99,7 +100,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Type (counter, gauge, histogram, summary), help text and unit of a metric: check it
         before choosing rate() (counters) or plain values (gauges)."""
         metric = inputs.check_metric_name(metric_name)
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         answer = await client.get("/api/v1/metadata", [("metric", metric)])
         raw: dict[str, Any] = answer.data or {}
         entries = [
@@ -132,7 +133,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Evaluate PromQL at one moment (default now) and return the value of each series.
         Use for current state; use query_range for trends."""
         query = inputs.check_query(promql)
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         at = (
             timespec.parse_time(time, argument="time", now=live.clock())
             if time is not None
@@ -183,7 +184,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Evaluate PromQL over a time window (default the last hour) and return each series'
         values over time. Use for trends and incidents; aggregate to keep few series."""
         query = inputs.check_query(promql)
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end)
         span = end_s - start_s
         step_s = (
@@ -237,7 +238,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Label names a metric carries (default: series of the last hour). Use before
         writing matchers or `by (...)` clauses."""
         metric = inputs.check_metric_name(metric_name)
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end)
         answer = await client.get(
             "/api/v1/labels",
@@ -267,7 +268,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         metric's series. Use to find the exact job, namespace or instance to filter on."""
         label = inputs.check_label_name(label_name)
         metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end)
         params = [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
         if metric is not None:
@@ -302,7 +303,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Metric names containing a regex match (default: series of the last hour), filtered
         by the backend. The fastest way to find the metric you need."""
         regex = inputs.check_regex(pattern)
-        datasource, client = live.resolve(datasource_id)
+        datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end)
         matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
         answer = await client.get(

@@ -25,6 +25,19 @@ _VERBS = {"get", "list", "watch", "patch", "create", "delete"}
 _versions = itertools.count(1000)
 
 
+class ReviewingEmulator(kmock.KubernetesEmulator):
+    """KMock that answers TokenReviews and SubjectAccessReviews without storing them.
+
+    The emulator keeps every created object by name, and reviews have none, so the second
+    review would be a 409; the real API server never stores reviews either.
+    """
+
+    async def _handle(self, request: kmock.Request) -> Any:
+        if request.resource is not None and str(request.resource.plural).endswith("reviews"):
+            return await kmock.KubernetesScaffold._handle(self, request)
+        return await super()._handle(request)
+
+
 def declare(emulator: kmock.KubernetesEmulator) -> None:
     emulator.resources[CRS] = kmock.ResourceInfo(
         kind="PrometheusDatasource",

@@ -1,0 +1,33 @@
+"""Who is calling: set once per HTTP request by authentication, read by authorization, the
+audit log and datasources that forward the caller's token. Context variables follow the
+request into FastMCP's tool handlers."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def _no_extra() -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A TokenReview's user: exactly what a SubjectAccessReview needs back."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=_no_extra)
+
+
+current: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
+    "proms_mcp_identity", default=None
+)
+token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "proms_mcp_caller_token", default=None
+)
+"""The caller's bearer token, only for datasources with forwardCallerToken; never logged."""
