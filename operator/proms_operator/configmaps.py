@@ -18,6 +18,11 @@ from mcp_server import datasources, kubeclient, observability, provisioning, reg
 logger = logging.getLogger(__name__)
 
 
+def _key(body: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace")), str(metadata.get("name"))
+
+
 def source_of(namespace: str, name: str) -> datasources.Source:
     return datasources.Source(datasources.SourceKind.CONFIGMAP, f"{namespace}/{name}")
 
@@ -49,8 +54,7 @@ class ConfigMaps:
         return self._value is None or labels[self._label] == self._value
 
     async def changed(self, body: Mapping[str, Any]) -> None:
-        metadata = body.get("metadata") or {}
-        source = source_of(str(metadata.get("namespace")), str(metadata.get("name")))
+        source = source_of(*_key(body))
         if not self.selected(body):
             self.deleted(body)
             return
@@ -70,9 +74,18 @@ class ConfigMaps:
         ).inc()
         await self._report(body, source, loaded.problems, kept=contribution is not fresh)
 
+    def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
+        """After a (re)listing: drop ConfigMaps deleted or unlabelled while unwatched."""
+        keep = {source_of(*_key(body)) for body in listed}
+        for contribution in self._registry.contributions():
+            source = contribution.source
+            if source.kind is datasources.SourceKind.CONFIGMAP and source not in keep:
+                self._last_good.pop(source, None)
+                self._reported.pop(source, None)
+                self._registry.remove(source)
+
     def deleted(self, body: Mapping[str, Any]) -> None:
-        metadata = body.get("metadata") or {}
-        source = source_of(str(metadata.get("namespace")), str(metadata.get("name")))
+        source = source_of(*_key(body))
         self._last_good.pop(source, None)
         self._reported.pop(source, None)
         self._registry.remove(source)

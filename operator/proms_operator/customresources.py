@@ -64,6 +64,12 @@ class CustomResources:
             self._registry.remove(source_of(*key))
         logger.info("datasource removed", extra={"datasource_id": f"{key[0]}/{key[1]}"})
 
+    async def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
+        """After a (re)listing: drop CRs deleted while no watch was running."""
+        keep = {_key(body) for body in listed}
+        for key in [k for k in self._bodies if k not in keep]:
+            await self.deleted({"metadata": {"namespace": key[0], "name": key[1]}})
+
     def references(self, kind: str, namespace: str, name: str) -> list[ObjectKey]:
         """CRs that read the given Secret or ConfigMap."""
         return [

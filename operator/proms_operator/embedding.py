@@ -70,12 +70,10 @@ class EmbeddedKopf:
         self._stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
-    def start(self) -> asyncio.Task[None]:
+    async def start(self) -> None:
+        """Run until stopped (returns) or until kopf gives up (raises)."""
         self.task = asyncio.get_running_loop().create_task(self._run(), name="kopf")
-        return self.task
-
-    async def wait_ready(self) -> None:
-        await self._ready.wait()
+        await asyncio.shield(self.task)
 
     async def _run(self) -> None:
         roots = await kopf.spawn_tasks(
@@ -91,9 +89,13 @@ class EmbeddedKopf:
             done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._stop.set()
-            for task in roots:
-                task.cancel()
-            await asyncio.gather(*roots, return_exceptions=True)
+            for _ in range(10):  # kopf can swallow a single cancel of a busy watcher
+                pending = [task for task in roots if not task.done()]
+                if not pending:
+                    break
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=0.5)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
@@ -108,14 +110,18 @@ class EmbeddedKopf:
                     loop.add_signal_handler(sig, self._on_signal)
 
     async def stop(self) -> None:
-        if self.task is None:
+        """Bounded: ask, then cancel repeatedly (kopf can swallow a single cancel), then
+        give up and say so rather than hang the process's shutdown."""
+        if self.task is None or self.task.done():
             return
         self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), STOP_GRACE_SECONDS)
-        except TimeoutError:
+        await asyncio.wait([self.task], timeout=STOP_GRACE_SECONDS)
+        for _ in range(10):
+            if self.task.done():
+                break
             self.task.cancel()
-        except Exception:
-            logger.exception("kopf stopped with an error")
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+            await asyncio.wait([self.task], timeout=0.2)
+        if not self.task.done():
+            logger.error("kopf did not stop within its grace period; leaving it behind")
+        elif not self.task.cancelled() and self.task.exception() is not None:
+            logger.warning("kopf stopped with an error: %s", self.task.exception())

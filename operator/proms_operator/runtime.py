@@ -35,12 +35,14 @@ class KubernetesSources:
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
         self.configmaps: configmaps.ConfigMaps | None = None
+        self._stopping = False
 
     async def start(self, application: server.Application) -> None:
         application.readiness.register(READINESS_NAME)
         application.start_background("kubernetes-sources", self._run(application))
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._kopf is not None:
             await self._kopf.stop()
         if self._api is not None:
@@ -59,27 +61,49 @@ class KubernetesSources:
         maps = self.configmaps = configmaps.ConfigMaps(
             application.registry, api, self._config, self._env
         )
+        application.start_background(
+            "reachability-probes",
+            probing.probe_forever(crs, application.pool, self._config.probe_interval_seconds),
+        )
+        while True:  # a supervisor: kopf gives up on some API faults; we never do
+            await self._list_until_done(application, api, crs, maps)
+            self._kopf = embedding.EmbeddedKopf(
+                self._handlers(api, crs, maps),
+                embedding.operator_settings(),
+                namespaces=self._config.namespaces,
+                on_signal=application.request_stop,
+            )
+            try:
+                await self._kopf.start()
+                reason = "the watches ended"
+            except Exception as exc:  # noqa: BLE001 - a supervisor outlives any kopf failure
+                reason = f"the watches failed: {exc}"
+            if self._stopping:
+                return
+            logger.error("%s; listing again and restarting them", reason)
+            application.readiness.failed(READINESS_NAME, f"{reason}; restarting")
+            await asyncio.sleep(_RETRY_SECONDS)
+
+    async def _list_until_done(
+        self,
+        application: server.Application,
+        api: kubeclient.KubeApi,
+        crs: customresources.CustomResources,
+        maps: configmaps.ConfigMaps,
+    ) -> None:
         while True:
             try:
                 await self._initial_listing(api, crs, maps)
                 break
             except kubeclient.ApiError as exc:
-                logger.warning("initial listing failed, retrying: %s", exc)
-                application.readiness.failed(READINESS_NAME, f"initial listing failed: {exc}")
+                logger.warning("listing failed, retrying: %s", exc)
+                application.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
         application.readiness.succeeded(READINESS_NAME)
         logger.info(
             "kubernetes sources synced",
             extra={"namespaces": list(self._config.namespaces) or "all"},
         )
-        self._kopf = embedding.EmbeddedKopf(
-            self._handlers(api, crs, maps),
-            embedding.operator_settings(),
-            namespaces=self._config.namespaces,
-            on_signal=application.request_stop,
-        )
-        self._kopf.start()
-        await probing.probe_forever(crs, application.pool, self._config.probe_interval_seconds)
 
     def _scopes(self) -> list[str | None]:
         return list(self._config.namespaces) or [None]
