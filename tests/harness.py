@@ -18,6 +18,18 @@ from mcp_server import server, settings
 
 McpClient = Client[StreamableHttpTransport]
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
+"""A raw MCP initialize request, for tests that speak HTTP without a client."""
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -35,16 +35,7 @@ GRANTS = {
     ("alice", "team-a", "forwarding"),
     ("bob", "team-a", "secret"),
 }
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "0"},
-    },
-}
+INITIALIZE = harness.INITIALIZE
 
 
 class FakeApi:

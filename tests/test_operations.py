@@ -10,18 +10,10 @@ import pytest
 from fastmcp import Client
 
 from mcp_server import logs
+from tests import harness
 from tests.harness import RunningServer
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
+INITIALIZE = harness.INITIALIZE
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Authorization": "Bearer abc"}
 
 
