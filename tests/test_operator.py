@@ -281,6 +281,14 @@ async def test_an_id_collision_is_reported_on_the_loser(
     assert any(
         "configmap monitoring/clash" in p and "already served" in p for p in body["problems"]
     )
+    await harness.eventually(
+        lambda: any(
+            r.data.get("reason") == "InvalidDatasource"
+            and r.data["involvedObject"]["name"] == "clash"
+            and "already served" in r.data["message"]
+            for r in kube.writes(emulator, kube.EVENTS)
+        )
+    )
 
 
 async def test_a_malformed_configmap_is_reported_while_others_keep_serving(

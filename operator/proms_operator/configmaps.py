@@ -72,7 +72,18 @@ class ConfigMaps:
         observability.CONFIG_RELOADS.labels(
             "configmap", "success" if contribution is fresh else "failure"
         ).inc()
-        await self._report(body, source, loaded.problems, kept=contribution is not fresh)
+        # An id another source already serves is this ConfigMap's problem too: report it here.
+        prefix = f"{source.location} key "
+        collisions = tuple(
+            problem
+            for problem in self._registry.current().problems
+            if problem.source.kind is source.kind
+            and problem.source.location.startswith(prefix)
+            and problem not in loaded.problems
+        )
+        await self._report(
+            body, source, loaded.problems + collisions, kept=contribution is not fresh
+        )
 
     def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
         """After a (re)listing: drop ConfigMaps deleted or unlabelled while unwatched."""
