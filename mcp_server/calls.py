@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 import mcp_types
+import pydantic
 from fastmcp import exceptions as fastmcp_exceptions
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
@@ -37,6 +38,17 @@ def error_result(code: str, message: str, *, retryable: bool = False) -> ToolRes
     return ToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
 
 
+def _compact(result: R) -> R:
+    """Results without their empty fields: `"truncated": null` and friends cost every agent
+    tokens and say nothing (the output schema marks them optional)."""
+    if not isinstance(result, pydantic.BaseModel):
+        return result
+    data = result.model_dump(mode="json", exclude_none=True)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    content = [mcp_types.TextContent(type="text", text=text)]
+    return ToolResult(content=content, structured_content=data)  # type: ignore[return-value]
+
+
 def guarded(
     tool_name: str,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
@@ -48,7 +60,7 @@ def guarded(
             started = time.perf_counter()
             outcome = "success"
             try:
-                return await body(*args, **kwargs)
+                return _compact(await body(*args, **kwargs))
             except errors.PromsMcpError as exc:
                 outcome = exc.code
                 return error_result(exc.code, exc.message, retryable=exc.retryable)  # type: ignore[return-value]
