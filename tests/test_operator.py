@@ -453,3 +453,40 @@ async def test_the_reachability_probe_sets_reachable_and_the_version(
     assert condition(emulator, "p", "down", "Ready")["status"] == "True"  # served, just unreachable
     patches = [r for r in kube.writes(emulator, kube.CRS) if r.method == "PATCH"]
     assert len(patches) <= 6, "status is patched on change only, not on every probe"
+
+
+async def test_a_broken_edit_of_a_served_cr_keeps_the_last_valid_spec_in_service(
+    emulator: kmock.KubernetesEmulator, app: server.Application
+) -> None:
+    await harness.eventually(lambda: "team-a/early" in ids(app))
+    served = app.registry.current().get("team-a/early")
+    await kube.patch(emulator, kube.CRS, "team-a", "early", {"spec": {"url": "ftp://broken"}})
+    await harness.eventually(
+        lambda: condition(emulator, "team-a", "early", "Ready").get("reason") == "InvalidSpec"
+    )
+    assert (
+        "still serving the last valid spec"
+        in condition(emulator, "team-a", "early", "Ready")["message"]
+    )
+    assert app.registry.current().get("team-a/early") == served
+
+
+async def test_a_served_configmap_that_turns_to_garbage_keeps_its_datasources(
+    emulator: kmock.KubernetesEmulator, app: server.Application, prometheus: RunningPrometheus
+) -> None:
+    good = yaml.safe_dump(
+        {"datasources": [{"name": "steady", "type": "prometheus", "url": prometheus.url}]}
+    )
+    await kube.create(
+        emulator,
+        kube.CONFIGMAPS,
+        kube.configmap("monitoring", "steady", {"ds.yaml": good}, {"grafana_datasource": "1"}),
+    )
+    await harness.eventually(lambda: "steady" in ids(app))
+    await kube.patch(
+        emulator, kube.CONFIGMAPS, "monitoring", "steady", {"data": {"ds.yaml": "{{{ not yaml"}}
+    )
+    await harness.eventually(
+        lambda: any("steady" in str(p) for p in app.registry.current().problems)
+    )
+    assert "steady" in ids(app)

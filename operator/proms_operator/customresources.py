@@ -46,6 +46,7 @@ class CustomResources:
         self._reachable: dict[ObjectKey, conditions.Condition] = {}
         self._versions: dict[ObjectKey, str] = {}
         self._locks: dict[ObjectKey, asyncio.Lock] = {}
+        self._last_good: dict[ObjectKey, datasources.Datasource] = {}
 
     # --- events -------------------------------------------------------------------------
 
@@ -61,6 +62,7 @@ class CustomResources:
             self._references.pop(key, None)
             self._reachable.pop(key, None)
             self._versions.pop(key, None)
+            self._last_good.pop(key, None)
             self._registry.remove(source_of(*key))
         logger.info("datasource removed", extra={"datasource_id": f"{key[0]}/{key[1]}"})
 
@@ -119,6 +121,7 @@ class CustomResources:
                 self._references[key] = specs.references(spec, namespace)
                 if spec.suspend:
                     self._registry.remove(source)
+                    self._last_good.pop(key, None)
                     ready = conditions.Condition(
                         conditions.READY, "False", "Suspended", "spec.suspend is true"
                     )
@@ -128,6 +131,7 @@ class CustomResources:
                         namespace, name, spec, lambda ref: _lookup(values, ref)
                     )
                     self._registry.put(registry.Contribution(source, (datasource,)))
+                    self._last_good[key] = datasource
                     ready = conditions.Condition(
                         conditions.READY,
                         "True",
@@ -135,8 +139,17 @@ class CustomResources:
                         f"served to agents as datasource {datasource.id}",
                     )
             except specs.SpecError as exc:
-                self._registry.remove(source)
-                ready = conditions.Condition(conditions.READY, "False", exc.reason, exc.message)
+                message = exc.message
+                previous = self._last_good.get(key)
+                if exc.reason == "InvalidSpec" and previous is not None:
+                    # A broken edit must not take a working datasource away from agents.
+                    self._registry.put(registry.Contribution(source, (previous,)))
+                    message += "; still serving the last valid spec"
+                else:
+                    self._registry.remove(source)
+                    if exc.reason != "InvalidSpec":  # a missing Secret revokes on purpose
+                        self._last_good.pop(key, None)
+                ready = conditions.Condition(conditions.READY, "False", exc.reason, message)
                 logger.warning(
                     "datasource not served: %s",
                     exc.message,
