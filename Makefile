@@ -60,5 +60,8 @@ chart-check: install helm  ## lint and render the chart in every scenario, valid
 	  $(HELM) lint --strict charts/proms-mcp -f $$values || exit 1; done
 	HELM=$(HELM) $(UV) run --locked pytest tests/test_chart.py
 
+e2e: install helm  ## end-to-end on a kind cluster (needs a Docker engine; fetches kind and kubectl)
+	HELM=$(HELM) $(UV) run --locked pytest e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)
+
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache bench/results
