@@ -8,9 +8,7 @@ import asyncio
 import json
 import logging
 import pathlib
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -83,35 +81,19 @@ class FakeApi:
         }
 
 
-class RecordingBackend(BaseHTTPRequestHandler):
-    """A Prometheus-shaped backend that records the Authorization header it receives."""
+class RecordingBackend(harness.ScalarBackend):
+    """Records the Authorization header each request brings."""
 
     seen: list[str | None] = []  # noqa: RUF012 - class-level on purpose (one server)
 
-    def do_POST(self) -> None:
+    def answer(self) -> None:
         self.seen.append(self.headers.get("Authorization"))
-        body = json.dumps(
-            {"status": "success", "data": {"resultType": "scalar", "result": [0, "1"]}}
-        )
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def backend() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RecordingBackend)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with harness.http_server(RecordingBackend) as url:
+        yield url
 
 
 pytestmark = pytest.mark.kmock(cls=kube.ReviewingEmulator)

@@ -10,11 +10,8 @@ import pathlib
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -24,30 +21,17 @@ from tests import harness
 DELAY_SECONDS = 2.0
 
 
-class SlowBackend(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        time.sleep(DELAY_SECONDS)
-        body = json.dumps(
-            {"status": "success", "data": {"resultType": "scalar", "result": [0, "7"]}}
-        )
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
+class SlowBackend(harness.ScalarBackend):
+    scalar = "7"
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    def answer(self) -> None:
+        time.sleep(DELAY_SECONDS)
 
 
 @pytest.fixture
 def slow_backend() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), SlowBackend)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with harness.http_server(SlowBackend) as url:
+        yield url
 
 
 async def test_sigterm_lets_the_call_in_flight_finish_and_exits_cleanly(
