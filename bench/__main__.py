@@ -94,20 +94,27 @@ async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
             report["rss_idle_mb"] = rss_mb() - rss_before
             async with (
                 httpx.AsyncClient(base_url=prom.url, trust_env=False) as direct,
+                httpx.AsyncClient(trust_env=False) as raw,
                 Client(server.mcp_url) as mcp,
             ):
                 scenarios: dict[str, dict[str, Call]] = {
                     "query_instant": {
-                        "proms-mcp": lambda: _tool(
-                            mcp, "query_instant", promql=instant_query, time=end
+                        "proms-mcp": lambda: _raw_tool(
+                            raw, server.mcp_url, "query_instant", promql=instant_query, time=end
                         ),
                         "direct": lambda: _direct(
                             direct, "/api/v1/query", query=instant_query, time=end
                         ),
                     },
                     "query_range 6h": {
-                        "proms-mcp": lambda: _tool(
-                            mcp, "query_range", promql=range_query, start=start, end=end, step="60s"
+                        "proms-mcp": lambda: _raw_tool(
+                            raw,
+                            server.mcp_url,
+                            "query_range",
+                            promql=range_query,
+                            start=start,
+                            end=end,
+                            step="60s",
                         ),
                         "direct": lambda: _direct(
                             direct,
@@ -116,6 +123,14 @@ async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
                             start=start,
                             end=end,
                             step=60,
+                        ),
+                    },
+                    "query_instant (FastMCP client)": {
+                        "proms-mcp": lambda: _tool(
+                            mcp, "query_instant", promql=instant_query, time=end
+                        ),
+                        "direct": lambda: _direct(
+                            direct, "/api/v1/query", query=instant_query, time=end
                         ),
                     },
                 }
@@ -147,6 +162,26 @@ async def _tool(mcp: Client[Any], tool: str, **arguments: Any) -> None:
     result = await mcp.call_tool(tool, {"datasource_id": "bench", **arguments})
     if result.is_error:
         raise RuntimeError(str(result.content))
+
+
+async def _raw_tool(http: httpx.AsyncClient, url: str, tool: str, **arguments: Any) -> None:
+    """One JSON-RPC tools/call over HTTP: the server's cost without a client library's."""
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"datasource_id": "bench", **arguments}},
+    }
+    response = await http.post(url, json=request, headers=_MCP_HEADERS)
+    response.raise_for_status()
+    if response.json()["result"].get("isError"):
+        raise RuntimeError(response.text)
+
+
+_MCP_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2025-06-18",
+}
 
 
 async def _direct(client: httpx.AsyncClient, path: str, **params: Any) -> None:
