@@ -27,6 +27,7 @@ from . import (
     calls,
     errors,
     filewatch,
+    guidance,
     health,
     kubeclient,
     logs,
@@ -59,6 +60,7 @@ def build_mcp(live: backends.Backends) -> FastMCP:
         mask_error_details=True,
     )
     tools.register(app, live)
+    guidance.register(app, live)
     return app
 
 
