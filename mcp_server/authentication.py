@@ -27,6 +27,7 @@ from . import identity, kubeclient, observability
 logger = logging.getLogger(__name__)
 
 PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
+_CACHE_LIMIT = 10_000
 _TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"  # noqa: S105 - a path
 
 
@@ -56,7 +57,7 @@ class TokenReviewer:
         self._deny_ttl = deny_ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, Review]] = {}
-        self._inflight: dict[str, asyncio.Future[Review]] = {}
+        self._inflight: dict[str, asyncio.Task[Review]] = {}
 
     async def review(self, token: str) -> Review:
         key = hashlib.sha256(token.encode()).hexdigest()
@@ -64,27 +65,21 @@ class TokenReviewer:
         if cached is not None and cached[0] > self._clock():
             observability.AUTH_CACHE_HITS.labels("token").inc()
             return cached[1]
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Review] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await self._ask(token)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        future.set_result(result)
+        task = self._inflight.get(key)
+        if task is None:
+            # A task of its own: one caller disconnecting must not cancel the review the
+            # other callers with the same token are waiting for.
+            task = asyncio.create_task(self._ask(token), name="token-review")
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        result = await asyncio.shield(task)
         ttl = self._allow_ttl if result.identity is not None else self._deny_ttl
         expiry = _token_expiry(token)
         until = self._clock() + ttl
         if expiry is not None:
             until = min(until, self._clock() + max(0.0, expiry - time.time()))
         self._cache[key] = (until, result)
-        if len(self._cache) > 10_000:
+        if len(self._cache) > _CACHE_LIMIT:
             self._evict()
         return result
 
@@ -121,10 +116,13 @@ class TokenReviewer:
         )
 
     def _evict(self) -> None:
+        """Expired entries first; if that is not enough (many live tokens), start over."""
         now = self._clock()
         for key, (until, _) in list(self._cache.items()):
             if until <= now:
                 del self._cache[key]
+        if len(self._cache) > _CACHE_LIMIT // 2:
+            self._cache.clear()
 
 
 def _token_expiry(token: str) -> float | None:

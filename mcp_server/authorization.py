@@ -22,6 +22,7 @@ from . import datasources, identity, kubeclient, observability
 
 logger = logging.getLogger(__name__)
 
+_CACHE_LIMIT = 50_000
 _ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 CR_GROUP = "proms-mcp.dev"
 CR_RESOURCE = "prometheusdatasources"
@@ -68,7 +69,8 @@ class Authorizer:
         return await self._decide(who, attributes)
 
     async def _decide(self, who: identity.Identity, attributes: dict[str, str]) -> bool:
-        key = (who.username, who.uid, who.groups, tuple(sorted(attributes.items())))
+        extra = tuple(sorted(who.extra.items()))  # scoped tokens of one user differ here
+        key = (who.username, who.uid, who.groups, extra, tuple(sorted(attributes.items())))
         cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
             observability.AUTH_CACHE_HITS.labels("access").inc()
@@ -85,6 +87,8 @@ class Authorizer:
             observability.AUTH_REVIEWS.labels("access", "unavailable").inc()
             return False
         ttl = self._allow_ttl if allowed else self._deny_ttl
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()  # bounded memory; the next calls simply review again
         self._cache[key] = (self._clock() + ttl, allowed)
         if not allowed:
             observability.AUTH_DENIALS.labels("forbidden").inc()

@@ -490,3 +490,93 @@ async def test_a_served_configmap_that_turns_to_garbage_keeps_its_datasources(
         lambda: any("steady" in str(p) for p in app.registry.current().problems)
     )
     assert "steady" in ids(app)
+
+
+async def test_a_configmap_cannot_read_the_servers_environment(
+    emulator: kmock.KubernetesEmulator, app: server.Application, prometheus: RunningPrometheus
+) -> None:
+    document = {
+        "datasources": [
+            {
+                "name": "exfiltrate",
+                "type": "prometheus",
+                "url": prometheus.url,
+                "jsonData": {"httpHeaderName1": "X-Leak"},
+                "secureJsonData": {"httpHeaderValue1": "${HOME}"},
+            }
+        ]
+    }
+    await kube.create(
+        emulator,
+        kube.CONFIGMAPS,
+        kube.configmap(
+            "dev", "sneaky", {"ds.yaml": yaml.safe_dump(document)}, {"grafana_datasource": "1"}
+        ),
+    )
+    await harness.eventually(lambda: any("HOME" in str(p) for p in app.registry.current().problems))
+    assert "exfiltrate" not in ids(app)
+
+
+@pytest.mark.parametrize(
+    ("value", "served"),
+    [("tenant-1\n", True), ("tenänt", False), ("two\nlines", False)],
+    ids=["trailing-newline-is-trimmed", "non-ascii", "line-break"],
+)
+async def test_secret_values_that_cannot_be_headers_are_reported(
+    emulator: kmock.KubernetesEmulator,
+    app: server.Application,
+    prometheus: RunningPrometheus,
+    value: str,
+    served: bool,
+) -> None:
+    await kube.create(emulator, kube.SECRETS, kube.secret("team-h", "tenant", org=value))
+    await kube.create(
+        emulator,
+        kube.CRS,
+        kube.datasource(
+            "team-h",
+            "hdr",
+            url=prometheus.url,
+            headers=[
+                {
+                    "name": "X-Scope-OrgID",
+                    "valueFrom": {"secretKeyRef": {"name": "tenant", "key": "org"}},
+                }
+            ],
+        ),
+    )
+    expected = "Serving" if served else "InvalidSecretValue"
+    await harness.eventually(
+        lambda: condition(emulator, "team-h", "hdr", "Ready").get("reason") == expected
+    )
+    assert ("team-h/hdr" in ids(app)) is served
+    if served:
+        found = app.registry.current().get("team-h/hdr")
+        assert found is not None
+        assert dict(found.connection.headers)["X-Scope-OrgID"].get_secret_value() == "tenant-1"
+    assert value.strip() not in condition(emulator, "team-h", "hdr", "Ready")["message"]
+
+
+async def test_a_relisting_drops_what_was_deleted_while_unwatched(
+    emulator: kmock.KubernetesEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    emulator.objects[kube.CRS, "team-i", "gone"] = kube.datasource(
+        "team-i", "gone", url=prometheus.url
+    )
+    document = yaml.safe_dump(
+        {"datasources": [{"name": "cm-gone", "type": "prometheus", "url": prometheus.url}]}
+    )
+    emulator.objects[kube.CONFIGMAPS, "team-i", "ds"] = kube.configmap(
+        "team-i", "ds", {"a.yaml": document}, {"grafana_datasource": "1"}
+    )
+    config = harness.make_settings(
+        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
+    )
+    sources = runtime.KubernetesSources(config)
+    async with harness.serving(config, extensions=[sources]) as application:
+        await harness.eventually(lambda: {"team-i/gone", "cm-gone"} <= ids(application))
+        assert sources.crs is not None and sources.configmaps is not None
+        # What a relisting finds after both were deleted while no watch was running:
+        await sources.crs.forget_all_but([])
+        sources.configmaps.forget_all_but([])
+        assert not ({"team-i/gone", "cm-gone"} & ids(application))

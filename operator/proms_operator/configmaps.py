@@ -4,7 +4,9 @@ A ConfigMap is selected by its label (default `grafana_datasource`, any value: t
 chart's sidecar convention); every data key is one provisioning document, parsed by the same
 code as the standalone file loader. A ConfigMap that loses its label or is deleted takes its
 datasources with it. A key that no longer parses keeps the last good datasources of that
-ConfigMap in service. proms-mcp only reads ConfigMaps: it never patches them.
+ConfigMap in service. proms-mcp only reads ConfigMaps: it never patches them. `$VAR`
+references are not expanded from the server's environment here (they are reported as
+problems): a ConfigMap's author must not be able to read the server's variables.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from mcp_server import datasources, kubeclient, observability, provisioning, registry, settings
 
 logger = logging.getLogger(__name__)
+
+_NO_ENVIRONMENT: Mapping[str, str] = {}
 
 
 def _key(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -33,13 +37,11 @@ class ConfigMaps:
         live: registry.Registry,
         api: kubeclient.KubeApi,
         config: settings.OperatorSettings,
-        env: Mapping[str, str],
     ) -> None:
         self._registry = live
         self._api = api
         self._label = config.configmap_label
         self._value = config.configmap_label_value
-        self._env = env
         self._last_good: dict[datasources.Source, registry.Contribution] = {}
         self._reported: dict[datasources.Source, tuple[str, ...]] = {}
 
@@ -63,7 +65,9 @@ class ConfigMaps:
             (str(text), datasources.Source(source.kind, f"{source.location} key {key}"))
             for key, text in sorted(data.items())
         ]
-        loaded = provisioning.parse_documents(documents, self._env)
+        # No environment: anyone who may label a ConfigMap must not be able to make the
+        # server send its own environment ($THANOS_TOKEN ...) to a URL of their choice.
+        loaded = provisioning.parse_documents(documents, _NO_ENVIRONMENT)
         fresh = registry.Contribution(source, loaded.datasources, loaded.problems)
         contribution = registry.keep_last_good(self._last_good.get(source), fresh)
         self._registry.put(contribution)

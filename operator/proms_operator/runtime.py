@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -28,9 +26,8 @@ _RETRY_SECONDS = 2.0
 
 
 class KubernetesSources:
-    def __init__(self, config: settings.Settings, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: settings.Settings) -> None:
         self._config = config.operator
-        self._env = dict(os.environ if env is None else env)
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
@@ -58,9 +55,7 @@ class KubernetesSources:
                 await asyncio.sleep(_RETRY_SECONDS)
         api = self._api
         crs = self.crs = customresources.CustomResources(application.registry, api)
-        maps = self.configmaps = configmaps.ConfigMaps(
-            application.registry, api, self._config, self._env
-        )
+        maps = self.configmaps = configmaps.ConfigMaps(application.registry, api, self._config)
         application.start_background(
             "reachability-probes",
             probing.probe_forever(crs, application.pool, self._config.probe_interval_seconds),
@@ -114,17 +109,23 @@ class KubernetesSources:
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
     ) -> None:
+        """Apply the current truth, including what was deleted while nobody watched."""
+        listed_crs: list[dict[str, Any]] = []
+        listed_maps: list[dict[str, Any]] = []
         for namespace in self._scopes():
             prefix = f"/namespaces/{namespace}" if namespace else ""
-            for body in await api.list(
-                f"/apis/{specs.GROUP}/{specs.VERSION}{prefix}/{specs.PLURAL}"
-            ):
-                await crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
-            for body in await api.list(
-                f"/api/v1{prefix}/configmaps", label_selector=maps.label_selector
-            ):
+            path = f"/apis/{specs.GROUP}/{specs.VERSION}{prefix}/{specs.PLURAL}"
+            listed_crs += await api.list(path)
+            configmaps_path = f"/api/v1{prefix}/configmaps"
+            for body in await api.list(configmaps_path, label_selector=maps.label_selector):
                 if maps.selected(body):
-                    await maps.changed(body)
+                    listed_maps.append(body)
+        await crs.forget_all_but(listed_crs)
+        maps.forget_all_but(listed_maps)
+        for body in listed_crs:
+            await crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
+        for body in listed_maps:
+            await maps.changed(body)
 
     def _handlers(
         self,

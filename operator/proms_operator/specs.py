@@ -9,6 +9,7 @@ message fit for a status condition; neither ever contains a secret's value.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +28,16 @@ KIND = "PrometheusDatasource"
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _USERINFO = re.compile(r"^https?://[^/?#]*@")
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e]+$")
+
+
+def _check_ca(ca: SecretStr) -> None:
+    try:
+        ssl.create_default_context(cadata=ca.get_secret_value())
+    except (ssl.SSLError, ValueError):
+        raise SpecError(
+            "InvalidCertificate", "tls.ca is not a PEM-encoded CA certificate"
+        ) from None
 
 
 class SpecError(Exception):
@@ -204,23 +215,36 @@ def to_datasource(
 
     headers: list[tuple[str, SecretStr]] = []
     basic = None
+
+    def header_value(value: str, what: str) -> SecretStr:
+        """Secrets made from files end in a newline; anything else unsendable is an error
+        here, not a confusing failure at query time (and never echoes the value)."""
+        cleaned = value.strip()
+        if not cleaned or not _HEADER_VALUE.match(cleaned):
+            raise SpecError(
+                "InvalidSecretValue",
+                f"{what} must be non-empty printable ASCII (no line breaks) to go in a header",
+            )
+        return SecretStr(cleaned)
+
     forward = False
     if spec.auth is not None:
         if spec.auth.bearer_token is not None:
-            token = secret(spec.auth.bearer_token.secret_key_ref).get_secret_value().strip()
-            headers.append(("Authorization", SecretStr(f"Bearer {token}")))
+            ref = spec.auth.bearer_token.secret_key_ref
+            token = header_value(secret(ref).get_secret_value(), "the bearer token")
+            headers.append(("Authorization", SecretStr(f"Bearer {token.get_secret_value()}")))
         if spec.auth.basic_auth is not None:
             basic = datasources.BasicAuth(
                 spec.auth.basic_auth.username, secret(spec.auth.basic_auth.password_secret_key_ref)
             )
         forward = spec.auth.forward_caller_token
     for header in spec.headers:
-        value = (
-            SecretStr(header.value)
+        raw = (
+            header.value
             if header.value is not None
-            else secret(header.value_from.secret_key_ref)  # type: ignore[union-attr]
+            else secret(header.value_from.secret_key_ref).get_secret_value()  # type: ignore[union-attr]
         )
-        headers.append((header.name, value))
+        headers.append((header.name, header_value(raw, f"header {header.name}")))
     tls = datasources.TLSSettings()
     if spec.tls is not None:
         ca = None
@@ -230,6 +254,8 @@ def to_datasource(
             elif spec.tls.ca.config_map_key_ref is not None:
                 ref = spec.tls.ca.config_map_key_ref
                 ca = SecretStr(resolve(Reference("ConfigMap", namespace, ref.name, ref.key)))
+        if ca is not None:
+            _check_ca(ca)
         tls = datasources.TLSSettings(
             insecure_skip_verify=spec.tls.insecure_skip_verify,
             ca_pem=ca,
