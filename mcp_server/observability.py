@@ -37,6 +37,11 @@ UPSTREAM_LATENCY = Histogram(
     ["datasource", "path"],
     buckets=_LATENCY_BUCKETS,
 )
+UPSTREAM_COALESCED = Counter(
+    "proms_mcp_upstream_coalesced",
+    "Requests answered by an identical request already in flight, by datasource and path",
+    ["datasource", "path"],
+)
 DATASOURCES = Gauge("proms_mcp_datasources", "Datasources currently served")
 DATASOURCE_PROBLEMS = Gauge(
     "proms_mcp_datasource_problems", "Datasource definitions that could not be served"

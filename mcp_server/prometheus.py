@@ -30,6 +30,8 @@ Params = Sequence[tuple[str, str]]
 
 _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
 _FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels"}
+MAX_CONCURRENT_PER_DATASOURCE = 32
+"""Requests in flight to one backend; the rest wait their turn (within their timeout)."""
 _CLIENT_MARGIN_SECONDS = 1.0
 """Client-side deadline = server-side timeout + this, so Prometheus's own message wins."""
 
@@ -60,6 +62,8 @@ class PrometheusClient:
         self._extra_params = tuple(self.connection.query_parameters)
         server_name = self.connection.tls.server_name
         self._extensions = {"sni_hostname": server_name} if server_name else None
+        self._inflight: dict[tuple[object, ...], asyncio.Task[ApiResult]] = {}
+        self._gate = asyncio.Semaphore(MAX_CONCURRENT_PER_DATASOURCE)
         self._http = httpx.AsyncClient(
             headers={name: value.get_secret_value() for name, value in self.connection.headers},
             auth=_basic_auth(self.connection.basic_auth),
@@ -81,10 +85,36 @@ class PrometheusClient:
         timeout: float | None = None,
         bearer_token: str | None = None,
     ) -> ApiResult:
-        """Call an API path such as `/api/v1/query`; queries go as POST unless told GET."""
+        """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
+
+        Identical requests already in flight share one upstream request (agents fan out the
+        same query), and at most MAX_CONCURRENT_PER_DATASOURCE go to one backend at once, so
+        a slow backend queues its own callers instead of starving everyone's connections.
+        """
         effective_timeout = min(timeout or self.timeout, self.timeout)
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
+        key = (path, tuple(params), effective_timeout, bearer_token)
+        shared = self._inflight.get(key)
+        if shared is None:
+            shared = asyncio.get_running_loop().create_task(
+                self._fetch(path, params, effective_timeout, bearer_token),
+                name=f"upstream-{self.datasource_id}",
+            )
+            self._inflight[key] = shared
+            shared.add_done_callback(lambda done: self._settle(key, done))
+        else:
+            observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
+        return await asyncio.shield(shared)
+
+    def _settle(self, key: tuple[object, ...], done: asyncio.Task[ApiResult]) -> None:
+        self._inflight.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here: every waiter may have gone away
+
+    async def _fetch(
+        self, path: str, params: Params, effective_timeout: float, bearer_token: str | None
+    ) -> ApiResult:
         all_params: list[tuple[str, str | int | float | bool | None]] = [
             *params,
             *self._extra_params,
@@ -104,7 +134,12 @@ class PrometheusClient:
         started = time.perf_counter()
         status = "error"
         try:
-            status_code, body = await self._send(request, effective_timeout)
+            try:  # waiting for a turn counts against the caller's timeout too
+                async with asyncio.timeout(effective_timeout + _CLIENT_MARGIN_SECONDS):
+                    async with self._gate:
+                        status_code, body = await self._send(request, effective_timeout)
+            except TimeoutError:
+                raise _timeout(effective_timeout) from None
             status = str(status_code)
             return _decode(status_code, body, effective_timeout)
         finally:
