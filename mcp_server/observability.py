@@ -42,6 +42,11 @@ UPSTREAM_COALESCED = Counter(
     "Requests answered by an identical request already in flight, by datasource and path",
     ["datasource", "path"],
 )
+UPSTREAM_CACHE_HITS = Counter(
+    "proms_mcp_upstream_cache_hits",
+    "Discovery answers served from the per-datasource catalogue cache",
+    ["datasource", "path"],
+)
 DATASOURCES = Gauge("proms_mcp_datasources", "Datasources currently served")
 DATASOURCE_PROBLEMS = Gauge(
     "proms_mcp_datasource_problems", "Datasource definitions that could not be served"

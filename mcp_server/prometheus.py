@@ -32,6 +32,7 @@ _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
 _FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels"}
 MAX_CONCURRENT_PER_DATASOURCE = 32
 """Requests in flight to one backend; the rest wait their turn (within their timeout)."""
+_CACHE_LIMIT = 256
 _CLIENT_MARGIN_SECONDS = 1.0
 """Client-side deadline = server-side timeout + this, so Prometheus's own message wins."""
 
@@ -64,6 +65,7 @@ class PrometheusClient:
         self._extensions = {"sni_hostname": server_name} if server_name else None
         self._inflight: dict[tuple[object, ...], asyncio.Task[ApiResult]] = {}
         self._gate = asyncio.Semaphore(MAX_CONCURRENT_PER_DATASOURCE)
+        self._cache: dict[tuple[object, ...], tuple[float, ApiResult]] = {}
         self._http = httpx.AsyncClient(
             headers={name: value.get_secret_value() for name, value in self.connection.headers},
             auth=_basic_auth(self.connection.basic_auth),
@@ -84,8 +86,12 @@ class PrometheusClient:
         *,
         timeout: float | None = None,
         bearer_token: str | None = None,
+        cache_seconds: float = 0.0,
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
+
+        With `cache_seconds`, a successful answer is reused for that long (discovery
+        catalogues: metric names and label values change slowly and cost the backend).
 
         Identical requests already in flight share one upstream request (agents fan out the
         same query), and at most MAX_CONCURRENT_PER_DATASOURCE go to one backend at once, so
@@ -95,6 +101,11 @@ class PrometheusClient:
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
         key = (path, tuple(params), effective_timeout, bearer_token)
+        if cache_seconds:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] > time.monotonic():
+                observability.UPSTREAM_CACHE_HITS.labels(self.datasource_id, path).inc()
+                return cached[1]
         shared = self._inflight.get(key)
         if shared is None:
             shared = asyncio.get_running_loop().create_task(
@@ -105,7 +116,12 @@ class PrometheusClient:
             shared.add_done_callback(lambda done: self._settle(key, done))
         else:
             observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
-        return await asyncio.shield(shared)
+        answer = await asyncio.shield(shared)
+        if cache_seconds:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + cache_seconds, answer)
+        return answer
 
     def _settle(self, key: tuple[object, ...], done: asyncio.Task[ApiResult]) -> None:
         self._inflight.pop(key, None)

@@ -17,6 +17,8 @@ READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": Tr
 
 DEFAULT_LOOKBACK_SECONDS = 3600.0
 """Discovery tools look at the last hour unless told otherwise: all-time scans are slow."""
+DISCOVERY_CACHE_SECONDS = 15.0
+"""Metric names, label names and values are cached this long per datasource and window."""
 RANGE_TARGET_POINTS = 120
 """Points per series when query_range chooses its own step."""
 
@@ -37,8 +39,12 @@ _EMPTY_QUERY_HINT = (
 def register(app: FastMCP, live: backends.Backends) -> None:
     """Attach every tool to `app`; they read `live` on every call."""
 
-    def window(start: str | float | None, end: str | float | None) -> tuple[float, float]:
+    def window(
+        start: str | float | None, end: str | float | None, *, discovery: bool = False
+    ) -> tuple[float, float]:
         now = live.clock()
+        if discovery:  # a stable window lets repeated discovery calls hit the catalogue cache
+            now -= now % DISCOVERY_CACHE_SECONDS
         end_s = timespec.parse_time(end, argument="end", now=now) if end is not None else now
         start_s = (
             timespec.parse_time(start, argument="start", now=now)
@@ -81,9 +87,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """List metric names that have data in a time window (default: the last hour).
         Prefer find_metrics_by_pattern when you know part of the name."""
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end)
+        start_s, end_s = window(start, end, discovery=True)
         answer = await client.get(
-            "/api/v1/label/__name__/values", [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
+            "/api/v1/label/__name__/values",
+            [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            cache_seconds=DISCOVERY_CACHE_SECONDS,
         )
         names = sorted(str(n) for n in answer.data or ())
         shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
@@ -101,7 +109,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         before choosing rate() (counters) or plain values (gauges)."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
-        answer = await client.get("/api/v1/metadata", [("metric", metric)])
+        answer = await client.get(
+            "/api/v1/metadata", [("metric", metric)], cache_seconds=DISCOVERY_CACHE_SECONDS
+        )
         raw: dict[str, Any] = answer.data or {}
         entries = [
             results.MetadataEntry(
@@ -239,10 +249,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         writing matchers or `by (...)` clauses."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end)
+        start_s, end_s = window(start, end, discovery=True)
         answer = await client.get(
             "/api/v1/labels",
             [("match[]", metric), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            cache_seconds=DISCOVERY_CACHE_SECONDS,
         )
         names = sorted(str(n) for n in answer.data or () if n != "__name__")
         hint = None
@@ -269,11 +280,13 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         label = inputs.check_label_name(label_name)
         metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end)
+        start_s, end_s = window(start, end, discovery=True)
         params = [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
         if metric is not None:
             params.append(("match[]", metric))
-        answer = await client.get(f"/api/v1/label/{label}/values", params)
+        answer = await client.get(
+            f"/api/v1/label/{label}/values", params, cache_seconds=DISCOVERY_CACHE_SECONDS
+        )
         values = sorted(str(v) for v in answer.data or ())
         shown, truncated = results.cap(values, limit, "pass metric_name to narrow, or raise limit")
         hint = None
@@ -304,11 +317,12 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         by the backend. The fastest way to find the metric you need."""
         regex = inputs.check_regex(pattern)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end)
+        start_s, end_s = window(start, end, discovery=True)
         matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
         answer = await client.get(
             "/api/v1/label/__name__/values",
             [("match[]", matcher), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            cache_seconds=DISCOVERY_CACHE_SECONDS,
         )
         names = sorted(str(n) for n in answer.data or ())
         shown, truncated = results.cap(names, limit, "use a more specific pattern")

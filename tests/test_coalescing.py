@@ -75,3 +75,16 @@ async def test_one_backend_gets_at_most_its_share_of_concurrent_requests(
         assert CountingBackend.most == 2
     finally:
         await upstream.aclose()
+
+
+async def test_discovery_answers_are_cached_briefly(backend: str) -> None:
+    upstream = client(backend)
+    try:
+        path, params = "/api/v1/labels", [("start", "0"), ("end", "60")]  # sent as POST
+        await upstream.get(path, params, cache_seconds=15)
+        await upstream.get(path, params, cache_seconds=15)
+        assert CountingBackend.requests == 1
+        await upstream.get(path, params)  # queries (no cache_seconds) always go upstream
+        assert CountingBackend.requests == 2
+    finally:
+        await upstream.aclose()
