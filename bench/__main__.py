@@ -97,6 +97,13 @@ async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
                 httpx.AsyncClient(trust_env=False) as raw,
                 Client(server.mcp_url) as mcp,
             ):
+                listing = await raw.post(
+                    server.mcp_url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                    headers=_MCP_HEADERS,
+                )
+                report["tools_list_bytes"] = len(listing.content)
+                report["tools_list_tokens_estimate"] = len(listing.content) // 4
                 scenarios: dict[str, dict[str, Call]] = {
                     "query_instant": {
                         "proms-mcp": lambda: _raw_tool(
@@ -222,6 +229,8 @@ def main() -> None:
         f"\nstartup to ready: {report['startup_to_ready_s']:.2f} s; RSS idle +"
         f"{report['rss_idle_mb']:.0f} MB, after load +{report['rss_after_load_mb']:.0f} MB "
         "(the process also runs the load generator)\n"
+        f"tools/list: {report['tools_list_bytes']} bytes, about "
+        f"{report['tools_list_tokens_estimate']} tokens (bytes / 4)\n"
     )
     (RESULTS / "latest.md").write_text(table + "\n" + summary)
     print(summary)

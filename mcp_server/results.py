@@ -15,6 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Number = int | float | str
 
+# Control characters and bidirectional overrides become spaces: backend strings (label
+# values, help text) are data, and must not be able to fake structure or hide text.
+_UNSAFE = {c: " " for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
+_UNSAFE.update({c: " " for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def clean(text: object) -> str:
+    return str(text).translate(_UNSAFE)
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    return {clean(k): clean(v) for k, v in (raw or {}).items()}
+
 
 class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -131,7 +144,7 @@ def number(raw: Any) -> Number:
 
 def instant_samples(raw_result: Sequence[dict[str, Any]]) -> list[Sample]:
     return [
-        Sample(labels=dict(item.get("metric") or {}), value=number(item["value"][1]))
+        Sample(labels=_labels(item.get("metric")), value=number(item["value"][1]))
         for item in raw_result
     ]
 
@@ -139,7 +152,7 @@ def instant_samples(raw_result: Sequence[dict[str, Any]]) -> list[Sample]:
 def range_series(raw_result: Sequence[dict[str, Any]]) -> list[RangeSeries]:
     return [
         RangeSeries(
-            labels=dict(item.get("metric") or {}),
+            labels=_labels(item.get("metric")),
             values=[(number(t), number(v)) for t, v in item.get("values") or ()],
         )
         for item in raw_result

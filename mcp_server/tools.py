@@ -93,7 +93,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
             cache_seconds=DISCOVERY_CACHE_SECONDS,
         )
-        names = sorted(str(n) for n in answer.data or ())
+        names = sorted(results.clean(n) for n in answer.data or ())
         shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
@@ -116,8 +116,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         entries = [
             results.MetadataEntry(
                 type=str(item.get("type", "unknown")),
-                help=str(item.get("help", "")),
-                unit=str(item["unit"]) if item.get("unit") else None,
+                help=results.clean(item.get("help", "")),
+                unit=results.clean(item["unit"]) if item.get("unit") else None,
             )
             for item in raw.get(metric, ())
         ]
@@ -255,7 +255,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             [("match[]", metric), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
             cache_seconds=DISCOVERY_CACHE_SECONDS,
         )
-        names = sorted(str(n) for n in answer.data or () if n != "__name__")
+        names = sorted(results.clean(n) for n in answer.data or () if n != "__name__")
         hint = None
         if not names:
             hint = "no series of this metric in the window: check the name or widen start"
@@ -287,7 +287,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         answer = await client.get(
             f"/api/v1/label/{label}/values", params, cache_seconds=DISCOVERY_CACHE_SECONDS
         )
-        values = sorted(str(v) for v in answer.data or ())
+        values = sorted(results.clean(v) for v in answer.data or ())
         shown, truncated = results.cap(values, limit, "pass metric_name to narrow, or raise limit")
         hint = None
         if not values:
@@ -324,7 +324,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             [("match[]", matcher), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
             cache_seconds=DISCOVERY_CACHE_SECONDS,
         )
-        names = sorted(str(n) for n in answer.data or ())
+        names = sorted(results.clean(n) for n in answer.data or ())
         shown, truncated = results.cap(names, limit, "use a more specific pattern")
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
