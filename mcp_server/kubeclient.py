@@ -16,6 +16,7 @@ import os
 import pathlib
 import secrets
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,12 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"Kubernetes API answered {status}: {message}")
         self.status = status
+
+
+def object_key(body: Mapping[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of a Kubernetes object body."""
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace")), str(metadata.get("name"))
 
 
 def in_cluster() -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -17,7 +16,9 @@ from typing import Any
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from mcp_server import server, settings
+from mcp_server import demo, server, settings
+
+free_port = demo.free_port
 
 McpClient = Client[StreamableHttpTransport]
 
@@ -32,13 +33,6 @@ INITIALIZE = {
     },
 }
 """A raw MCP initialize request, for tests that speak HTTP without a client."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,6 @@ logger = logging.getLogger(__name__)
 _NO_ENVIRONMENT: Mapping[str, str] = {}
 
 
-def _key(body: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = body.get("metadata") or {}
-    return str(metadata.get("namespace")), str(metadata.get("name"))
-
-
 def source_of(namespace: str, name: str) -> datasources.Source:
     return datasources.Source(datasources.SourceKind.CONFIGMAP, f"{namespace}/{name}")
 
@@ -56,7 +51,7 @@ class ConfigMaps:
         return self._value is None or labels[self._label] == self._value
 
     async def changed(self, body: Mapping[str, Any]) -> None:
-        source = source_of(*_key(body))
+        source = source_of(*kubeclient.object_key(body))
         if not self.selected(body):
             self.deleted(body)
             return
@@ -91,7 +86,7 @@ class ConfigMaps:
 
     def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
         """After a (re)listing: drop ConfigMaps deleted or unlabelled while unwatched."""
-        keep = {source_of(*_key(body)) for body in listed}
+        keep = {source_of(*kubeclient.object_key(body)) for body in listed}
         for contribution in self._registry.contributions():
             source = contribution.source
             if source.kind is datasources.SourceKind.CONFIGMAP and source not in keep:
@@ -100,7 +95,7 @@ class ConfigMaps:
                 self._registry.remove(source)
 
     def deleted(self, body: Mapping[str, Any]) -> None:
-        source = source_of(*_key(body))
+        source = source_of(*kubeclient.object_key(body))
         self._last_good.pop(source, None)
         self._reported.pop(source, None)
         self._registry.remove(source)

@@ -51,12 +51,12 @@ class CustomResources:
     # --- events -------------------------------------------------------------------------
 
     async def changed(self, body: Mapping[str, Any]) -> None:
-        key = _key(body)
+        key = kubeclient.object_key(body)
         self._bodies[key] = copy.deepcopy(dict(body))
         await self._reconcile(key)
 
     async def deleted(self, body: Mapping[str, Any]) -> None:
-        key = _key(body)
+        key = kubeclient.object_key(body)
         async with self._lock(key):
             self._bodies.pop(key, None)
             self._references.pop(key, None)
@@ -68,7 +68,7 @@ class CustomResources:
 
     async def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
         """After a (re)listing: drop CRs deleted while no watch was running."""
-        keep = {_key(body) for body in listed}
+        keep = {kubeclient.object_key(body) for body in listed}
         for key in [k for k in self._bodies if k not in keep]:
             await self.deleted({"metadata": {"namespace": key[0], "name": key[1]}})
 
@@ -225,11 +225,6 @@ class CustomResources:
             )
         except kubeclient.ApiError as exc:
             logger.info("event not posted: %s", exc)
-
-
-def _key(body: Mapping[str, Any]) -> ObjectKey:
-    metadata = body.get("metadata") or {}
-    return str(metadata.get("namespace")), str(metadata.get("name"))
 
 
 def _object_path(ref: specs.Reference) -> str:

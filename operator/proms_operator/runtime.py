@@ -148,8 +148,7 @@ class KubernetesSources:
 
         @kopf.on.event("v1", "configmaps", registry=registry)
         async def configmap(type: str | None, body: kopf.Body, **_: Any) -> None:
-            metadata = body.get("metadata") or {}
-            namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
+            namespace, name = kubeclient.object_key(body)
             if type == "DELETED":
                 maps.deleted(body)
             elif maps.selected(body):
@@ -159,17 +158,11 @@ class KubernetesSources:
             await crs.referenced_object_changed("ConfigMap", namespace, name)
 
         def referenced_secret(body: kopf.Body, **_: Any) -> bool:
-            metadata = body.get("metadata") or {}
-            return bool(
-                crs.references("Secret", str(metadata.get("namespace")), str(metadata.get("name")))
-            )
+            return bool(crs.references("Secret", *kubeclient.object_key(body)))
 
         @kopf.on.event("v1", "secrets", registry=registry, when=referenced_secret)
         async def secret(body: kopf.Body, **_: Any) -> None:
-            metadata = body.get("metadata") or {}
-            await crs.referenced_object_changed(
-                "Secret", str(metadata.get("namespace")), str(metadata.get("name"))
-            )
+            await crs.referenced_object_changed("Secret", *kubeclient.object_key(body))
 
         return registry
 
