@@ -5,6 +5,7 @@
     ├── InvalidArgument                invalid_argument  fix the arguments and call again
     │   └── InvalidQuery               invalid_query   PromQL rejected before it was sent
     ├── DatasourceNotFound             datasource_not_found  call list_datasources
+    ├── Unsupported                    unsupported     this backend type has no such API
     └── UpstreamError                  (abstract)      the backend did not give an answer
         ├── QueryRejected              query_rejected  Prometheus refused the request (400/422)
         ├── BackendUnavailable         backend_unavailable  refused, DNS, TLS, 5xx; retry later
@@ -12,6 +13,7 @@
         ├── UpstreamTimeout            timeout         narrow the query or raise the timeout
         ├── ResponseTooLarge           response_too_large  narrow the query
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
+            └── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
 
 httpx errors are translated once, in `prometheus`; the MCP layer turns this tree into tool
 errors in one place (`tool_errors`). Messages are written for an agent and must never carry
@@ -46,6 +48,12 @@ class InvalidQuery(InvalidArgument):
 
 class DatasourceNotFound(PromsMcpError):
     code = "datasource_not_found"
+
+
+class Unsupported(PromsMcpError):
+    """The datasource's backend does not serve the API a tool needs (targets on Mimir)."""
+
+    code = "unsupported"
 
 
 class UpstreamError(PromsMcpError):
@@ -83,3 +91,7 @@ class ResponseTooLarge(UpstreamError):
 
 class BadUpstreamResponse(UpstreamError):
     code = "bad_response"
+
+
+class EndpointNotFound(BadUpstreamResponse):
+    """HTTP 404: a wrong base URL, or an optional API the backend does not serve."""

@@ -264,7 +264,7 @@ def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
             "missing, wrong or lack permission"
         )
     if status_code == 404:
-        raise errors.BadUpstreamResponse(
+        raise errors.EndpointNotFound(
             "the backend answered HTTP 404: this API is not served there; check that the "
             "datasource URL is the Prometheus API base (with any sub-path) and that the "
             "backend supports this endpoint"

@@ -29,9 +29,11 @@ from . import (
     filewatch,
     guidance,
     health,
+    inspection,
     kubeclient,
     logs,
     prometheus,
+    promql_tools,
     readiness,
     registry,
     settings,
@@ -60,6 +62,8 @@ def build_mcp(live: backends.Backends) -> FastMCP:
         mask_error_details=True,
     )
     tools.register(app, live)
+    inspection.register(app, live)
+    promql_tools.register(app, live)
     guidance.register(app, live)
     return app
 

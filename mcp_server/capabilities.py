@@ -1,0 +1,70 @@
+"""Which Prometheus HTTP APIs each backend flavour serves, so a tool an endpoint cannot
+answer says so up front (`unsupported`) instead of failing with an opaque 404.
+
+The table only lists what is known to be missing; anything else is tried, and a 404 from
+an optional API is reported as `unsupported` too (see `optional_api`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from . import datasources, errors, prometheus
+
+
+class Api(enum.StrEnum):
+    ALERTS = "alerts"
+    RULES = "rules"
+    TARGETS = "targets"
+    TSDB_STATUS = "TSDB status"
+    RUNTIME_INFO = "runtime info"
+    CONFIG = "configuration"
+    EXEMPLARS = "exemplars"
+
+
+_T = datasources.PrometheusType
+_MISSING: dict[datasources.PrometheusType, frozenset[Api]] = {
+    _T.PROMETHEUS: frozenset(),
+    _T.THANOS: frozenset({Api.TSDB_STATUS, Api.RUNTIME_INFO, Api.CONFIG}),
+    _T.MIMIR: frozenset({Api.TARGETS, Api.TSDB_STATUS, Api.RUNTIME_INFO, Api.CONFIG}),
+    _T.CORTEX: frozenset({Api.TARGETS, Api.TSDB_STATUS, Api.RUNTIME_INFO, Api.CONFIG}),
+    _T.VICTORIAMETRICS: frozenset({Api.EXEMPLARS, Api.RUNTIME_INFO, Api.CONFIG}),
+}
+
+
+def supports(datasource: datasources.Datasource, api: Api) -> bool:
+    return api not in _MISSING.get(datasource.prometheus_type, frozenset())
+
+
+def require(datasource: datasources.Datasource, api: Api) -> None:
+    """Raise `Unsupported` before asking a backend for an API its flavour lacks."""
+    if not supports(datasource, api):
+        raise errors.Unsupported(
+            f"datasource {datasource.id!r} is {datasource.prometheus_type.value}, which has "
+            f"no {api.value} API"
+        )
+
+
+def any_supports(candidates: Iterable[datasources.Datasource], api: Api) -> bool:
+    return any(supports(d, api) for d in candidates)
+
+
+async def fetch(
+    datasource: datasources.Datasource,
+    client: prometheus.PrometheusClient,
+    api: Api,
+    path: str,
+    params: prometheus.Params = (),
+    *,
+    cache_seconds: float = 0.0,
+) -> prometheus.ApiResult:
+    """`client.get` for an optional API: refused up front when the flavour lacks it, and a
+    404 (an older or differently built backend) reported as `unsupported`, not as a bug."""
+    require(datasource, api)
+    try:
+        return await client.get(path, params, cache_seconds=cache_seconds)
+    except errors.EndpointNotFound:
+        raise errors.Unsupported(
+            f"datasource {datasource.id!r} does not serve the {api.value} API (HTTP 404)"
+        ) from None
