@@ -104,6 +104,9 @@ class Datasource:
     uid: str | None = None
     description: str = ""
     labels: Mapping[str, str] = field(default_factory=frozen_labels)
+    scrape_interval_seconds: float | None = None
+    """As declared (Grafana `jsonData.timeInterval`, CR `spec.scrapeInterval`); None: ask the
+    backend, or assume 15 s. Sets the smallest useful step and rate() window."""
 
     @property
     def url(self) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import yaml
 from pydantic import SecretStr
 
-from . import datasources
+from . import datasources, errors, timespec
 
 logger = logging.getLogger(__name__)
 
@@ -369,6 +369,7 @@ def _build(
         query_parameters=_query_parameters(reader),
     )
     prometheus_type = _prometheus_type(reader)
+    scrape_interval = _scrape_interval(reader)
     uid = (reader.text("uid") or "").strip() or None
     if name is None or url is None or reader.issues:
         return None
@@ -379,6 +380,7 @@ def _build(
         connection=connection,
         prometheus_type=prometheus_type,
         uid=uid,
+        scrape_interval_seconds=scrape_interval,
     )
 
 
@@ -429,6 +431,18 @@ def _timeout(reader: _Reader) -> float | None:
         reader.fail("jsonData.timeout", "must be a positive number of seconds, e.g. 30")
         return None
     return seconds
+
+
+def _scrape_interval(reader: _Reader) -> float | None:
+    """Grafana's "scrape interval" setting, a duration such as 15s or 1m."""
+    text = reader.text("jsonData.timeInterval")
+    if not text or not text.strip():
+        return None
+    try:
+        return timespec.parse_duration(text, argument="jsonData.timeInterval")
+    except errors.InvalidArgument:
+        reader.fail("jsonData.timeInterval", f"must be a duration such as 15s or 1m, got {text!r}")
+        return None
 
 
 def _query_parameters(reader: _Reader) -> tuple[tuple[str, str], ...]:

@@ -609,3 +609,13 @@ def test_the_grafana_example_provisions_its_two_prometheus_datasources() -> None
     unset = provisioning.parse_document(text, source, {})
     assert [d.name for d in unset.datasources] == ["Thanos"]
     assert "TENANT_TOKEN" in unset.problems[0].message
+
+
+def test_the_scrape_interval_of_a_cr_reaches_the_datasource_and_a_bad_one_is_refused() -> None:
+    from proms_operator import specs
+
+    spec = specs.parse_spec({"url": "http://prometheus:9090", "scrapeInterval": "30s"})
+    record = specs.to_datasource("team-a", "p", spec, lambda reference: "")
+    assert record.scrape_interval_seconds == 30.0
+    with pytest.raises(specs.SpecError, match="scrapeInterval"):
+        specs.parse_spec({"url": "http://prometheus:9090", "scrapeInterval": "often"})

@@ -838,3 +838,11 @@ def test_environment_values_are_applied_to_every_file_of_a_directory(
     )
     result = provisioning.load_path(tmp_path, {"A_URL": "http://a:1/", "B_URL": "http://b:2"})
     assert [d.url for d in result.datasources] == ["http://a:1", "http://b:2"]
+
+
+def test_the_scrape_interval_comes_from_grafanas_time_interval() -> None:
+    assert single(parse_entry({"name": "p"})).scrape_interval_seconds is None
+    declared = single(parse_entry({"name": "p", "jsonData": {"timeInterval": "1m"}}))
+    assert declared.scrape_interval_seconds == 60.0
+    problem = only_problem(parse_entry({"name": "p", "jsonData": {"timeInterval": "often"}}))
+    assert problem.field == "jsonData.timeInterval" and "15s" in problem.message

@@ -145,6 +145,7 @@ class PrometheusDatasourceSpec(_Spec):
     headers: list[HeaderSpec] = Field(default_factory=list, max_length=32)
     query_parameters: dict[str, str] = Field(default_factory=dict, alias="queryParameters")
     timeout: str | None = None
+    scrape_interval: str | None = Field(None, alias="scrapeInterval")
     http_method: Literal["GET", "POST"] = Field("POST", alias="httpMethod")
     suspend: bool = False
 
@@ -156,6 +157,8 @@ class PrometheusDatasourceSpec(_Spec):
             raise ValueError("spec.url must not carry credentials; use spec.auth")
         if self.timeout is not None and not _DURATION.match(self.timeout):
             raise ValueError("spec.timeout must be a duration such as 30s or 1m30s")
+        if self.scrape_interval is not None and not _DURATION.match(self.scrape_interval):
+            raise ValueError("spec.scrapeInterval must be a duration such as 15s or 1m")
         datasources.PrometheusType.parse(self.prometheus_type)
         return self
 
@@ -286,4 +289,9 @@ def to_datasource(
         prometheus_type=datasources.PrometheusType.parse(spec.prometheus_type),
         description=spec.description or "",
         labels=datasources.frozen_labels(spec.labels),
+        scrape_interval_seconds=(
+            timespec.parse_duration(spec.scrape_interval, argument="spec.scrapeInterval")
+            if spec.scrape_interval is not None
+            else None
+        ),
     )
