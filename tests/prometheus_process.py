@@ -13,6 +13,12 @@ is about a minute old when this module is imported, so a query "at now" stops se
 the 5 minute lookback has passed. Backfilled series carry no metadata (HELP/TYPE are dropped
 by promtool), and Prometheus scrapes itself (job ``prometheus``) so live series exist too.
 
+For the inspection tools it also evaluates :data:`RULES` every second (recording rules, one
+of which always fails, and alerts that fire, pend or never fire, all on live or constant
+series since rules run at "now"), scrapes a target that is always down with secrets in its
+query and basic auth (job ``unreachable``), and stores exemplars scraped from a small
+OpenMetrics target (job ``exemplars``).
+
 The data is deterministic (no randomness, fixed once the module is imported), so a test can compute
 the value it expects with the ``expected_*`` helpers and compare exactly.
 """
@@ -33,23 +39,37 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal
 
 import httpx
 
 __all__ = [
+    "ALERT_FIRING",
+    "ALERT_INACTIVE",
+    "ALERT_PENDING",
+    "ALERT_TARGET_DOWN",
+    "BROKEN_RULE",
     "CARDINALITY_SHARDS",
     "COUNTER_CODES",
     "COUNTER_INSTANCES",
     "COUNTER_METHODS",
+    "DROPPED_TARGET",
+    "EXEMPLARS_JOB",
+    "EXEMPLAR_METRIC",
+    "EXEMPLAR_TRACE_IDS",
     "HISTOGRAM_BUCKETS",
     "HISTOGRAM_INSTANCES",
     "QUEUE_INSTANCES",
     "QUEUE_NAMES",
+    "RECORDING_RULE",
+    "RULES",
     "STEP",
     "SYNTHETIC_END",
     "SYNTHETIC_START",
+    "UNREACHABLE_JOB",
+    "UNREACHABLE_SECRETS",
     "PrometheusUnavailable",
     "RunningPrometheus",
     "expected_cardinality_value",
@@ -92,6 +112,61 @@ QUEUE_NAMES: tuple[str, ...] = ("email", "billing")
 HISTOGRAM_INSTANCES: tuple[str, ...] = COUNTER_INSTANCES
 HISTOGRAM_BUCKETS: tuple[str, ...] = ("0.1", "0.5", "1", "+Inf")
 CARDINALITY_SHARDS = 500
+
+# Live state for the inspection tools (rules run at "now", after the synthetic window).
+UNREACHABLE_JOB = "unreachable"
+UNREACHABLE_SECRETS = ("s3cret-t0ken-value", "hunter2-passw0rd")
+"""The ``token`` query parameter and basic-auth password of the unreachable target."""
+DROPPED_TARGET = "127.0.0.1:1"
+"""A second target of job ``unreachable`` that relabelling drops: one dropped target."""
+RECORDING_RULE = "job:up:sum"
+BROKEN_RULE = "demo:broken:duplicate_match"
+"""A recording rule whose evaluation always fails (duplicate series on one side): health err."""
+ALERT_FIRING = "DemoAlwaysFiring"
+ALERT_PENDING = "DemoPendingForAnHour"
+ALERT_INACTIVE = "DemoNeverFires"
+ALERT_TARGET_DOWN = "DemoTargetDown"
+"""Fires for the target of job ``unreachable`` once it has been scraped (up == 0)."""
+RULES: dict[str, object] = {
+    "groups": [
+        {
+            "name": "demo-recording",
+            "rules": [
+                {"record": RECORDING_RULE, "expr": "sum by (job) (up)"},
+                {
+                    "record": BROKEN_RULE,
+                    "expr": 'vector(1) + on() (vector(1) or label_replace(vector(1), "copy", '
+                    '"yes", "", ""))',
+                },
+            ],
+        },
+        {
+            "name": "demo-alerts",
+            "rules": [
+                {
+                    "alert": ALERT_FIRING,
+                    "expr": "vector(1)",
+                    "labels": {"severity": "warning"},
+                    "annotations": {
+                        "summary": "Always firing",
+                        "description": "value {{ $value }}\nsecond line",
+                    },
+                },
+                {"alert": ALERT_PENDING, "expr": "vector(2)", "for": "1h"},
+                {"alert": ALERT_INACTIVE, "expr": "vector(1) == 2"},
+                {
+                    "alert": ALERT_TARGET_DOWN,
+                    "expr": f'up{{job="{UNREACHABLE_JOB}"}} == 0',
+                    "labels": {"severity": "critical"},
+                },
+            ],
+        },
+    ]
+}
+EXEMPLARS_JOB = "exemplars"
+EXEMPLAR_METRIC = "demo_exemplar_requests_total"
+EXEMPLAR_TRACE_IDS: dict[str, str] = {"/checkout": "4bf92f3577b34da6", "/cart": "00f067aa0ba902b7"}
+"""path label -> trace_id of the one exemplar each series of EXEMPLAR_METRIC carries."""
 
 # Fraction of requests at or below each bucket's upper bound (cumulative).
 _BUCKET_FRACTION = {"0.1": 0.5, "0.5": 0.8, "1": 0.95, "+Inf": 1.0}
@@ -262,6 +337,8 @@ class RunningPrometheus:
     data_dir: Path
     version: str
     pid: int
+    exemplar_target: str = ""
+    unreachable_target: str = ""
 
 
 _INSTALL_HINT = "apt-get install prometheus, or set PROMETHEUS_BIN (and PROMTOOL_BIN)"
@@ -309,6 +386,14 @@ def _free_port() -> int:
         return port
 
 
+def _closed_port() -> int:
+    """A loopback port nobody listens on (not `_free_port`: tests replace that one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -326,12 +411,31 @@ def _read_from(path: Path, offset: int) -> str:
         return ""
 
 
-def _config(port: int, scrape_interval: str, extra: Sequence[str]) -> str:
+def _config(
+    port: int,
+    scrape_interval: str,
+    extra: Sequence[str],
+    *,
+    rules_path: Path,
+    exemplar_target: str,
+    unreachable_target: str,
+) -> str:
+    token, password = UNREACHABLE_SECRETS
     scrape_configs: list[dict[str, object]] = [
         {
             "job_name": "prometheus",
             "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
-        }
+        },
+        {"job_name": EXEMPLARS_JOB, "static_configs": [{"targets": [exemplar_target]}]},
+        {
+            "job_name": UNREACHABLE_JOB,
+            "params": {"token": [token]},
+            "basic_auth": {"username": "scraper", "password": password},
+            "static_configs": [{"targets": [unreachable_target, DROPPED_TARGET]}],
+            "relabel_configs": [
+                {"source_labels": ["__address__"], "regex": DROPPED_TARGET, "action": "drop"}
+            ],
+        },
     ]
     if extra:
         scrape_configs.append(
@@ -348,9 +452,48 @@ def _config(port: int, scrape_interval: str, extra: Sequence[str]) -> str:
             "scrape_timeout": scrape_interval,
             "evaluation_interval": scrape_interval,
         },
+        "rule_files": [str(rules_path)],
         "scrape_configs": scrape_configs,
     }
     return json.dumps(config, indent=2)  # JSON is YAML
+
+
+class _ExemplarTarget(BaseHTTPRequestHandler):
+    """OpenMetrics with one exemplar per series; a fixed exemplar time, so later scrapes
+    repeat it (Prometheus ignores duplicates) instead of piling up new ones."""
+
+    exemplar_time = 0.0
+
+    def do_GET(self) -> None:
+        lines = ["# TYPE demo_exemplar_requests counter", "# HELP demo_exemplar_requests Demo."]
+        for n, (path, trace_id) in enumerate(EXEMPLAR_TRACE_IDS.items()):
+            lines.append(
+                f'{EXEMPLAR_METRIC}{{path="{path}"}} {10 * (n + 1)} '
+                f'# {{trace_id="{trace_id}"}} {n + 1} {self.exemplar_time:.3f}'
+            )
+        body = ("\n".join([*lines, "# EOF"]) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _exemplar_server() -> Iterator[str]:
+    handler = type("ExemplarTarget", (_ExemplarTarget,), {"exemplar_time": round(time.time())})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, name="exemplar-target", daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 _block_cache: Path | None = None
@@ -488,11 +631,26 @@ def running_prometheus(
 
     log_path = workdir / "prometheus.log"
     config_path = workdir / "prometheus.yml"
-    with httpx.Client(timeout=2.0, trust_env=False) as client:
+    rules_path = workdir / "rules.yml"
+    rules_path.write_text(json.dumps(RULES, indent=2))  # JSON is YAML
+    unreachable_target = f"127.0.0.1:{_closed_port()}"
+    with (
+        _exemplar_server() as exemplar_target,
+        httpx.Client(timeout=2.0, trust_env=False) as client,
+    ):
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
-            config_path.write_text(_config(port, scrape_interval, extra_scrape_targets))
+            config_path.write_text(
+                _config(
+                    port,
+                    scrape_interval,
+                    extra_scrape_targets,
+                    rules_path=rules_path,
+                    exemplar_target=exemplar_target,
+                    unreachable_target=unreachable_target,
+                )
+            )
             with log_path.open("ab") as log:
                 log.write(f"--- start attempt {attempt} on port {port}\n".encode())
                 log.flush()
@@ -504,6 +662,7 @@ def running_prometheus(
                         f"--web.listen-address=127.0.0.1:{port}",
                         f"--storage.tsdb.path={data_dir}",
                         "--storage.tsdb.retention.time=30d",
+                        "--enable-feature=exemplar-storage",
                         "--log.level=info",
                     ],
                     stdin=subprocess.DEVNULL,
@@ -539,6 +698,8 @@ def running_prometheus(
                     data_dir=data_dir,
                     version=str(build["data"]["version"]),
                     pid=process.pid,
+                    exemplar_target=exemplar_target,
+                    unreachable_target=unreachable_target,
                 )
                 return
             finally:
