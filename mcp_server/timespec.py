@@ -102,3 +102,20 @@ def format_duration(seconds: float) -> str:
 def isoformat(seconds: float) -> str:
     moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def window(
+    start: str | float | None,
+    end: str | float | None,
+    *,
+    now: float,
+    lookback: float,
+) -> tuple[float, float]:
+    """(start, end) in unix seconds: `end` defaults to `now`, `start` to `lookback` before it."""
+    end_s = parse_time(end, argument="end", now=now) if end is not None else now
+    start_s = (
+        parse_time(start, argument="start", now=now) if start is not None else end_s - lookback
+    )
+    if start_s > end_s:
+        raise errors.InvalidArgument("start is after end; swap them")
+    return start_s, end_s
