@@ -10,7 +10,6 @@ sees only a generic `internal` error.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from fastmcp import exceptions as fastmcp_exceptions
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 
-from . import errors, identity, observability
+from . import budget, errors, identity, observability
 
 logger = logging.getLogger("proms_mcp.calls")
 
@@ -34,17 +33,21 @@ _LOGGED_ARGUMENTS = ("datasource_id", "promql", "metric_name", "label_name", "pa
 
 def error_result(code: str, message: str, *, retryable: bool = False) -> ToolResult:
     body = {"error": {"code": code, "message": message, "retryable": retryable}}
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    text = budget.encode(body)
     return ToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
 
 
-def _compact(result: R) -> R:
-    """Results without their empty fields: `"truncated": null` and friends cost every agent
-    tokens and say nothing (the output schema marks them optional)."""
-    if not isinstance(result, pydantic.BaseModel):
+def _compact(result: R, limit: int) -> R:
+    """Results without their empty fields (`"truncated": null` and friends cost every agent
+    tokens and say nothing), cut to the call's token budget."""
+    if isinstance(result, pydantic.BaseModel):
+        data = result.model_dump(mode="json", exclude_none=True)
+    elif isinstance(result, dict):
+        data = result
+    else:
         return result
-    data = result.model_dump(mode="json", exclude_none=True)
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    data = budget.fit(data, limit)
+    text = budget.encode(data)
     content = [mcp_types.TextContent(type="text", text=text)]
     return ToolResult(content=content, structured_content=data)  # type: ignore[return-value]
 
@@ -59,8 +62,11 @@ def guarded(
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             started = time.perf_counter()
             outcome = "success"
+            requested = kwargs.get("max_tokens")
+            limit = budget.for_call(requested if isinstance(requested, int) else None)
+            budget_token = budget.current.set(limit)
             try:
-                return _compact(await body(*args, **kwargs))
+                return _compact(await body(*args, **kwargs), limit)
             except errors.PromsMcpError as exc:
                 outcome = exc.code
                 return error_result(exc.code, exc.message, retryable=exc.retryable)  # type: ignore[return-value]
@@ -71,6 +77,7 @@ def guarded(
                     "internal", "internal error in proms-mcp; the server log has the details"
                 )
             finally:
+                budget.current.reset(budget_token)
                 elapsed = time.perf_counter() - started
                 observability.TOOL_CALLS.labels(tool_name, outcome).inc()
                 observability.TOOL_LATENCY.labels(tool_name).observe(elapsed)

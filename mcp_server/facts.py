@@ -53,7 +53,9 @@ async def _config(
         return None
     try:
         answer = await client.get("/api/v1/status/config", cache_seconds=CACHE_SECONDS)
-        parsed = yaml.safe_load(str((answer.data or {}).get("yaml", "")))
+        if not isinstance(answer.data, dict):
+            return None
+        parsed = yaml.safe_load(str(answer.data.get("yaml", "")))
     except (errors.PromsMcpError, yaml.YAMLError):
         return None
     return parsed if isinstance(parsed, dict) else None
@@ -74,14 +76,15 @@ async def describe(
         facts["labels"] = dict(datasource.labels)
     with contextlib.suppress(errors.PromsMcpError):
         build = await client.get("/api/v1/status/buildinfo", cache_seconds=CACHE_SECONDS)
-        data = build.data or {}
+        data = build.data if isinstance(build.data, dict) else {}
         facts["version"] = str(data.get("version", "")) or None
         if data.get("application"):  # Mimir names itself here
             facts["application"] = str(data["application"])
     if capabilities.supports(datasource, capabilities.Api.RUNTIME_INFO):
         with contextlib.suppress(errors.PromsMcpError):
             runtime = await client.get("/api/v1/status/runtimeinfo", cache_seconds=CACHE_SECONDS)
-            retention = (runtime.data or {}).get("storageRetention")
+            info = runtime.data if isinstance(runtime.data, dict) else {}
+            retention = info.get("storageRetention")
             if retention:
                 facts["retention"] = str(retention)
     interval = await scrape_interval(datasource, client)

@@ -25,7 +25,7 @@ def clean(text: object) -> str:
     return str(text).translate(_UNSAFE)
 
 
-def _labels(raw: Any) -> dict[str, str]:
+def labels(raw: Any) -> dict[str, str]:
     return {clean(k): clean(v) for k, v in (raw or {}).items()}
 
 
@@ -76,14 +76,37 @@ class MetricMetadata(_Result):
     hint: str | None = None
 
 
+class Truncated(_Result):
+    """Series left out, and which were kept: the stated criterion, not backend order."""
+
+    returned: int
+    total: int
+    criterion: str = Field(description="which series were kept")
+    hint: str
+
+
+class Summarized(_Result):
+    """What was done to fit the token budget, in the order it was done."""
+
+    budget_tokens: int
+    full_tokens: int = Field(description="estimated tokens of the complete answer")
+    actions: list[str]
+    hint: str
+
+
 class Sample(_Result):
     labels: dict[str, str]
     value: Number
 
 
-class RangeSeries(_Result):
-    labels: dict[str, str]
-    values: list[tuple[Number, Number]] = Field(description="[unix_seconds, value] pairs")
+class ValueSummary(_Result):
+    """Over every series of an instant result, including those not returned."""
+
+    count: int
+    min: Number
+    max: Number
+    mean: Number
+    sum: Number
 
 
 class InstantResult(_Result):
@@ -91,12 +114,39 @@ class InstantResult(_Result):
     query: str
     time: str = Field(description="evaluation time, RFC 3339")
     result_type: str = Field(description="vector, scalar or string")
+    common_labels: dict[str, str] | None = Field(None, description="labels every series has")
     series: list[Sample] | None = None
     scalar: Number | None = Field(None, description="the value of a scalar or string result")
     total_series: int
-    truncated: Truncation | None = None
+    values: ValueSummary | None = None
+    truncated: Truncation | Truncated | None = None
     warnings: list[str] | None = None
     hint: str | None = Field(None, description="why the result may be empty and what to try")
+    suggestions: list[str] | None = None
+
+
+class SeriesSummary(_Result):
+    """Statistics of one series over the window, from every point at the queried step."""
+
+    points: int
+    first: Number | None = None
+    last: Number | None = None
+    min: Number | None = None
+    min_at: str | None = None
+    max: Number | None = None
+    max_at: str | None = None
+    mean: Number | None = None
+    change: Number | None = Field(None, description="last - first")
+    non_finite: int | None = Field(None, description="NaN or Inf points, left out of the stats")
+
+
+class RangeSeries(_Result):
+    labels: dict[str, str] | None = Field(None, description="besides common_labels")
+    values: list[Number | None] | None = Field(
+        None, description="values[i] is at start + i*step_seconds; null: no sample"
+    )
+    summary: SeriesSummary | None = None
+    line: str | None = Field(None, description="sparkline, then first/last/min/max")
 
 
 class RangeResult(_Result):
@@ -106,11 +156,15 @@ class RangeResult(_Result):
     end: str
     step_seconds: float
     result_type: str
+    format: str = Field(description="points, summary, points+summary or text")
+    common_labels: dict[str, str] | None = None
     series: list[RangeSeries]
     total_series: int
-    truncated: Truncation | None = None
+    summarized: Summarized | None = None
+    truncated: Truncation | Truncated | None = None
     warnings: list[str] | None = None
     hint: str | None = None
+    suggestions: list[str] | None = None
 
 
 class LabelNames(_Result):
@@ -140,23 +194,6 @@ def number(raw: Any) -> Number:
     if not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
-def instant_samples(raw_result: Sequence[dict[str, Any]]) -> list[Sample]:
-    return [
-        Sample(labels=_labels(item.get("metric")), value=number(item["value"][1]))
-        for item in raw_result
-    ]
-
-
-def range_series(raw_result: Sequence[dict[str, Any]]) -> list[RangeSeries]:
-    return [
-        RangeSeries(
-            labels=_labels(item.get("metric")),
-            values=[(number(t), number(v)) for t, v in item.get("values") or ()],
-        )
-        for item in raw_result
-    ]
 
 
 def cap(items: Sequence[Any], limit: int, hint: str) -> tuple[list[Any], Truncation | None]:

@@ -24,6 +24,7 @@ from . import (
     authentication,
     authorization,
     backends,
+    budget,
     calls,
     errors,
     filewatch,
@@ -53,12 +54,14 @@ query_range for trends. Aggregate (sum by, topk) to keep results small; results 
 retryable ones."""
 
 
-def build_mcp(live: backends.Backends) -> FastMCP:
+def build_mcp(
+    live: backends.Backends, *, max_result_tokens: int = budget.DEFAULT_MAX_TOKENS
+) -> FastMCP:
     app = FastMCP(
         name="proms-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        middleware=[calls.ArgumentErrors()],
+        middleware=[calls.ArgumentErrors(), budget.ServerLimit(max_result_tokens)],
         mask_error_details=True,
     )
     tools.register(app, live)
@@ -122,7 +125,7 @@ class Application:
             max_response_bytes=config.prometheus.max_response_bytes,
         )
         self.backends = backends.Backends(self.registry, self.pool)
-        self.mcp = build_mcp(self.backends)
+        self.mcp = build_mcp(self.backends, max_result_tokens=config.server.max_result_tokens)
         self.mcp_asgi, _ = build_mcp_asgi(self.mcp)
         self.health_asgi = health.build_app(self.registry, self.readiness)
         self.file_source: filewatch.FileSource | None = None

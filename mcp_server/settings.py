@@ -38,6 +38,9 @@ class ServerSettings(_Frozen):
     shutdown_timeout_seconds: Annotated[float, Field(ge=0)] = Field(
         8.0, description="SHUTDOWN_TIMEOUT_SECONDS: grace for in-flight calls on SIGTERM"
     )
+    max_result_tokens: Annotated[int, Field(ge=200, le=1_000_000)] = Field(
+        10_000, description="MAX_RESULT_TOKENS: default token budget of every tool result"
+    )
 
 
 class AuthSettings(_Frozen):
@@ -127,6 +130,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "PORT": ("server", "port"),
     "HEALTH_METRICS_PORT": ("server", "health_metrics_port"),
     "SHUTDOWN_TIMEOUT_SECONDS": ("server", "shutdown_timeout_seconds"),
+    "MAX_RESULT_TOKENS": ("server", "max_result_tokens"),
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastmcp import FastMCP
 from pydantic import Field
 
-from . import backends, calls, errors, inputs, results, timespec
+from . import backends, budget, calls, diagnosis, errors, facts, inputs, results, shaping, timespec
 
 READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": True}
 
@@ -29,22 +29,28 @@ TimeArg = Annotated[
 ]
 Limit = Annotated[int, Field(ge=1, le=10_000, description="maximum items to return")]
 
-_EMPTY_QUERY_HINT = (
-    "no series matched: check the metric name with find_metrics_by_pattern, the label values "
-    "with get_label_values, and for rate()/increase() use a window of at least 4 scrape "
-    "intervals"
-)
+
+def _aligned(period: tuple[float, float]) -> tuple[float, float]:
+    """A catalogue window on the discovery grid, so diagnosis shares the discovery cache."""
+    start, end = period
+    return start - start % DISCOVERY_CACHE_SECONDS, end - end % DISCOVERY_CACHE_SECONDS
 
 
 def register(app: FastMCP, live: backends.Backends) -> None:
     """Attach every tool to `app`; they read `live` on every call."""
 
     def window(
-        start: str | float | None, end: str | float | None, *, discovery: bool = False
+        start: str | float | None,
+        end: str | float | None,
+        *,
+        discovery: bool = False,
+        whole_seconds: bool = False,
     ) -> tuple[float, float]:
         now = live.clock()
         if discovery:  # a stable window lets repeated discovery calls hit the catalogue cache
             now -= now % DISCOVERY_CACHE_SECONDS
+        elif whole_seconds:  # so start and end print exactly in RFC 3339
+            now = float(int(now))
         end_s = timespec.parse_time(end, argument="end", now=now) if end is not None else now
         start_s = (
             timespec.parse_time(start, argument="start", now=now)
@@ -55,7 +61,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             raise errors.InvalidArgument("start is after end; swap them")
         return start_s, end_s
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("list_datasources")
     async def list_datasources() -> results.DatasourceList:
         """List the Prometheus-compatible datasources you can query, with their ids, types and
@@ -76,7 +82,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         ]
         return results.DatasourceList(datasources=items, total=len(items))
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("list_metrics")
     async def list_metrics(
         datasource_id: DatasourceId,
@@ -99,7 +105,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
         )
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_metric_metadata")
     async def get_metric_metadata(
         datasource_id: DatasourceId,
@@ -132,16 +138,18 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             datasource=datasource.id, metric=metric, metadata=entries, hint=hint
         )
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("query_instant")
     async def query_instant(
         datasource_id: DatasourceId,
         promql: Annotated[str, Field(description="PromQL expression")],
         time: TimeArg = None,
         limit: Limit = 200,
-    ) -> results.InstantResult:
-        """Evaluate PromQL at one moment (default now) and return the value of each series.
-        Use for current state; use query_range for trends."""
+        max_tokens: budget.MaxTokens = None,
+    ) -> dict[str, Any]:
+        """Evaluate PromQL at one moment (default now): each series' value. Labels shared by
+        all series are in common_labels. Over limit or budget: the highest values are kept,
+        with stats of all in `values`. Use query_range for trends."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
         at = (
@@ -153,32 +161,31 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         data: dict[str, Any] = answer.data or {}
         result_type = str(data.get("resultType", "vector"))
         raw = data.get("result")
-        series: list[results.Sample] | None = None
-        scalar: results.Number | None = None
-        total = 0
-        truncated = None
-        if result_type == "vector":
-            samples = results.instant_samples(raw or [])
-            total = len(samples)
-            series, truncated = results.cap(
-                samples, limit, "narrow with label matchers, aggregate (sum by ...), or topk()"
+        if result_type != "vector":
+            scalar = None
+            if isinstance(raw, list) and len(raw) == 2:
+                scalar = results.number(raw[1]) if result_type == "scalar" else str(raw[1])
+            return results.InstantResult(
+                datasource=datasource.id,
+                query=query,
+                time=timespec.isoformat(at),
+                result_type=result_type,
+                scalar=scalar,
+                total_series=0,
+                warnings=list(answer.warnings) or None,
+            ).model_dump(mode="json", exclude_none=True)
+        request = shaping.InstantRequest(datasource.id, query, at, limit, answer.warnings)
+        shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
+        if not shaped["total_series"]:
+            lookback = (at - DEFAULT_LOOKBACK_SECONDS, at)
+            shaped["hint"], suggestions = await diagnosis.explain_empty(
+                datasource, client, query, _aligned(lookback)
             )
-        elif isinstance(raw, list) and len(raw) == 2:
-            scalar = results.number(raw[1]) if result_type == "scalar" else str(raw[1])
-        return results.InstantResult(
-            datasource=datasource.id,
-            query=query,
-            time=timespec.isoformat(at),
-            result_type=result_type,
-            series=series,
-            scalar=scalar,
-            total_series=total,
-            truncated=truncated,
-            warnings=list(answer.warnings) or None,
-            hint=_EMPTY_QUERY_HINT if result_type == "vector" and total == 0 else None,
-        )
+            if suggestions:
+                shaped["suggestions"] = suggestions
+        return shaped
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("query_range")
     async def query_range(
         datasource_id: DatasourceId,
@@ -187,21 +194,31 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         end: TimeArg = None,
         step: Annotated[
             str | float | None,
-            Field(description="resolution: 30s, 5m or seconds; omitted = about 120 points"),
+            Field(description="30s, 5m or seconds; omitted: ~120 points, >= scrape interval"),
         ] = None,
         limit: Limit = 50,
-    ) -> results.RangeResult:
-        """Evaluate PromQL over a time window (default the last hour) and return each series'
-        values over time. Use for trends and incidents; aggregate to keep few series."""
+        format: Annotated[
+            shaping.RangeFormat,
+            Field(description="auto degrades to summaries, then top series, to fit the budget"),
+        ] = "auto",
+        max_tokens: budget.MaxTokens = None,
+    ) -> dict[str, Any]:
+        """Evaluate PromQL over a window (default the last hour). Each series' `values[i]` is
+        at start + i*step_seconds; shared labels are in common_labels. Too big for the budget:
+        coarser step, then per-series summaries (min/max/mean/first/last/change), then the
+        series with the highest maximum; `summarized` says what was done."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end)
+        start_s, end_s = window(start, end, whole_seconds=True)
         span = end_s - start_s
-        step_s = (
-            timespec.parse_duration(step, argument="step")
-            if step is not None
-            else timespec.auto_step(span, target_points=RANGE_TARGET_POINTS)
-        )
+        if step is not None:
+            step_s = timespec.parse_duration(step, argument="step")
+        else:
+            interval = await facts.scrape_interval(datasource, client)
+            step_s = max(
+                timespec.auto_step(span, target_points=RANGE_TARGET_POINTS),
+                timespec.auto_step(interval.seconds, target_points=1),
+            )
         if span / step_s + 1 > timespec.MAX_POINTS_PER_SERIES:
             raise errors.InvalidArgument(
                 f"step {timespec.format_duration(step_s)} over "
@@ -219,25 +236,30 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             ],
         )
         data: dict[str, Any] = answer.data or {}
-        all_series = results.range_series(data.get("result") or [])
-        shown, truncated = results.cap(
-            all_series, limit, "narrow with label matchers, aggregate (sum by ...), or topk()"
-        )
-        return results.RangeResult(
+        count = int(span // step_s) + 1
+        series = shaping.matrix(data.get("result") or [], start_s, step_s, count)
+        request = shaping.RangeRequest(
             datasource=datasource.id,
             query=query,
-            start=timespec.isoformat(start_s),
-            end=timespec.isoformat(end_s),
-            step_seconds=step_s,
+            start=start_s,
+            end=end_s,
+            step=step_s,
+            step_chosen=step is None,
+            format=format,
+            limit=limit,
             result_type=str(data.get("resultType", "matrix")),
-            series=shown,
-            total_series=len(all_series),
-            truncated=truncated,
-            warnings=list(answer.warnings) or None,
-            hint=_EMPTY_QUERY_HINT if not all_series else None,
+            warnings=answer.warnings,
         )
+        shaped = shaping.shape_range(request, series, budget.current.get())
+        if not series:
+            shaped["hint"], suggestions = await diagnosis.explain_empty(
+                datasource, client, query, _aligned((start_s, end_s))
+            )
+            if suggestions:
+                shaped["suggestions"] = suggestions
+        return shaped
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_metric_labels")
     async def get_metric_labels(
         datasource_id: DatasourceId,
@@ -263,7 +285,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             datasource=datasource.id, metric=metric, labels=names, total=len(names), hint=hint
         )
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_label_values")
     async def get_label_values(
         datasource_id: DatasourceId,
@@ -302,7 +324,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             hint=hint,
         )
 
-    @app.tool(annotations=READ_ONLY)
+    @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("find_metrics_by_pattern")
     async def find_metrics_by_pattern(
         datasource_id: DatasourceId,

@@ -668,11 +668,12 @@ async def test_queries_go_as_post_forms_with_timeout_and_custom_parameters(
     sent = fake.requests_under("/post")[before:]
     assert [(r.method, r.path) for r in sent] == [
         ("POST", "/post/ok/api/v1/query"),
+        ("GET", "/post/ok/api/v1/status/config"),  # its scrape interval floors the step
         ("POST", "/post/ok/api/v1/query_range"),
         ("POST", "/post/ok/api/v1/labels"),
         ("GET", "/post/ok/api/v1/label/job/values"),
     ]
-    query, query_range, labels, values = sent
+    query, _, query_range, labels, values = sent
     assert query.headers["content-type"] == "application/x-www-form-urlencoded"
     assert query.query == [], "PromQL must not travel in the URL when POST is configured"
     assert ("query", "up") in query.form and ("time", f"{END:.3f}") in query.form

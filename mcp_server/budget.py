@@ -1,0 +1,156 @@
+"""Result budgets: no tool answer may cost an agent more than its budget of tokens.
+
+The budget is MAX_RESULT_TOKENS for the server, lowered per call with `max_tokens`. Tools
+that know their data degrade in their own documented steps (query_range: coarser step,
+then summaries, then top series); everything else, and anything still too large, is cut
+here by `fit`, which shortens the longest list and says so in `truncated`.
+
+Tokens are estimated as UTF-8 bytes / 3: tokenizers average 3.5 to 4 bytes per token on
+compact JSON, so the estimate errs towards smaller results, never towards a flooded context.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import math
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import mcp_types
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import ToolResult
+from pydantic import Field
+
+DEFAULT_MAX_TOKENS = 10_000
+"""Well under the 25k-token cap of common clients, leaving room for the agent's own work."""
+MIN_MAX_TOKENS = 200
+BYTES_PER_TOKEN = 3
+
+MaxTokens = Annotated[
+    int | None,
+    Field(ge=MIN_MAX_TOKENS, description="lower this result's token budget"),
+]
+
+_server_limit: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "server_limit", default=DEFAULT_MAX_TOKENS
+)
+current: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "result_budget", default=DEFAULT_MAX_TOKENS
+)
+"""The budget of the tool call being served (set by `calls.guarded`)."""
+
+
+def tokens(text: str) -> int:
+    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
+
+
+def encode(data: Any) -> str:
+    """The one JSON encoding of results: compact, UTF-8 kept (escapes cost tokens)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def for_call(requested: int | None) -> int:
+    server = _server_limit.get()
+    return server if requested is None else max(MIN_MAX_TOKENS, min(requested, server))
+
+
+class ServerLimit(Middleware):
+    """Makes MAX_RESULT_TOKENS the default budget of every tool call of this server."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self._max_tokens = max_tokens
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        token = _server_limit.set(self._max_tokens)
+        try:
+            return await call_next(context)
+        finally:
+            _server_limit.reset(token)
+
+
+def fit(data: dict[str, Any], limit: int) -> dict[str, Any]:
+    """`data` cut to `limit` tokens: the longest list first, then long strings.
+
+    Each cut list is reported in `truncated` (returned, total, and how to narrow), merged
+    with a `truncated` block the tool may already have written.
+    """
+    if tokens(encode(data)) <= limit:
+        return data
+    result: dict[str, Any] = json.loads(encode(data))  # a private deep copy
+    while tokens(encode(result)) > limit:
+        path, items = _longest_list(result)
+        if items is None or len(items) <= 1:
+            break
+        total = len(items)
+        keep = _largest_fitting(result, items, limit)
+        del items[keep:]
+        _mark(result, path, keep, total, limit)
+    if tokens(encode(result)) > limit:
+        _shorten_strings(result, max(40, limit * BYTES_PER_TOKEN // 20))
+    if tokens(encode(result)) > limit:  # only scalars are left to keep
+        result = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
+        _shorten_strings(result, 80)
+        result["truncated"] = {"hint": f"the result did not fit {limit} tokens; narrow it"}
+    return result
+
+
+def _longest_list(data: Any, path: str = "") -> tuple[str, list[Any] | None]:
+    best: tuple[str, list[Any] | None] = ("", None)
+    best_size = 0
+    for where, items in _lists(data, path):
+        size = len(encode(items))
+        if size > best_size:
+            best, best_size = (where, items), size
+    return best
+
+
+def _lists(data: Any, path: str) -> Iterator[tuple[str, list[Any]]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key != "truncated":
+                yield from _lists(value, f"{path}.{key}" if path else key)
+    elif isinstance(data, list):
+        yield path, data
+        for index, value in enumerate(data):
+            yield from _lists(value, f"{path}[{index}]")
+
+
+def _largest_fitting(result: dict[str, Any], items: list[Any], limit: int) -> int:
+    """Binary search for how many leading items fit, leaving room for the marker."""
+    original = list(items)
+    low, high = 1, len(items) - 1
+    best = 1
+    while low <= high:
+        middle = (low + high) // 2
+        items[:] = original[:middle]
+        if tokens(encode(result)) + 60 <= limit:
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    items[:] = original
+    return best
+
+
+def _mark(result: dict[str, Any], path: str, returned: int, total: int, limit: int) -> None:
+    marker = result.get("truncated")
+    hint = f"result budget of {limit} tokens reached; narrow the request or raise max_tokens"
+    if isinstance(marker, dict) and "." not in path and "[" not in path:
+        marker["returned"] = returned  # the tool's own cap already counted the backend total
+        marker["hint"] = hint
+        return
+    result["truncated"] = {"field": path, "returned": returned, "total": total, "hint": hint}
+
+
+def _shorten_strings(data: Any, longest: int) -> None:
+    """Last resort for results whose size is in a few huge strings (help text, errors)."""
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    for key, value in list(items):
+        if isinstance(value, str) and len(value) > longest:
+            data[key] = value[:longest] + "…[cut]"
+        elif isinstance(value, dict | list):
+            _shorten_strings(value, longest)
