@@ -95,9 +95,7 @@ async def test_query_instant_matches_prometheus_for_post_get_trailing_slash_and_
     got = await call(mcp, "query_instant", datasource_id=datasource, promql=query, time=END)
     want = direct(prometheus, "/api/v1/query", query=query, time=END)
     assert got["result_type"] == want["resultType"] == "vector"
-    mine = {
-        json.dumps(labels_of(got, s), sort_keys=True): s["value"] for s in got["series"]
-    }
+    mine = {json.dumps(labels_of(got, s), sort_keys=True): s["value"] for s in got["series"]}
     theirs = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in want["result"]}
     assert mine == theirs and len(mine) == 4
     assert got["total_series"] == 4 and "truncated" not in got
