@@ -76,20 +76,23 @@ class ServerLimit(Middleware):
 def fit(data: dict[str, Any], limit: int) -> dict[str, Any]:
     """`data` cut to `limit` tokens: the longest list first, then long strings.
 
-    Each cut list is reported in `truncated` (returned, total, and how to narrow), merged
-    with a `truncated` block the tool may already have written.
+    The longest list is halved (or cut just enough) until the result fits, so several long
+    lists shrink evenly. Each cut is reported in `truncated` (returned, total, and how to
+    narrow), merged with a `truncated` block the tool may already have written.
     """
     if tokens(encode(data)) <= limit:
         return data
     result: dict[str, Any] = json.loads(encode(data))  # a private deep copy
-    while tokens(encode(result)) > limit:
+    cuts: dict[str, tuple[list[Any], int]] = {}
+    while tokens(encode(result)) + _room(len(cuts)) > limit:
         path, items = _longest_list(result)
-        if items is None or len(items) <= 1:
+        if items is None:
             break
-        total = len(items)
-        keep = _largest_fitting(result, items, limit)
-        del items[keep:]
-        _mark(result, path, keep, total, limit)
+        cuts.setdefault(path, (items, len(items)))
+        keep = _largest_fitting(result, items, limit - _room(len(cuts)))
+        del items[max(keep, len(items) // 2) if keep == 1 else keep :]
+    for path, (items, total) in cuts.items():
+        _mark(result, path, len(items), total, limit, several=len(cuts) > 1)
     if tokens(encode(result)) > limit:
         _shorten_strings(result, max(40, limit * BYTES_PER_TOKEN // 20))
     if tokens(encode(result)) > limit:  # only scalars are left to keep
@@ -99,10 +102,17 @@ def fit(data: dict[str, Any], limit: int) -> dict[str, Any]:
     return result
 
 
+def _room(cuts: int) -> int:
+    """Tokens kept free for the `truncated` marker that will describe the cuts."""
+    return 40 + 20 * cuts
+
+
 def _longest_list(data: Any, path: str = "") -> tuple[str, list[Any] | None]:
     best: tuple[str, list[Any] | None] = ("", None)
     best_size = 0
     for where, items in _lists(data, path):
+        if len(items) < 2:  # nothing to cut here, though a list inside may be long
+            continue
         size = len(encode(items))
         if size > best_size:
             best, best_size = (where, items), size
@@ -128,7 +138,7 @@ def _largest_fitting(result: dict[str, Any], items: list[Any], limit: int) -> in
     while low <= high:
         middle = (low + high) // 2
         items[:] = original[:middle]
-        if tokens(encode(result)) + 60 <= limit:
+        if tokens(encode(result)) <= limit:
             best, low = middle, middle + 1
         else:
             high = middle - 1
@@ -136,14 +146,22 @@ def _largest_fitting(result: dict[str, Any], items: list[Any], limit: int) -> in
     return best
 
 
-def _mark(result: dict[str, Any], path: str, returned: int, total: int, limit: int) -> None:
-    marker = result.get("truncated")
+def _mark(
+    result: dict[str, Any], path: str, returned: int, total: int, limit: int, *, several: bool
+) -> None:
     hint = f"result budget of {limit} tokens reached; narrow the request or raise max_tokens"
-    if isinstance(marker, dict) and "." not in path and "[" not in path:
+    marker = result.get("truncated")
+    if not isinstance(marker, dict):
+        marker = result["truncated"] = {}
+    if "." not in path and "[" not in path and "total" in marker and not several:
         marker["returned"] = returned  # the tool's own cap already counted the backend total
         marker["hint"] = hint
         return
-    result["truncated"] = {"field": path, "returned": returned, "total": total, "hint": hint}
+    if several:
+        marker.setdefault("fields", {})[path] = {"returned": returned, "total": total}
+    else:
+        marker.update(field=path, returned=returned, total=total)
+    marker["hint"] = hint
 
 
 def _shorten_strings(data: Any, longest: int) -> None:

@@ -153,9 +153,10 @@ async def _check(
         values = await _values(client, label, metric, period)
         if value not in values:
             close = difflib.get_close_matches(value, values, n=3, cutoff=0.5)
+            known = f" (its values: {', '.join(sorted(values))})" if len(values) <= 10 else ""
             found.append(
                 f'{metric} has no series with {label}="{value}"'
-                + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "")
+                + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else known)
             )
     return found
 

@@ -63,7 +63,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("list_datasources")
-    async def list_datasources() -> results.DatasourceList:
+    async def list_datasources(
+        max_tokens: budget.MaxTokens = None,
+    ) -> results.DatasourceList:
         """List the Prometheus-compatible datasources you can query, with their ids, types and
         descriptions. Start here: every other tool takes a datasource_id from this list."""
         snapshot = live.registry.current()
@@ -89,6 +91,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         limit: Limit = 500,
         start: TimeArg = None,
         end: TimeArg = None,
+        max_tokens: budget.MaxTokens = None,
     ) -> results.MetricList:
         """List metric names that have data in a time window (default: the last hour).
         Prefer find_metrics_by_pattern when you know part of the name."""
@@ -110,6 +113,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     async def get_metric_metadata(
         datasource_id: DatasourceId,
         metric_name: Annotated[str, Field(description="exact metric name")],
+        max_tokens: budget.MaxTokens = None,
     ) -> results.MetricMetadata:
         """Type (counter, gauge, histogram, summary), help text and unit of a metric: check it
         before choosing rate() (counters) or plain values (gauges)."""
@@ -266,6 +270,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         metric_name: Annotated[str, Field(description="exact metric name")],
         start: TimeArg = None,
         end: TimeArg = None,
+        max_tokens: budget.MaxTokens = None,
     ) -> results.LabelNames:
         """Label names a metric carries (default: series of the last hour). Use before
         writing matchers or `by (...)` clauses."""
@@ -296,6 +301,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         limit: Limit = 200,
         start: TimeArg = None,
         end: TimeArg = None,
+        max_tokens: budget.MaxTokens = None,
     ) -> results.LabelValues:
         """Values a label takes (default: series of the last hour), optionally only on one
         metric's series. Use to find the exact job, namespace or instance to filter on."""
@@ -334,6 +340,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         limit: Limit = 200,
         start: TimeArg = None,
         end: TimeArg = None,
+        max_tokens: budget.MaxTokens = None,
     ) -> results.MetricList:
         """Metric names containing a regex match (default: series of the last hour), filtered
         by the backend. The fastest way to find the metric you need."""
