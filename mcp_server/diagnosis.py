@@ -10,14 +10,12 @@ interval. Each finding names the closest real names.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import promql_parser
 
-from . import datasources, errors, facts, prometheus, results, timespec
+from . import catalogue, datasources, errors, facts, prometheus, timespec
 
-CATALOGUE_SECONDS = 15.0
 _MAX_SELECTORS = 3
 _RATE_FUNCTIONS = frozenset({"rate", "irate", "increase", "delta", "idelta", "deriv"})
 
@@ -76,20 +74,19 @@ async def explain_empty(
     datasource: datasources.Datasource,
     client: prometheus.PrometheusClient,
     query: str,
-    window: tuple[float, float],
+    window: catalogue.Period,
 ) -> tuple[str, list[str]]:
     """A hint and "did you mean" suggestions for a query that matched nothing."""
     try:
         found = selectors(query)[:_MAX_SELECTORS]
     except ValueError:
         return _GENERIC, []
-    period = [("start", f"{window[0]:.3f}"), ("end", f"{window[1]:.3f}")]
     suggestions: list[str] = []
     try:
-        names = set(await _values(client, "__name__", None, period))
+        names = set(await catalogue.label_values(client, "__name__", window))
         interval = await facts.scrape_interval(datasource, client)
         for selector in found:
-            suggestions += await _check(client, selector, names, period, interval.seconds)
+            suggestions += await _check(client, selector, names, window, interval.seconds)
     except errors.PromsMcpError:
         return _GENERIC, suggestions
     if suggestions:
@@ -113,7 +110,7 @@ async def _check(
     client: prometheus.PrometheusClient,
     selector: Selector,
     names: set[str],
-    period: Sequence[tuple[str, str]],
+    period: catalogue.Period,
     scrape_seconds: float,
 ) -> list[str]:
     found: list[str] = []
@@ -137,7 +134,7 @@ async def _check(
             + (f"; did you mean {', '.join(close)}?" if close else "; try find_metrics_by_pattern")
         )
         return found
-    label_names = await _labels(client, metric, period)
+    label_names = await catalogue.label_names(client, period, matches=[metric])
     for label, operator, value in selector.matchers:
         if label not in label_names:
             if operator in ("=", "=~") and value:
@@ -150,7 +147,7 @@ async def _check(
             continue
         if operator != "=":
             continue
-        values = await _values(client, label, metric, period)
+        values = await catalogue.label_values(client, label, period, matches=[metric])
         if value not in values:
             close = difflib.get_close_matches(value, values, n=3, cutoff=0.5)
             known = f" (its values: {', '.join(sorted(values))})" if len(values) <= 10 else ""
@@ -159,25 +156,3 @@ async def _check(
                 + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else known)
             )
     return found
-
-
-async def _values(
-    client: prometheus.PrometheusClient,
-    label: str,
-    metric: str | None,
-    period: Sequence[tuple[str, str]],
-) -> list[str]:
-    params = list(period) + ([("match[]", metric)] if metric else [])
-    answer = await client.get(
-        f"/api/v1/label/{label}/values", params, cache_seconds=CATALOGUE_SECONDS
-    )
-    return [results.clean(v) for v in answer.data or ()]
-
-
-async def _labels(
-    client: prometheus.PrometheusClient, metric: str, period: Sequence[tuple[str, str]]
-) -> list[str]:
-    answer = await client.get(
-        "/api/v1/labels", [*period, ("match[]", metric)], cache_seconds=CATALOGUE_SECONDS
-    )
-    return [results.clean(n) for n in answer.data or () if n != "__name__"]

@@ -11,14 +11,24 @@ from typing import Annotated, Any
 from fastmcp import FastMCP
 from pydantic import Field
 
-from . import backends, budget, calls, diagnosis, errors, facts, inputs, results, shaping, timespec
+from . import (
+    backends,
+    budget,
+    calls,
+    catalogue,
+    diagnosis,
+    errors,
+    facts,
+    inputs,
+    results,
+    shaping,
+    timespec,
+)
 
 READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": True}
 
-DEFAULT_LOOKBACK_SECONDS = 3600.0
-"""Discovery tools look at the last hour unless told otherwise: all-time scans are slow."""
-DISCOVERY_CACHE_SECONDS = 15.0
-"""Metric names, label names and values are cached this long per datasource and window."""
+DEFAULT_LOOKBACK_SECONDS = catalogue.LOOKBACK_SECONDS
+DISCOVERY_CACHE_SECONDS = catalogue.CACHE_SECONDS
 RANGE_TARGET_POINTS = 120
 """Points per series when query_range chooses its own step."""
 
@@ -28,12 +38,6 @@ TimeArg = Annotated[
     Field(description="RFC 3339, unix seconds, or relative: now, now-1h, now-30m"),
 ]
 Limit = Annotated[int, Field(ge=1, le=10_000, description="maximum items to return")]
-
-
-def _aligned(period: tuple[float, float]) -> tuple[float, float]:
-    """A catalogue window on the discovery grid, so diagnosis shares the discovery cache."""
-    start, end = period
-    return start - start % DISCOVERY_CACHE_SECONDS, end - end % DISCOVERY_CACHE_SECONDS
 
 
 def register(app: FastMCP, live: backends.Backends) -> None:
@@ -48,18 +52,10 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     ) -> tuple[float, float]:
         now = live.clock()
         if discovery:  # a stable window lets repeated discovery calls hit the catalogue cache
-            now -= now % DISCOVERY_CACHE_SECONDS
+            now -= now % catalogue.CACHE_SECONDS
         elif whole_seconds:  # so start and end print exactly in RFC 3339
             now = float(int(now))
-        end_s = timespec.parse_time(end, argument="end", now=now) if end is not None else now
-        start_s = (
-            timespec.parse_time(start, argument="start", now=now)
-            if start is not None
-            else end_s - DEFAULT_LOOKBACK_SECONDS
-        )
-        if start_s > end_s:
-            raise errors.InvalidArgument("start is after end; swap them")
-        return start_s, end_s
+        return timespec.window(start, end, now=now, lookback=catalogue.LOOKBACK_SECONDS)
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("list_datasources")
@@ -97,12 +93,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         Prefer find_metrics_by_pattern when you know part of the name."""
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end, discovery=True)
-        answer = await client.get(
-            "/api/v1/label/__name__/values",
-            [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
-            cache_seconds=DISCOVERY_CACHE_SECONDS,
-        )
-        names = sorted(results.clean(n) for n in answer.data or ())
+        names = await catalogue.label_values(client, "__name__", (start_s, end_s))
         shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
@@ -181,9 +172,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         request = shaping.InstantRequest(datasource.id, query, at, limit, answer.warnings)
         shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
         if not shaped["total_series"]:
-            lookback = (at - DEFAULT_LOOKBACK_SECONDS, at)
+            lookback = (at - catalogue.LOOKBACK_SECONDS, at)
             shaped["hint"], suggestions = await diagnosis.explain_empty(
-                datasource, client, query, _aligned(lookback)
+                datasource, client, query, catalogue.aligned(lookback)
             )
             if suggestions:
                 shaped["suggestions"] = suggestions
@@ -257,7 +248,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         shaped = shaping.shape_range(request, series, budget.current.get())
         if not series:
             shaped["hint"], suggestions = await diagnosis.explain_empty(
-                datasource, client, query, _aligned((start_s, end_s))
+                datasource, client, query, catalogue.aligned((start_s, end_s))
             )
             if suggestions:
                 shaped["suggestions"] = suggestions
@@ -277,12 +268,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end, discovery=True)
-        answer = await client.get(
-            "/api/v1/labels",
-            [("match[]", metric), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
-            cache_seconds=DISCOVERY_CACHE_SECONDS,
-        )
-        names = sorted(results.clean(n) for n in answer.data or () if n != "__name__")
+        names = await catalogue.label_names(client, (start_s, end_s), matches=[metric])
         hint = None
         if not names:
             hint = "no series of this metric in the window: check the name or widen start"
@@ -309,13 +295,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end, discovery=True)
-        params = [("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")]
-        if metric is not None:
-            params.append(("match[]", metric))
-        answer = await client.get(
-            f"/api/v1/label/{label}/values", params, cache_seconds=DISCOVERY_CACHE_SECONDS
+        values = await catalogue.label_values(
+            client, label, (start_s, end_s), matches=[metric] if metric else []
         )
-        values = sorted(results.clean(v) for v in answer.data or ())
         shown, truncated = results.cap(values, limit, "pass metric_name to narrow, or raise limit")
         hint = None
         if not values:
@@ -348,12 +330,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = window(start, end, discovery=True)
         matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
-        answer = await client.get(
-            "/api/v1/label/__name__/values",
-            [("match[]", matcher), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
-            cache_seconds=DISCOVERY_CACHE_SECONDS,
+        names = await catalogue.label_values(
+            client, "__name__", (start_s, end_s), matches=[matcher]
         )
-        names = sorted(results.clean(n) for n in answer.data or ())
         shown, truncated = results.cap(names, limit, "use a more specific pattern")
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated

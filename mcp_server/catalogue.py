@@ -1,0 +1,58 @@
+"""The backend's catalogues (metric names, label names, label values), cached per datasource.
+
+Discovery tools, "did you mean" diagnosis and argument completion all read them through
+here, over a window aligned to CACHE_SECONDS, so their requests coincide and hit one cache
+entry instead of each costing the backend a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import prometheus, results
+
+CACHE_SECONDS = 15.0
+"""Metric names, label names and values are cached this long per datasource and window."""
+LOOKBACK_SECONDS = 3600.0
+"""Catalogues cover the last hour unless told otherwise: all-time scans are slow."""
+
+Period = tuple[float, float]
+
+
+def recent(now: float) -> Period:
+    """The last hour, on the cache grid."""
+    end = now - now % CACHE_SECONDS
+    return end - LOOKBACK_SECONDS, end
+
+
+def aligned(period: Period) -> Period:
+    start, end = period
+    return start - start % CACHE_SECONDS, end - end % CACHE_SECONDS
+
+
+def _params(period: Period, matches: Sequence[str]) -> list[tuple[str, str]]:
+    params = [("match[]", m) for m in matches]
+    return [*params, ("start", f"{period[0]:.3f}"), ("end", f"{period[1]:.3f}")]
+
+
+async def label_values(
+    client: prometheus.PrometheusClient,
+    label: str,
+    period: Period,
+    *,
+    matches: Sequence[str] = (),
+) -> list[str]:
+    """Sorted values of `label` (`__name__` gives metric names) on series matching `matches`."""
+    answer = await client.get(
+        f"/api/v1/label/{label}/values", _params(period, matches), cache_seconds=CACHE_SECONDS
+    )
+    return sorted(results.clean(v) for v in answer.data or ())
+
+
+async def label_names(
+    client: prometheus.PrometheusClient, period: Period, *, matches: Sequence[str] = ()
+) -> list[str]:
+    answer = await client.get(
+        "/api/v1/labels", _params(period, matches), cache_seconds=CACHE_SECONDS
+    )
+    return sorted(results.clean(n) for n in answer.data or () if n != "__name__")
