@@ -1,20 +1,45 @@
-"""MCP beyond tools: the datasource catalogue as a resource, and prompts for the common
-investigations, so an agent starts from a plan instead of guessing queries."""
+"""MCP beyond tools: the datasource catalogue and per-datasource facts as resources, prompts
+for the common investigations, and completion of their arguments (datasource ids, metric
+names, label names and values from the cached catalogues), so an agent or its user starts
+from a plan and real names instead of guesses."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec
 
+import mcp_types
 from fastmcp import FastMCP
+from fastmcp import exceptions as fastmcp_exceptions
 
-from . import backends
+from . import backends, catalogue, errors, facts, inputs
 
 CATALOGUE_URI = "proms://datasources"
+FACTS_URI = "proms://datasource/{datasource_id*}"
+METRIC_URI = "proms://metric/{metric_name}{?datasource_id}"
+_COMPLETIONS = 100
+
+P = ParamSpec("P")
+
+
+def _readable_errors(read: Callable[P, Awaitable[str]]) -> Callable[P, Awaitable[str]]:
+    """Our errors as the resource error the client sees; FastMCP masks any other text."""
+
+    @functools.wraps(read)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> str:
+        try:
+            return await read(*args, **kwargs)
+        except errors.PromsMcpError as exc:
+            raise fastmcp_exceptions.ResourceError(f"{exc.code}: {exc.message}") from None
+
+    return guarded
 
 
 def register(app: FastMCP, live: backends.Backends) -> None:
     @app.resource(CATALOGUE_URI, mime_type="application/json", name="datasources")
-    async def catalogue() -> str:
+    async def datasource_catalogue() -> str:
         """The datasources you may query: id, name, type, description, labels."""
         visible = await live.visible(live.registry.current())
         entries = [
@@ -32,6 +57,86 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             for ds in visible
         ]
         return json.dumps({"datasources": entries}, separators=(",", ":"))
+
+    @app.resource(FACTS_URI, mime_type="application/json", name="datasource facts")
+    @_readable_errors
+    async def datasource_facts(datasource_id: str) -> str:
+        """Type, version, retention and scrape interval of one datasource (and where each
+        figure came from), before you pick steps and rate() windows."""
+        datasource, client = await live.resolve(datasource_id)
+        return json.dumps(await facts.describe(datasource, client), separators=(",", ":"))
+
+    @app.resource(METRIC_URI, mime_type="application/json", name="metric")
+    @_readable_errors
+    async def metric(metric_name: str, datasource_id: str = "") -> str:
+        """A metric's type, help and unit, and the label names its recent series carry
+        (datasource_id may be left out when only one datasource exists)."""
+        name = inputs.check_metric_name(metric_name)
+        if not datasource_id:
+            visible = await live.visible(live.registry.current())
+            if len(visible) != 1:
+                raise errors.InvalidArgument("pass ?datasource_id=<id from list_datasources>")
+            datasource_id = visible[0].id
+        datasource, client = await live.resolve(datasource_id)
+        answer = await client.get(
+            "/api/v1/metadata", [("metric", name)], cache_seconds=catalogue.CACHE_SECONDS
+        )
+        entries = (answer.data or {}).get(name) if isinstance(answer.data, dict) else None
+        period = catalogue.recent(live.clock())
+        description: dict[str, Any] = {"datasource": datasource.id, "metric": name}
+        if entries:
+            description.update(
+                {k: entries[0][k] for k in ("type", "help", "unit") if entries[0].get(k)}
+            )
+        description["labels"] = await catalogue.label_names(client, period, matches=[name])
+        return json.dumps(description, separators=(",", ":"))
+
+    @app.completion
+    async def complete(
+        ref: mcp_types.PromptReference | mcp_types.ResourceTemplateReference,
+        argument: mcp_types.CompletionArgument,
+        context: mcp_types.CompletionContext | None,
+    ) -> mcp_types.Completion:
+        """Datasource ids, metric names, label names and label values, by prefix."""
+        known = dict(context.arguments or {}) if context and context.arguments else {}
+        try:
+            candidates = await _candidates(argument.name, known)
+        except errors.PromsMcpError:
+            candidates = []
+        typed = argument.value.lower()
+        matching = [c for c in candidates if c.lower().startswith(typed)]
+        if len(matching) < _COMPLETIONS:  # then substrings, as agents rarely know the prefix
+            matching += [c for c in candidates if typed in c.lower() and c not in matching]
+        return mcp_types.Completion(
+            values=matching[:_COMPLETIONS],
+            total=len(matching),
+            has_more=len(matching) > _COMPLETIONS,
+        )
+
+    async def _candidates(name: str, known: dict[str, str]) -> list[str]:
+        if name == "datasource_id":
+            return [d.id for d in await live.visible(live.registry.current())]
+        datasource_id = known.get("datasource_id")
+        if not datasource_id:
+            return []
+        _, client = await live.resolve(datasource_id)
+        period = catalogue.recent(live.clock())
+        metric = known.get("metric_name")
+        matches = [inputs.check_metric_name(metric)] if metric else []
+        if name == "metric_name":
+            return await catalogue.label_values(client, "__name__", period)
+        if name == "label_name":
+            return await catalogue.label_names(client, period, matches=matches)
+        if name == "label_value" and known.get("label_name"):
+            label = inputs.check_label_name(known["label_name"])
+            return await catalogue.label_values(client, label, period, matches=matches)
+        if name == "service":
+            return await catalogue.label_values(client, "job", period)
+        if name == "alert_name":
+            return await catalogue.label_values(
+                client, "alertname", period, matches=['ALERTS{alertstate="firing"}']
+            )
+        return []
 
     @app.prompt(name="investigate_firing_alert")
     def investigate_firing_alert(alert_name: str, datasource_id: str) -> str:
@@ -58,6 +163,24 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             "the last 6h, then split by route or instance with sum by (le, route).\n"
             "3. Correlate with request rate and error rate over the same window.\n"
             "4. Report when p99 changed, by how much, and where (route, instance, version)."
+        )
+
+    @app.prompt(name="explore_metric")
+    def explore_metric(
+        datasource_id: str, metric_name: str, label_name: str = "", label_value: str = ""
+    ) -> str:
+        """Understand a metric: its type, its labels, and how it behaves, optionally for one
+        label value."""
+        focus = f'{{{label_name}="{label_value}"}}' if label_name and label_value else ""
+        split = f" by ({label_name})" if label_name and not label_value else ""
+        return (
+            f"Explore the metric {metric_name}{focus} on datasource {datasource_id!r}.\n"
+            "1. get_metric_metadata for its type and unit; get_metric_labels for its labels.\n"
+            "2. If it is a counter, work on rate(...[5m]); a histogram, on "
+            "histogram_quantile over rate(..._bucket[5m]); a gauge, on its value.\n"
+            f"3. query_instant the sum{split} now, then query_range it over 6h with "
+            "format=summary to see level, peaks and trend.\n"
+            "4. Report what it measures, its current level, and anything unusual."
         )
 
     @app.prompt(name="investigate_error_spike")
