@@ -416,8 +416,8 @@ def lint(
             findings,
             "info",
             "range_vector_result",
-            "the result is a range vector (raw samples), which query_range refuses; wrap it "
-            "in a function such as rate(...) or avg_over_time(...)",
+            "the result is a range vector (raw samples), which query_range refuses; use a "
+            "function such as rate(...) or avg_over_time(...) around it",
         )
     for node, path in _walk(expr):
         if isinstance(node, pp.VectorSelector):
@@ -563,9 +563,13 @@ def _nested_rate(findings: dict[tuple[str, str], Finding], call: pp.Call) -> Non
             continue
         inner = _unparen(arg.expr)
         if isinstance(inner, pp.AggregateExpr) and str(inner.op) != "count":
+            names = [metric_name(n) for n, _ in _walk(inner) if isinstance(n, pp.VectorSelector)]
+            name = next((n for n in names if n), "x")
+            grouped = f"{inner.op} {inner.modifier} " if inner.modifier else f"{inner.op}"
             message = (
                 f"{function}() of {inner.op}(...) sees a reset of any one series as a drop of "
-                f"the {inner.op}; aggregate the rate instead: {inner.op}({function}(x[5m]))"
+                f"the {inner.op}; aggregate the rate instead: use "
+                f"{grouped}({function}({name}[{_duration(arg.range)}]))"
             )
             _add(findings, "error", "rate_of_aggregation", message)
         elif isinstance(inner, pp.Call) and inner.func.name in _RATE_FAMILY:
@@ -580,7 +584,7 @@ def _quantile(findings: dict[tuple[str, str], Finding], function: str, arg: pp.E
     phi = _unparen(arg)
     if isinstance(phi, pp.NumberLiteral) and not 0 <= phi.val <= 1:
         message = (
-            f"{function}() quantile {phi} is outside 0..1 and gives ±Inf; write 0.99 for p99, "
+            f"{function}() quantile {phi} is outside 0..1 and gives ±Inf; use 0.99 for p99, "
             "0.5 for the median"
         )
         _add(findings, "error", "quantile_out_of_range", message)
@@ -664,8 +668,8 @@ def _label_mismatch(findings: dict[tuple[str, str], Finding], binary: pp.BinaryE
     show = ", ".join
     message = (
         f"the sides of {op} carry labels ({show(sorted(left))}) and ({show(sorted(right))}); "
-        f"{op} pairs series with identical labels, so nothing matches: group both sides by "
-        f"the same labels, or match with on({show(sorted(left & right))}) and group_left or "
-        "group_right on the side with more labels"
+        f"{op} pairs series with identical labels, so nothing matches: use the same by (...) "
+        f"on both sides, or on({show(sorted(left & right))}) with group_left (or group_right) "
+        "towards the side with more labels"
     )
     _add(findings, "warning", "labels_cannot_match", message)

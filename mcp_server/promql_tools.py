@@ -186,10 +186,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         step: Annotated[
             str | float | None, Field(description="as for query_range; omitted: its default")
         ] = None,
+        max_tokens: budget.MaxTokens = None,
     ) -> QueryCost:
-        """Before a big query: series each selector reads, and the series, points and tokens
-        query_instant (at end) and query_range would return, with a verdict against the token
-        budget and how to shrink it. Runs only counts."""
+        """Before a big query: series each selector reads; series, points and tokens that
+        query_instant (at end) and query_range would return, judged against the token budget
+        (max_tokens as you would pass it), with advice to shrink them. Runs only counts."""
         query = inputs.check_query(promql)
         expr = promql_parser.parse(query)
         datasource, client = await live.resolve(datasource_id)
@@ -264,7 +265,7 @@ class _Estimate:
         self.expr = expr
         self.start, self.end, self.step = window
         self.kind = promql_help.result_type(expr)
-        self.budget = budget.for_call(None)
+        self.budget = budget.current.get()
 
     def wrap(self, before: str, after: str = ")") -> str:
         """The query inside a call; the newline ends a `# comment` the query may end with."""
