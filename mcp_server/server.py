@@ -32,6 +32,7 @@ from . import (
     health,
     inspection,
     kubeclient,
+    listing,
     logs,
     prometheus,
     promql_tools,
@@ -61,7 +62,11 @@ def build_mcp(
         name="proms-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        middleware=[calls.ArgumentErrors(), budget.ServerLimit(max_result_tokens)],
+        middleware=[
+            calls.ArgumentErrors(),
+            budget.ServerLimit(max_result_tokens),
+            listing.LeanListing(live),
+        ],
         mask_error_details=True,
     )
     tools.register(app, live)

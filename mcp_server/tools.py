@@ -25,7 +25,8 @@ from . import (
     timespec,
 )
 
-READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": True}
+READ_ONLY = {"readOnlyHint": True}
+"""Read-only makes destructiveHint moot, and openWorldHint defaults to true: both are left out."""
 
 DEFAULT_LOOKBACK_SECONDS = catalogue.LOOKBACK_SECONDS
 DISCOVERY_CACHE_SECONDS = catalogue.CACHE_SECONDS
@@ -35,7 +36,7 @@ RANGE_TARGET_POINTS = 120
 DatasourceId = Annotated[str, Field(description="id from list_datasources")]
 TimeArg = Annotated[
     str | float | None,
-    Field(description="RFC 3339, unix seconds, or relative: now, now-1h, now-30m"),
+    Field(description="RFC 3339, unix seconds, or now-1h"),
 ]
 Limit = Annotated[int, Field(ge=1, le=10_000, description="maximum items to return")]
 
