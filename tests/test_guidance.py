@@ -82,8 +82,8 @@ async def test_completion_offers_ids_metrics_labels_and_values_by_prefix(
     labels = await mcp.complete(prompt, {"name": "label_name", "value": ""}, context)
     assert {"code", "handler"} <= set(labels.values) and "__name__" not in labels.values
     context["label_name"] = "code"
-    values = await mcp.complete(prompt, {"name": "label_value", "value": "2"}, context)
-    assert values.values == ["200"]
+    values = await mcp.complete(prompt, {"name": "label_value", "value": "20"}, context)
+    assert values.values[0] == "200" and all("20" in v for v in values.values)
     template = ResourceTemplateReference(type="ref/resource", uri=guidance.METRIC_URI)
     by_template = await mcp.complete(
         template, {"name": "metric_name", "value": "up"}, {"datasource_id": "prom"}
