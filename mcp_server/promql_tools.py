@@ -363,7 +363,7 @@ class _Estimate:
             selectors=selectors or None,
             query_instant=instant,
             query_range=ranged,
-            advice=self.advise(instant, ranged, per_series, selectors, sample) or None,
+            advice=self.advise(instant, ranged, selectors, sample, datasource) or None,
             note=note,
         )
 
@@ -402,15 +402,30 @@ class _Estimate:
 
         return _extrapolate(measure, sample, series)
 
+    def fitting_step(self, datasource: str, series: int, sample: _Sample) -> float | None:
+        """The finest step at which query_range's result fits the budget, if one keeps at
+        least shaping.MIN_POINTS points per series."""
+        span = self.end - self.start
+        target = int(span // self.step) + 1
+        while True:
+            target = int(target / 1.5)
+            step = max(self.step, timespec.auto_step(span, target_points=max(target, 1)))
+            points = int(span // step) + 1
+            if points < shaping.MIN_POINTS:
+                return None
+            if self.range_tokens(datasource, series, sample, points) <= self.budget:
+                return step
+
     def advise(
         self,
         instant: ToolCost,
         ranged: ToolCost,
-        per_series: int,
         selectors: list[SelectorCost],
         sample: _Sample,
+        datasource: str,
     ) -> list[str]:
         span = self.end - self.start
+        per_series = int(span // self.step) + 1
         advice: list[str] = []
         if self.kind == "matrix":
             advice.append(
@@ -432,11 +447,9 @@ class _Estimate:
                 f"{instant.series} series: aggregate, e.g. sum by ({by}) (...), or keep a few "
                 "with topk(10, ...); query tools keep only `limit` series"
             )
-        if ranged.verdict in ("over budget", "far over budget") and ranged.points:
-            per_point = ranged.tokens / ranged.points
-            affordable = int(self.budget / per_point / max(ranged.series, 1))
-            if affordable >= shaping.MIN_POINTS:
-                step = timespec.auto_step(span, target_points=affordable)
+        if ranged.verdict in ("over budget", "far over budget"):
+            step = self.fitting_step(datasource, ranged.series, sample)
+            if step is not None:
                 advice.append(
                     f"step={timespec.format_duration(step)} fits the budget "
                     f"({int(span // step) + 1} points per series)"
