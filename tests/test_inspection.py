@@ -4,6 +4,7 @@ the Prometheus HTTP API answers directly; plus flavours that lack an API, and 40
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 import re
@@ -14,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from fastmcp import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mcp_server import inspection_results
 from tests import harness
@@ -614,3 +617,46 @@ async def test_list_alerts_on_a_flavour_with_alerts_works_through_the_same_code(
         got = await call(mcp, "list_alerts", datasource_id="mimir")
     assert got["by_state"] == {"firing": 2, "pending": 1}
     assert all(a["group"] == "demo-alerts" for a in got["alerts"])
+
+
+# --- arbitrary arguments --------------------------------------------------------------------
+
+_text = st.text(max_size=40)
+_time = st.one_of(st.none(), _text, st.integers(-(10**12), 10**12))
+FUZZED: dict[str, Any] = {
+    "list_alerts": st.fixed_dictionaries({"state": st.one_of(st.none(), _text)}),
+    "list_rules": st.fixed_dictionaries(
+        {"type": st.one_of(st.none(), _text), "name_pattern": st.one_of(st.none(), _text)}
+    ),
+    "list_targets": st.fixed_dictionaries(
+        {"job": st.one_of(st.none(), _text), "limit": st.integers(-2, 20_000)}
+    ),
+    "find_series": st.fixed_dictionaries({"match": _text, "start": _time, "end": _time}),
+    "get_tsdb_status": st.fixed_dictionaries({"limit": st.integers(-2, 2_000)}),
+    "query_exemplars": st.fixed_dictionaries({"promql": _text, "start": _time}),
+}
+CODES = {"invalid_argument", "invalid_query", "query_rejected"}
+
+
+@pytest.mark.parametrize("tool", sorted(FUZZED))
+def test_any_arguments_give_a_result_or_a_coded_tool_error(
+    server: harness.RunningServer, tool: str
+) -> None:
+    async def attempt(arguments: dict[str, Any]) -> tuple[bool, str]:
+        async with Client(server.mcp_url) as mcp:
+            result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+            return result.is_error, str(result.content[0].text) if result.content else ""
+
+    @settings(
+        max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(arguments=FUZZED[tool])
+    def check(arguments: dict[str, Any]) -> None:
+        payload = {"datasource_id": "prom", **{k: v for k, v in arguments.items() if v is not None}}
+        is_error, body = asyncio.run(attempt(payload))
+        assert "Traceback" not in body
+        if is_error:
+            error = json.loads(body)["error"]
+            assert error["code"] in CODES, error
+
+    check()
