@@ -48,11 +48,13 @@ MCP_PATH = "/mcp/"
 
 INSTRUCTIONS = """\
 Read-only access to Prometheus-compatible metrics backends.
-Workflow: list_datasources -> find_metrics_by_pattern (or list_metrics) -> \
-get_metric_metadata / get_metric_labels / get_label_values -> query_instant for now, \
-query_range for trends. Aggregate (sum by, topk) to keep results small; results say in \
-`truncated` what was left out. Errors carry a code: fix arguments on invalid_*, retry on \
-retryable ones."""
+Workflow: list_datasources -> find_metrics_by_pattern -> get_metric_metadata / \
+get_metric_labels / get_label_values -> query_instant (now) or query_range (trends). \
+check_promql lints a query; estimate_query_cost sizes it before a big range query. \
+list_alerts, list_rules and list_targets show what the backend itself knows. \
+Answers fit a token budget: `summarized` and `truncated` say what was cut and how to \
+narrow; empty answers carry `suggestions`. Errors carry a code: fix arguments on \
+invalid_*, retry retryable ones."""
 
 
 def build_mcp(
