@@ -48,6 +48,7 @@ format: install
 bench: install  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
 	$(UV) run --locked python -m bench.propagation
+	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 
 image:  ## the container image (needs a Docker engine)
 	docker build --tag $(IMAGE) \
