@@ -19,8 +19,10 @@ from pydantic import Field
 
 from . import (
     backends,
+    budget,
     calls,
     capabilities,
+    catalogue,
     datasources,
     errors,
     inputs,
@@ -50,12 +52,13 @@ _HEALTH_ORDER = {"down": 0, "unknown": 1, "up": 2}
 def register(app: FastMCP, live: backends.Backends) -> None:
     """Attach the inspection tools to `app`."""
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("list_alerts")
     async def list_alerts(
         datasource_id: tools.DatasourceId,
         state: AlertState = None,
         limit: tools.Limit = 100,
+        max_tokens: budget.MaxTokens = None,
     ) -> out.AlertList:
         """Alerts firing or pending now, with labels, annotations, value and the rule behind
         each (group, query, for). Start here when asked what is wrong."""
@@ -92,13 +95,14 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             hint=hint,
         )
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("list_rules")
     async def list_rules(
         datasource_id: tools.DatasourceId,
         type: RuleType = None,
         name_pattern: NamePattern = None,
         limit: tools.Limit = 100,
+        max_tokens: budget.MaxTokens = None,
     ) -> out.RuleList:
         """Alerting and recording rules with query, health and last error; alerting rules
         also with state and how many alerts they fire. Use to find broken rules."""
@@ -139,13 +143,14 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             hint=hint,
         )
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("list_targets")
     async def list_targets(
         datasource_id: tools.DatasourceId,
         state: TargetState = None,
         job: Job = None,
         limit: tools.Limit = 100,
+        max_tokens: budget.MaxTokens = None,
     ) -> out.TargetList:
         """Scrape targets with health, last error and last scrape, down ones first;
         credentials in URLs are redacted. Use when data is missing or up is 0."""
@@ -186,7 +191,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             hint=hint,
         )
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("find_series")
     async def find_series(
         datasource_id: tools.DatasourceId,
@@ -194,20 +199,19 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         start: tools.TimeArg = None,
         end: tools.TimeArg = None,
         limit: tools.Limit = 100,
+        max_tokens: budget.MaxTokens = None,
     ) -> out.SeriesList:
         """Label sets of the series matching a selector (default: the last hour). Use to
         see which series and label combinations exist before querying."""
         selector = _check_selector(match)
         datasource, client = await live.resolve(datasource_id)
         now = live.clock()
-        now -= now % tools.DISCOVERY_CACHE_SECONDS  # stable windows share the cache
-        start_s, end_s = timespec.window(
-            start, end, now=now, lookback=tools.DEFAULT_LOOKBACK_SECONDS
-        )
+        now -= now % catalogue.CACHE_SECONDS  # stable windows share the cache
+        start_s, end_s = timespec.window(start, end, now=now, lookback=catalogue.LOOKBACK_SECONDS)
         answer = await client.get(
             "/api/v1/series",
             [("match[]", selector), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
-            cache_seconds=tools.DISCOVERY_CACHE_SECONDS,
+            cache_seconds=catalogue.CACHE_SECONDS,
         )
         series = sorted((out.labels(raw) for raw in out.items(answer.data)), key=out.label_key)
         shown, truncated = results.cap(series, limit, "add label matchers, or raise limit")
@@ -225,11 +229,12 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             hint=hint,
         )
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("get_tsdb_status")
     async def get_tsdb_status(
         datasource_id: tools.DatasourceId,
         limit: TopN = 10,
+        max_tokens: budget.MaxTokens = None,
     ) -> out.TsdbStatus:
         """Head block statistics and the metrics, labels and label pairs with the most series
         or memory: cardinality hot spots."""
@@ -252,9 +257,12 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             **lists,
         )
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("get_build_info")
-    async def get_build_info(datasource_id: tools.DatasourceId) -> out.BuildInfo:
+    async def get_build_info(
+        datasource_id: tools.DatasourceId,
+        max_tokens: budget.MaxTokens = None,
+    ) -> out.BuildInfo:
         """Backend version and build, and when available its runtime: start time, retention,
         whether the last config reload succeeded."""
         datasource, client = await live.resolve(datasource_id)
@@ -270,7 +278,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             note = f"no runtime information: {exc.message}"
         return out.build_info(datasource.id, build.data, runtime, note)
 
-    @app.tool(annotations=tools.READ_ONLY)
+    @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("query_exemplars")
     async def query_exemplars(
         datasource_id: tools.DatasourceId,
@@ -278,13 +286,14 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         start: tools.TimeArg = None,
         end: tools.TimeArg = None,
         limit: tools.Limit = 100,
+        max_tokens: budget.MaxTokens = None,
     ) -> out.ExemplarList:
         """Exemplars (trace ids attached to samples) of the series a query selects, in a
         window (default the last hour), newest first. Use to go from a spike to traces."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = timespec.window(
-            start, end, now=live.clock(), lookback=tools.DEFAULT_LOOKBACK_SECONDS
+            start, end, now=live.clock(), lookback=catalogue.LOOKBACK_SECONDS
         )
         answer = await capabilities.fetch(
             datasource,
