@@ -85,7 +85,7 @@ async def test_an_untrusted_or_misnamed_certificate_is_a_clear_error_without_the
                 "query_instant", {"datasource_id": datasource, "promql": "up"}, raise_on_error=False
             )
             assert result.is_error
-            text = result.content[0].text  # type: ignore[union-attr]
+            text = result.content[0].text
             error = json.loads(text)["error"]
             assert error["code"] == "backend_unavailable" and error["retryable"] is True
             assert "TLS handshake" in error["message"] and "serverName" in error["message"]
