@@ -28,7 +28,16 @@ logger = logging.getLogger("proms_mcp.calls")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_LOGGED_ARGUMENTS = ("datasource_id", "promql", "metric_name", "label_name", "pattern")
+_LOGGED_ARGUMENTS = (
+    "datasource_id",
+    "promql",
+    "metric_name",
+    "label_name",
+    "pattern",
+    "match",
+    "name_pattern",
+    "job",
+)
 
 
 def error_result(code: str, message: str, *, retryable: bool = False) -> ToolResult:

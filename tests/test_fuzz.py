@@ -23,6 +23,7 @@ CODES = {
     "response_too_large",
     "backend_unavailable",
     "bad_response",
+    "unsupported",
 }
 text = st.text(max_size=60)
 maybe_time = st.one_of(st.none(), text, st.floats(allow_nan=True), st.integers(-(10**12), 10**12))
@@ -31,6 +32,17 @@ ARGUMENTS: dict[str, Any] = {
     "get_metric_metadata": st.fixed_dictionaries({"metric_name": text}),
     "query_instant": st.fixed_dictionaries({"promql": text, "time": maybe_time}),
     "query_range": st.fixed_dictionaries(
+        {
+            "promql": text,
+            "start": maybe_time,
+            "end": maybe_time,
+            "step": maybe_time,
+            "format": st.one_of(st.none(), st.sampled_from(["auto", "text", "summary"]), text),
+            "max_tokens": st.one_of(st.none(), st.integers(-5, 50_000)),
+        }
+    ),
+    "check_promql": st.fixed_dictionaries({"promql": text}),
+    "estimate_query_cost": st.fixed_dictionaries(
         {"promql": text, "start": maybe_time, "end": maybe_time, "step": maybe_time}
     ),
     "get_metric_labels": st.fixed_dictionaries({"metric_name": text, "start": maybe_time}),
