@@ -197,6 +197,13 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         start_s, end_s = timespec.window(
             start, end, now=float(int(live.clock())), lookback=tools.DEFAULT_LOOKBACK_SECONDS
         )
+        for moment in (start_s, end_s):
+            try:
+                timespec.isoformat(moment)
+            except (ValueError, OverflowError):
+                raise errors.InvalidArgument(
+                    "start and end must lie before the year 10000"
+                ) from None
         span = end_s - start_s
         if step is not None:
             step_s = timespec.parse_duration(step, argument="step")

@@ -7,14 +7,19 @@ the query itself, and with the size of what query_instant and query_range really
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 from typing import Any
 
 import pytest
+from fastmcp import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mcp_server import budget, timespec
 from tests import prometheus_process as synthetic
-from tests.harness import McpClient
+from tests.harness import McpClient, RunningServer
 from tests.prometheus_process import RunningPrometheus
 from tests.test_tools import call, call_error, direct
 
@@ -348,6 +353,7 @@ async def test_estimate_reports_the_window_it_used(mcp: McpClient) -> None:
         ({"promql": "sum(", "datasource_id": "prom"}, "invalid_query"),
         ({"promql": "up", "datasource_id": "prom", "start": END, "end": START}, "invalid_argument"),
         ({"promql": "up", "datasource_id": "prom", "step": "soon"}, "invalid_argument"),
+        ({"promql": "up", "datasource_id": "prom", "end": 253_402_300_800}, "invalid_argument"),
         ({"promql": "up", "datasource_id": "nope"}, "datasource_not_found"),
         ({"promql": "up", "datasource_id": "down"}, "backend_unavailable"),
         (
@@ -365,3 +371,54 @@ async def test_estimate_errors_carry_a_code(
 ) -> None:
     error = await call_error(mcp, "estimate_query_cost", **arguments)
     assert error["code"] == code, error
+
+
+_TEXT = st.text(max_size=60)
+_TIME = st.one_of(st.none(), _TEXT, st.floats(allow_nan=True), st.integers(-(10**12), 10**12))
+_FUZZED = {
+    "check_promql": st.fixed_dictionaries(
+        {"promql": st.one_of(_TEXT, st.sampled_from(["up", "sum(rate(x_total[5m]))", "foo[5m]"]))}
+    ),
+    "estimate_query_cost": st.fixed_dictionaries(
+        {
+            "promql": st.one_of(_TEXT, st.sampled_from(["up", "vector(1)", WIDE])),
+            "start": _TIME,
+            "end": _TIME,
+            "step": _TIME,
+        }
+    ),
+}
+_CODES = {
+    "invalid_argument",
+    "invalid_query",
+    "datasource_not_found",
+    "query_rejected",
+    "backend_unavailable",
+    "timeout",
+}
+
+
+@pytest.mark.parametrize("tool", sorted(_FUZZED))
+def test_any_arguments_give_a_result_or_a_coded_tool_error(
+    server: RunningServer, tool: str
+) -> None:
+    async def attempt(arguments: dict[str, Any]) -> tuple[bool, str]:
+        async with Client(server.mcp_url) as mcp:
+            result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+            return result.is_error, str(result.content[0].text) if result.content else ""
+
+    @settings(
+        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(arguments=_FUZZED[tool], datasource=st.sampled_from(["prom", "nope", "down", None]))
+    def fuzz(arguments: dict[str, Any], datasource: str | None) -> None:
+        payload = {k: v for k, v in arguments.items() if v is not None}
+        if datasource is not None or tool == "estimate_query_cost":
+            payload["datasource_id"] = datasource or "prom"
+        is_error, body = asyncio.run(attempt(payload))
+        assert "Traceback" not in body
+        if is_error:
+            error = json.loads(body)["error"]
+            assert error["code"] in _CODES, error
+
+    fuzz()
