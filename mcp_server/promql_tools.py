@@ -27,6 +27,7 @@ from . import (
     backends,
     budget,
     calls,
+    catalogue,
     errors,
     facts,
     inputs,
@@ -122,6 +123,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         datasource_id: Annotated[
             str | None, Field(description="lint with its metric metadata and scrape interval")
         ] = None,
+        max_tokens: budget.MaxTokens = None,
     ) -> PromqlCheck:
         """Check PromQL without running it: `valid` or the parse error, the steps it computes,
         and `findings` with fixes (rate of a gauge, raw counters, histogram_quantile without
@@ -195,7 +197,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         expr = promql_parser.parse(query)
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = timespec.window(
-            start, end, now=float(int(live.clock())), lookback=tools.DEFAULT_LOOKBACK_SECONDS
+            start, end, now=float(int(live.clock())), lookback=catalogue.LOOKBACK_SECONDS
         )
         for moment in (start_s, end_s):
             try:
@@ -226,7 +228,7 @@ async def _metadata(
     answers = await asyncio.gather(
         *(
             client.get(
-                "/api/v1/metadata", [("metric", name)], cache_seconds=tools.DISCOVERY_CACHE_SECONDS
+                "/api/v1/metadata", [("metric", name)], cache_seconds=catalogue.CACHE_SECONDS
             )
             for name in asked
         ),
