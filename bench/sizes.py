@@ -66,7 +66,7 @@ async def run() -> dict[str, Any]:
                         name: str, tool: str, arguments: dict[str, Any], raw_text: str
                     ) -> dict[str, Any]:
                         text = await _tool(http, server.mcp_url, tool, arguments)
-                        answer = json.loads(text)
+                        answer: dict[str, Any] = json.loads(text)
                         entry = {
                             "case": name,
                             "tool": tool,

@@ -199,22 +199,12 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         start_s, end_s = timespec.window(
             start, end, now=float(int(live.clock())), lookback=catalogue.LOOKBACK_SECONDS
         )
-        for moment in (start_s, end_s):
-            try:
-                timespec.isoformat(moment)
-            except (ValueError, OverflowError):
-                raise errors.InvalidArgument(
-                    "start and end must lie before the year 10000"
-                ) from None
         span = end_s - start_s
         if step is not None:
             step_s = timespec.parse_duration(step, argument="step")
         else:  # query_range's default
             interval = await facts.scrape_interval(datasource, client)
-            step_s = max(
-                timespec.auto_step(span, target_points=tools.RANGE_TARGET_POINTS),
-                timespec.auto_step(interval.seconds, target_points=1),
-            )
+            step_s = tools.default_step(span, interval.seconds)
         estimate = _Estimate(client, query, expr, (start_s, end_s, step_s))
         return await estimate.run(datasource.id)
 

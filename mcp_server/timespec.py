@@ -52,7 +52,8 @@ def parse_time(text: str | float | int, *, argument: str, now: float) -> float:
         if not relative.group("offset"):
             return now
         offset = parse_duration(relative.group("offset"), argument=argument)
-        return now - offset if relative.group("sign") == "-" else now + offset
+        moved = now - offset if relative.group("sign") == "-" else now + offset
+        return _finite(moved, text, argument)
     try:
         return _finite(float(value), text, argument)
     except ValueError:
@@ -71,9 +72,15 @@ def parse_time(text: str | float | int, *, argument: str, now: float) -> float:
     return moment.timestamp()
 
 
+_LATEST = 253_402_300_799.0
+"""9999-12-31T23:59:59Z: later times cannot be written in RFC 3339."""
+
+
 def _finite(seconds: float, original: object, argument: str) -> float:
-    if not math.isfinite(seconds) or seconds < 0:
-        raise errors.InvalidArgument(f"{argument}={original!r} is not a valid unix time")
+    if not math.isfinite(seconds) or not 0 <= seconds <= _LATEST:
+        raise errors.InvalidArgument(
+            f"{argument}={original!r} is not a valid unix time (0 to 9999-12-31)"
+        )
     return seconds
 
 

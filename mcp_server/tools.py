@@ -41,6 +41,15 @@ TimeArg = Annotated[
 Limit = Annotated[int, Field(ge=1, le=10_000, description="maximum items to return")]
 
 
+def default_step(span_seconds: float, scrape_interval_seconds: float) -> float:
+    """query_range's step when none is given: about RANGE_TARGET_POINTS points, rounded,
+    and never finer than the scrape interval (finer steps repeat the same samples)."""
+    return max(
+        timespec.auto_step(span_seconds, target_points=RANGE_TARGET_POINTS),
+        timespec.auto_step(scrape_interval_seconds, target_points=1),
+    )
+
+
 def register(app: FastMCP, live: backends.Backends) -> None:
     """Attach every tool to `app`; they read `live` on every call."""
 
@@ -157,6 +166,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         data: dict[str, Any] = answer.data or {}
         result_type = str(data.get("resultType", "vector"))
         raw = data.get("result")
+        if result_type == "matrix":
+            raise errors.InvalidQuery(
+                "the query returns a range vector (a selector with [window]); use query_range "
+                "for values over time, or apply a function such as rate() or avg_over_time()"
+            )
         if result_type != "vector":
             scalar = None
             if isinstance(raw, list) and len(raw) == 2:
@@ -211,10 +225,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             step_s = timespec.parse_duration(step, argument="step")
         else:
             interval = await facts.scrape_interval(datasource, client)
-            step_s = max(
-                timespec.auto_step(span, target_points=RANGE_TARGET_POINTS),
-                timespec.auto_step(interval.seconds, target_points=1),
-            )
+            step_s = default_step(span, interval.seconds)
         if span / step_s + 1 > timespec.MAX_POINTS_PER_SERIES:
             raise errors.InvalidArgument(
                 f"step {timespec.format_duration(step_s)} over "

@@ -100,3 +100,19 @@ def test_backend_strings_lose_control_and_bidi_characters() -> None:
 
     samples = shaping.vector([{"metric": {"job\n": hostile}, "value": [0, "1"]}])
     assert samples[0][0] == {"job ": cleaned}
+
+
+def test_operator_chains_and_deep_nesting_are_refused_before_the_parser_sees_them() -> None:
+    """The parser is quadratic in operator chains and holds the event loop meanwhile."""
+    with pytest.raises(errors.InvalidQuery, match="2999 operators; the limit is 500"):
+        inputs.check_query("+".join(["a"] * 3000))
+    with pytest.raises(errors.InvalidQuery, match="nests 200 levels"):
+        inputs.check_query("sum(" * 200 + "a" + ")" * 200)
+    chained = " or ".join(f'up{{job="a+b-c*{i}"}}' for i in range(200))  # strings do not count
+    assert inputs.check_query(chained) == chained
+
+
+def test_times_past_the_year_9999_are_refused() -> None:
+    for value in (253_402_300_800, "253402300800", "now+8000000d"):
+        with pytest.raises(errors.InvalidArgument, match="9999-12-31"):
+            timespec.parse_time(value, argument="time", now=1.7e9)

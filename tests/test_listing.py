@@ -73,5 +73,5 @@ async def test_tools_no_datasource_can_answer_are_hidden_but_still_answer(
             "list_targets", {"datasource_id": "mimir"}, raise_on_error=False
         )
         assert result.is_error
-        error = json.loads(result.content[0].text)["error"]  # type: ignore[union-attr]
+        error = json.loads(result.content[0].text)["error"]
         assert error["code"] == "unsupported" and "Mimir" in error["message"]

@@ -361,3 +361,10 @@ async def test_a_down_backend_is_a_retryable_error_without_its_address(
     error = await call_error(mcp, "query_instant", datasource_id="down", promql="up")
     assert error["code"] == "backend_unavailable" and error["retryable"] is True
     assert closed_port_url.split("//")[1] not in error["message"]
+
+
+async def test_query_instant_refuses_a_range_vector_with_the_fix(mcp: McpClient) -> None:
+    error = await call_error(
+        mcp, "query_instant", datasource_id="prom", promql="demo_queue_depth[5m]", time=END
+    )
+    assert error["code"] == "invalid_query" and "query_range" in error["message"]
