@@ -7,8 +7,8 @@ import pytest
 
 from mcp_server import diagnosis
 from tests import prometheus_process as synthetic
+from tests.answers import call
 from tests.harness import McpClient
-from tests.test_tools import call
 
 END = synthetic.SYNTHETIC_END
 

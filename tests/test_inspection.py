@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-import httpx
 import pytest
 from fastmcp import Client
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from mcp_server import inspection_results
 from tests import harness
 from tests import prometheus_process as synthetic
+from tests.answers import call, call_error, direct
 from tests.harness import McpClient
 from tests.prometheus_process import RunningPrometheus
 
@@ -36,28 +36,6 @@ INSPECTION_TOOLS = {
     "query_exemplars",
 }
 RFC3339_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def direct(prometheus: RunningPrometheus, path: str, **params: Any) -> Any:
-    response = httpx.get(prometheus.url + path, params=params, trust_env=False, timeout=10)
-    body = response.json()
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-async def call(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments)
-    assert not result.is_error
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def call_error(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-    assert result.is_error, result
-    text = result.content[0].text  # type: ignore[union-attr]
-    error: dict[str, Any] = json.loads(text)["error"]
-    return error
 
 
 def _settled(prometheus: RunningPrometheus) -> bool:

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from mcp_server import budget, timespec
 from tests import prometheus_process as synthetic
+from tests.answers import call, call_error, direct
 from tests.harness import McpClient, RunningServer
 from tests.prometheus_process import RunningPrometheus
-from tests.test_tools import call, call_error, direct
 
 END = synthetic.SYNTHETIC_END
 START = synthetic.SYNTHETIC_START

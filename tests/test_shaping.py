@@ -14,9 +14,9 @@ from fastmcp import Client
 from mcp_server import budget
 from tests import harness
 from tests import prometheus_process as synthetic
+from tests.answers import call, direct, labels_of, points_of
 from tests.harness import McpClient, RunningServer
 from tests.prometheus_process import RunningPrometheus
-from tests.test_tools import call, direct, labels_of, points_of
 
 END = synthetic.SYNTHETIC_END
 START = synthetic.SYNTHETIC_START

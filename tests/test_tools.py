@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from tests import prometheus_process as synthetic
+from tests.answers import call, call_error, direct, labels_of, points_of
 from tests.harness import McpClient
 from tests.prometheus_process import RunningPrometheus
 
@@ -25,42 +25,6 @@ SEED_TOOLS = {
     "get_label_values",
     "find_metrics_by_pattern",
 }
-
-
-def direct(prometheus: RunningPrometheus, path: str, **params: Any) -> Any:
-    response = httpx.get(prometheus.url + path, params=params, trust_env=False, timeout=10)
-    body = response.json()
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-async def call(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments)
-    assert not result.is_error
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-def labels_of(result: dict[str, Any], series: dict[str, Any]) -> dict[str, str]:
-    """A series' full label set: the compact encoding gives shared labels once."""
-    return {**result.get("common_labels", {}), **series.get("labels", {})}
-
-
-def points_of(result: dict[str, Any], series: dict[str, Any]) -> list[list[float]]:
-    """[t, v] pairs back from the compact grid (values[i] is at start + i*step)."""
-    import datetime
-
-    start = datetime.datetime.fromisoformat(result["start"].replace("Z", "+00:00")).timestamp()
-    step = result["step_seconds"]
-    return [[start + i * step, v] for i, v in enumerate(series["values"]) if v is not None]
-
-
-async def call_error(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-    assert result.is_error, result
-    text = result.content[0].text  # type: ignore[union-attr]
-    error: dict[str, Any] = json.loads(text)["error"]
-    return error
 
 
 async def test_tools_list_has_the_seed_tools_read_only_and_lean(mcp: McpClient) -> None:

@@ -29,6 +29,7 @@ from fastmcp import Client
 
 from tests import harness
 from tests import prometheus_process as synthetic
+from tests.answers import call, call_error
 from tests.harness import McpClient, RunningServer
 from tests.prometheus_process import RunningPrometheus
 
@@ -358,24 +359,6 @@ async def agent(proms_mcp: RunningServer) -> AsyncIterator[McpClient]:
 # ------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------
-
-
-async def call_error(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
-    """The `error` object of a tool error; also checks the whole text is that one object."""
-    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-    assert result.is_error, result
-    text = result.content[0].text  # type: ignore[union-attr]
-    body = json.loads(text)
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "retryable"}
-    error: dict[str, Any] = body["error"]
-    return error
-
-
-async def call(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
 
 
 def prometheus_error(prometheus: RunningPrometheus, query: str) -> tuple[int, str, str]:

@@ -1,0 +1,51 @@
+"""Calling tools (over the real MCP client) and Prometheus (directly) from tests, and reading
+the compact answers back into the shape Prometheus uses, to compare the two."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import httpx
+
+from tests.harness import McpClient
+from tests.prometheus_process import RunningPrometheus
+
+
+def direct(prometheus: RunningPrometheus, path: str, **params: Any) -> Any:
+    """`data` of a Prometheus HTTP API answer, asserting it succeeded."""
+    response = httpx.get(prometheus.url + path, params=params, trust_env=False, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+async def call(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def call_error(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
+    """The `error` object of a tool error; also checks the whole text is that one object."""
+    result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+    assert result.is_error, result
+    text = result.content[0].text  # type: ignore[union-attr]
+    body = json.loads(text)
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "retryable"}
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def labels_of(result: dict[str, Any], series: dict[str, Any]) -> dict[str, str]:
+    """A series' full label set: the compact encoding gives shared labels once."""
+    return {**result.get("common_labels", {}), **series.get("labels", {})}
+
+
+def points_of(result: dict[str, Any], series: dict[str, Any]) -> list[list[float]]:
+    """[t, v] pairs back from the compact grid (values[i] is at start + i*step)."""
+    start = datetime.datetime.fromisoformat(result["start"].replace("Z", "+00:00")).timestamp()
+    step = result["step_seconds"]
+    return [[start + i * step, v] for i, v in enumerate(series["values"]) if v is not None]
