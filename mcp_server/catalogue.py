@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import prometheus, results
+from . import prometheus, results, timespec
 
 CACHE_SECONDS = 15.0
 """Metric names, label names and values are cached this long per datasource and window."""
@@ -23,6 +23,16 @@ def recent(now: float) -> Period:
     """The last hour, on the cache grid."""
     end = now - now % CACHE_SECONDS
     return end - LOOKBACK_SECONDS, end
+
+
+def window(
+    start: str | float | None, end: str | float | None, *, now: float, discovery: bool = False
+) -> Period:
+    """A tool's time window: `end` defaults to now, `start` to LOOKBACK_SECONDS before it.
+    Discovery snaps `now` to the cache grid so repeated calls share one cache entry; queries
+    use whole seconds so start and end print exactly in RFC 3339."""
+    now = now - now % CACHE_SECONDS if discovery else float(int(now))
+    return timespec.window(start, end, now=now, lookback=LOOKBACK_SECONDS)
 
 
 def aligned(period: Period) -> Period:

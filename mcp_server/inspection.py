@@ -205,9 +205,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         see which series and label combinations exist before querying."""
         selector = _check_selector(match)
         datasource, client = await live.resolve(datasource_id)
-        now = live.clock()
-        now -= now % catalogue.CACHE_SECONDS  # stable windows share the cache
-        start_s, end_s = timespec.window(start, end, now=now, lookback=catalogue.LOOKBACK_SECONDS)
+        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
         answer = await client.get(
             "/api/v1/series",
             [("match[]", selector), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
@@ -292,9 +290,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         window (default the last hour), newest first. Use to go from a spike to traces."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = timespec.window(
-            start, end, now=live.clock(), lookback=catalogue.LOOKBACK_SECONDS
-        )
+        start_s, end_s = catalogue.window(start, end, now=live.clock())
         answer = await capabilities.fetch(
             datasource,
             client,

@@ -196,9 +196,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         query = inputs.check_query(promql)
         expr = promql_parser.parse(query)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = timespec.window(
-            start, end, now=float(int(live.clock())), lookback=catalogue.LOOKBACK_SECONDS
-        )
+        start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
         if step is not None:
             step_s = timespec.parse_duration(step, argument="step")

@@ -28,8 +28,6 @@ from . import (
 READ_ONLY = {"readOnlyHint": True}
 """Read-only makes destructiveHint moot, and openWorldHint defaults to true: both are left out."""
 
-DEFAULT_LOOKBACK_SECONDS = catalogue.LOOKBACK_SECONDS
-DISCOVERY_CACHE_SECONDS = catalogue.CACHE_SECONDS
 RANGE_TARGET_POINTS = 120
 """Points per series when query_range chooses its own step."""
 
@@ -52,20 +50,6 @@ def default_step(span_seconds: float, scrape_interval_seconds: float) -> float:
 
 def register(app: FastMCP, live: backends.Backends) -> None:
     """Attach every tool to `app`; they read `live` on every call."""
-
-    def window(
-        start: str | float | None,
-        end: str | float | None,
-        *,
-        discovery: bool = False,
-        whole_seconds: bool = False,
-    ) -> tuple[float, float]:
-        now = live.clock()
-        if discovery:  # a stable window lets repeated discovery calls hit the catalogue cache
-            now -= now % catalogue.CACHE_SECONDS
-        elif whole_seconds:  # so start and end print exactly in RFC 3339
-            now = float(int(now))
-        return timespec.window(start, end, now=now, lookback=catalogue.LOOKBACK_SECONDS)
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("list_datasources")
@@ -102,7 +86,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """List metric names that have data in a time window (default: the last hour).
         Prefer find_metrics_by_pattern when you know part of the name."""
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end, discovery=True)
+        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
         names = await catalogue.label_values(client, "__name__", (start_s, end_s))
         shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
         return results.MetricList(
@@ -121,7 +105,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
         answer = await client.get(
-            "/api/v1/metadata", [("metric", metric)], cache_seconds=DISCOVERY_CACHE_SECONDS
+            "/api/v1/metadata", [("metric", metric)], cache_seconds=catalogue.CACHE_SECONDS
         )
         raw: dict[str, Any] = answer.data or {}
         entries = [
@@ -219,7 +203,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         series with the highest maximum; `summarized` says what was done."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end, whole_seconds=True)
+        start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
         if step is not None:
             step_s = timespec.parse_duration(step, argument="step")
@@ -279,7 +263,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         writing matchers or `by (...)` clauses."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end, discovery=True)
+        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
         names = await catalogue.label_names(client, (start_s, end_s), matches=[metric])
         hint = None
         if not names:
@@ -306,7 +290,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         label = inputs.check_label_name(label_name)
         metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end, discovery=True)
+        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
         values = await catalogue.label_values(
             client, label, (start_s, end_s), matches=[metric] if metric else []
         )
@@ -340,7 +324,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         by the backend. The fastest way to find the metric you need."""
         regex = inputs.check_regex(pattern)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = window(start, end, discovery=True)
+        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
         matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
         names = await catalogue.label_values(
             client, "__name__", (start_s, end_s), matches=[matcher]
