@@ -6,10 +6,13 @@ need `metadata.resourceVersion`; KMock has no labelSelector, no PUT and no gener
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import itertools
 import pathlib
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 import kmock
 
@@ -155,3 +158,131 @@ def writes(emulator: kmock.KubernetesEmulator, resource: str) -> list[Any]:
         ):
             found.append(request)
     return found
+
+
+class FaultyEmulator(kmock.KubernetesEmulator):
+    """KMock with the faults of a real API server, switched on and off by the test.
+
+    - `drop_watches()` ends the open watch streams (of one plural, or all), as an API server
+      does at its watch timeout or when it restarts; with `error=410` the stream first carries
+      an ERROR event "too old resource version" (the client must list again), with another
+      code a server-side failure in the stream.
+    - `refuse_watches(410)` answers the next watch request of kopf with that HTTP status
+      instead of a stream (once per status given).
+    - `outage = "unavailable"` answers 503 to every request of the clients under test (kopf
+      and proms-mcp; the test's own client still reads and writes), `outage = "reset"` drops
+      their connections instead; `outage = None` recovers.
+    - `hold_lists()` keeps proms-mcp's own list answers (not kopf's) waiting after the list
+      is taken, until `release_lists()`: what happens while a listing is in flight.
+    """
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.outage: str | None = None
+        self.held_lists = 0
+        self._open_watches: dict[asyncio.Future[int | None], kmock.Request] = {}
+        self._refusals: list[int] = []
+        self._lists_released = asyncio.Event()
+        self._lists_released.set()
+
+    def open_watches(self, plural: str | None = None) -> int:
+        return sum(
+            1
+            for request in self._open_watches.values()
+            if plural is None
+            or (request.resource is not None and request.resource.plural == plural)
+        )
+
+    def refuse_watches(self, *statuses: int) -> None:
+        self._refusals.extend(statuses)
+
+    def hold_lists(self) -> None:
+        self._lists_released.clear()
+
+    def release_lists(self) -> None:
+        self._lists_released.set()
+
+    def drop_watches(self, *, error: int | None = None, plural: str | None = None) -> int:
+        """End the matching open watch streams; returns how many were open."""
+        dropped = 0
+        for ended, request in list(self._open_watches.items()):
+            resource = request.resource
+            matches = plural is None or (resource is not None and resource.plural == plural)
+            if matches and not ended.done():
+                ended.set_result(error)
+                dropped += 1
+        return dropped
+
+    async def _handle(self, request: kmock.Request) -> Any:
+        if self.outage is not None and _under_test(request):
+            if self.outage == "reset":
+                raw = request._raw_request
+                if raw is not None and raw.transport is not None:
+                    raw.transport.abort()
+                raise ConnectionResetError("the API server dropped the connection (a test fault)")
+            raise kmock.KubernetesError(503, "ServiceUnavailable", "the API is down (a test fault)")
+        if request.action == kmock.action.WATCH and self._refusals and _under_test(request):
+            status = self._refusals.pop(0)
+            raise kmock.KubernetesError(
+                status, "Expired", "too old resource version (a test fault)"
+            )
+        return await super()._handle(request)
+
+    async def _serve_list(self, request: kmock.Request) -> Any:
+        listed = await super()._serve_list(request)
+        if "proms-mcp" in request.headers.get("User-Agent", ""):
+            self.held_lists += 1
+            try:
+                await self._lists_released.wait()
+            finally:
+                self.held_lists -= 1
+        return listed
+
+    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
+        ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._open_watches[ended] = request
+        events = cast(AsyncGenerator[Any, None], super()._serve_watch(request))
+        step: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(events))
+                await asyncio.wait([step, ended], return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    break
+                try:
+                    event = step.result()
+                except StopAsyncIteration:
+                    return
+                yield event
+            error = ended.result()
+            if error is not None:
+                yield _error_event(error)
+        finally:
+            self._open_watches.pop(ended, None)
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+            await events.aclose()
+
+
+def _under_test(request: kmock.Request) -> bool:
+    agent = request.headers.get("User-Agent", "")
+    return "proms-mcp" in agent or "kopf" in agent
+
+
+def _error_event(code: int) -> dict[str, Any]:
+    reason = "Expired" if code == 410 else "InternalError"
+    message = "too old resource version" if code == 410 else "a test fault in the watch stream"
+    return {
+        "type": "ERROR",
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "code": code,
+            "reason": reason,
+            "message": message,
+        },
+    }
