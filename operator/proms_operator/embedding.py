@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import os
 import signal
 from collections.abc import Callable, Collection
+from typing import Any
 
 import kopf
 
@@ -89,13 +91,12 @@ class EmbeddedKopf:
             done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._stop.set()
-            for _ in range(10):  # kopf can swallow a single cancel of a busy watcher
-                pending = [task for task in roots if not task.done()]
-                if not pending:
-                    break
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=0.5)
+            await _cancel_until_done(roots)
+            # When one watcher fails, kopf's orchestrator ends but leaves the other watchers
+            # running (it stops them only when it is cancelled itself): left alone, every
+            # restart by our supervisor would add a set of watch streams and handle each event
+            # once more per set, and the process would not stop.
+            await _cancel_until_done(_kopf_tasks())
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
@@ -125,3 +126,29 @@ class EmbeddedKopf:
             logger.error("kopf did not stop within its grace period; leaving it behind")
         elif not self.task.cancelled() and self.task.exception() is not None:
             logger.warning("kopf stopped with an error: %s", self.task.exception())
+
+
+_KOPF_PACKAGE = os.path.dirname(kopf.__file__) + os.sep
+
+
+def _kopf_tasks() -> list[asyncio.Task[Any]]:
+    """The tasks of this loop that run kopf's own code (one EmbeddedKopf runs at a time)."""
+    found = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is not None and code.co_filename.startswith(_KOPF_PACKAGE):
+            found.append(task)
+    return found
+
+
+async def _cancel_until_done(tasks: Collection[asyncio.Task[Any]]) -> None:
+    for _ in range(10):  # kopf can swallow a single cancel of a busy watcher
+        pending = [task for task in tasks if not task.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+    left = [task.get_name() for task in tasks if not task.done()]
+    if left:
+        logger.error("kopf tasks did not stop; leaving them behind: %s", ", ".join(left))
