@@ -5,6 +5,14 @@ registry (only then is the `kubernetes` source ready), then hand over to kopf's 
 changes, and probe CR datasources periodically. `proms-mcp` serves throughout: health is
 answered while the first listing runs, and a failing API keeps readiness false with the
 reason, retrying.
+
+Two safety nets keep the registry converging on the API's truth. A supervisor lists again
+and restarts kopf when its watches give up (a non-410 error in a watch stream, 5xx past
+kopf's retries). And a periodic resync lists again every `resync_seconds` and drops what
+no longer exists: kopf's own relisting (after a 410 Gone, or a reconnect after an outage)
+reports the objects that exist, never those deleted meanwhile. So a deleted datasource is
+served at most `resync_seconds` (+ one listing) after its deletion, whatever the watches
+missed.
 """
 
 from __future__ import annotations
@@ -22,17 +30,25 @@ from . import configmaps, customresources, embedding, probing, specs
 logger = logging.getLogger(__name__)
 
 READINESS_NAME = "kubernetes"
+RESYNC_SECONDS = 60.0
+"""How long a datasource deleted while unwatched can stay served (plus one listing)."""
 _RETRY_SECONDS = 2.0
+
+_Touched = set[tuple[str, str, str]]  # (kind, namespace, name) seen in watch events
 
 
 class KubernetesSources:
-    def __init__(self, config: settings.Settings) -> None:
+    def __init__(
+        self, config: settings.Settings, *, resync_seconds: float = RESYNC_SECONDS
+    ) -> None:
         self._config = config.operator
+        self._resync_seconds = resync_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
         self.configmaps: configmaps.ConfigMaps | None = None
         self._stopping = False
+        self._touched: _Touched | None = None  # while a resync lists
 
     async def start(self, application: server.Application) -> None:
         application.readiness.register(READINESS_NAME)
@@ -68,11 +84,17 @@ class KubernetesSources:
                 namespaces=self._config.namespaces,
                 on_signal=application.request_stop,
             )
+            resync = asyncio.create_task(
+                self._resync_forever(application, api, crs, maps), name="kubernetes-resync"
+            )
             try:
                 await self._kopf.start()
                 reason = "the watches ended"
             except Exception as exc:  # noqa: BLE001 - a supervisor outlives any kopf failure
                 reason = f"the watches failed: {exc}"
+            finally:
+                resync.cancel()
+                await asyncio.wait([resync])
             if self._stopping:
                 return
             logger.error("%s; listing again and restarting them", reason)
@@ -110,6 +132,17 @@ class KubernetesSources:
         maps: configmaps.ConfigMaps,
     ) -> None:
         """Apply the current truth, including what was deleted while nobody watched."""
+        listed_crs, listed_maps = await self._list(api, maps)
+        await crs.forget_all_but(listed_crs)
+        maps.forget_all_but(listed_maps)
+        for body in listed_crs:
+            await crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
+        for body in listed_maps:
+            await maps.changed(body)
+
+    async def _list(
+        self, api: kubeclient.KubeApi, maps: configmaps.ConfigMaps
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         listed_crs: list[dict[str, Any]] = []
         listed_maps: list[dict[str, Any]] = []
         for namespace in self._scopes():
@@ -120,12 +153,48 @@ class KubernetesSources:
             for body in await api.list(configmaps_path, label_selector=maps.label_selector):
                 if maps.selected(body):
                     listed_maps.append(body)
-        await crs.forget_all_but(listed_crs)
-        maps.forget_all_but(listed_maps)
-        for body in listed_crs:
-            await crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
-        for body in listed_maps:
-            await maps.changed(body)
+        return listed_crs, listed_maps
+
+    async def _resync_forever(
+        self,
+        application: server.Application,
+        api: kubeclient.KubeApi,
+        crs: customresources.CustomResources,
+        maps: configmaps.ConfigMaps,
+    ) -> None:
+        while True:
+            await asyncio.sleep(self._resync_seconds)
+            try:
+                await self._resync(api, crs, maps)
+            except kubeclient.ApiError as exc:
+                logger.warning("resync failed, serving the last known datasources: %s", exc)
+                application.readiness.failed(READINESS_NAME, f"resync failed: {exc}")
+            except Exception:  # one bad round must not end the resyncing
+                logger.exception("resync failed")
+            else:
+                application.readiness.succeeded(READINESS_NAME)
+
+    async def _resync(
+        self,
+        api: kubeclient.KubeApi,
+        crs: customresources.CustomResources,
+        maps: configmaps.ConfigMaps,
+    ) -> None:
+        """Drop what was deleted unseen. Changes and creations are kopf's: its relisting
+        reports them. An object a watch event mentions while this lists is newer than the
+        listing, so the listing must not drop it."""
+        touched: _Touched = set()
+        self._touched = touched
+        try:
+            listed_crs, listed_maps = await self._list(api, maps)
+            await crs.forget_all_but(listed_crs + _stubs(touched, specs.KIND))
+            maps.forget_all_but(listed_maps + _stubs(touched, "ConfigMap"))
+        finally:
+            self._touched = None
+
+    def _touch(self, kind: str, body: kopf.Body) -> None:
+        if self._touched is not None:
+            self._touched.add((kind, *kubeclient.object_key(body)))
 
     def _handlers(
         self,
@@ -141,6 +210,7 @@ class KubernetesSources:
 
         @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL, registry=registry)
         async def custom_resource(type: str | None, body: kopf.Body, **_: Any) -> None:
+            self._touch(specs.KIND, body)
             if type == "DELETED":
                 await crs.deleted(body)
             else:
@@ -149,6 +219,7 @@ class KubernetesSources:
         @kopf.on.event("v1", "configmaps", registry=registry)
         async def configmap(type: str | None, body: kopf.Body, **_: Any) -> None:
             namespace, name = kubeclient.object_key(body)
+            self._touch("ConfigMap", body)
             if type == "DELETED":
                 maps.deleted(body)
             elif maps.selected(body):
@@ -170,3 +241,11 @@ class KubernetesSources:
 def _with_kind(body: dict[str, Any], api_version: str) -> dict[str, Any]:
     """List items carry no apiVersion/kind; events about them need both."""
     return {"apiVersion": api_version, "kind": specs.KIND, **body}
+
+
+def _stubs(touched: _Touched, kind: str) -> list[dict[str, Any]]:
+    return [
+        {"metadata": {"namespace": namespace, "name": name}}
+        for touched_kind, namespace, name in touched
+        if touched_kind == kind
+    ]
