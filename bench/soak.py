@@ -181,7 +181,7 @@ class Outcome:
     call: Call
     seconds: float
     answered_id: int | None
-    got: str  # "ok", "ok:<value>", "error:<code>", or "exception:<type>"
+    got: str  # "ok", "ok:<value>", "error:<code>", or "exception:<type>: <message>"
 
     @property
     def as_expected(self) -> bool:
@@ -234,7 +234,7 @@ async def run(
                 answered = answer.get("id")
                 got = _describe(call, answer.get("result") or {})
             except (httpx.HTTPError, ValueError) as exc:
-                got = f"exception:{type(exc).__name__}"
+                got = f"exception:{type(exc).__name__}: {exc}"
             outcomes.append(Outcome(call, time.perf_counter() - started, answered, got))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
