@@ -135,7 +135,7 @@ async def test_a_hanging_datasource_does_not_slow_the_others(
     server: soak.ServerThread, hanging: tuple[str, list[socket.socket]]
 ) -> None:
     _, held = hanging
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = soak.client_limits(64)
     async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=60) as http:
         await _healthy_p50(http, server.mcp_url, rounds=40)  # warm-up
         baseline = await _healthy_p50(http, server.mcp_url)
