@@ -109,6 +109,11 @@ class OperatorSettings(_Frozen):
         60.0, description="PROBE_INTERVAL: seconds between reachability probes of CRs"
     )
     kubeconfig: pathlib.Path | None = Field(None, description="KUBECONFIG: outside a cluster")
+    resync_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0,
+        description="RESYNC_INTERVAL: seconds between full listings that drop objects deleted "
+        "while a watch missed it; the longest a deleted datasource stays served",
+    )
 
 
 class LoggingSettings(_Frozen):
@@ -149,6 +154,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "DATASOURCE_CONFIGMAP_LABEL_VALUE": ("operator", "configmap_label_value"),
     "PROBE_INTERVAL": ("operator", "probe_interval_seconds"),
     "KUBECONFIG": ("operator", "kubeconfig"),
+    "RESYNC_INTERVAL": ("operator", "resync_interval_seconds"),
 }
 
 

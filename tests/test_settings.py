@@ -65,3 +65,11 @@ def test_serving_the_network_without_auth_needs_an_explicit_auth_mode_none() -> 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_hosts_need_no_auth_decision(host: str) -> None:
     assert settings.from_environ({"HOST": host}).server.host == host
+
+
+def test_the_result_budget_and_resync_interval_are_read() -> None:
+    config = settings.from_environ({"MAX_RESULT_TOKENS": "4000", "RESYNC_INTERVAL": "15"})
+    assert config.server.max_result_tokens == 4000
+    assert config.operator.resync_interval_seconds == 15.0
+    with pytest.raises(errors.ConfigurationError, match="MAX_RESULT_TOKENS"):
+        settings.from_environ({"MAX_RESULT_TOKENS": "50"})

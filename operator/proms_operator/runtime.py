@@ -30,19 +30,15 @@ from . import configmaps, customresources, embedding, probing, specs
 logger = logging.getLogger(__name__)
 
 READINESS_NAME = "kubernetes"
-RESYNC_SECONDS = 60.0
-"""How long a datasource deleted while unwatched can stay served (plus one listing)."""
 _RETRY_SECONDS = 2.0
 
 _Touched = set[tuple[str, str, str]]  # (kind, namespace, name) seen in watch events
 
 
 class KubernetesSources:
-    def __init__(
-        self, config: settings.Settings, *, resync_seconds: float = RESYNC_SECONDS
-    ) -> None:
+    def __init__(self, config: settings.Settings, *, resync_seconds: float | None = None) -> None:
         self._config = config.operator
-        self._resync_seconds = resync_seconds
+        self._resync_seconds = resync_seconds or config.operator.resync_interval_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
