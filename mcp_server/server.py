@@ -45,6 +45,9 @@ from . import (
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp/"
+KEEP_ALIVE_SECONDS = 75
+"""Longer than clients' and load balancers' idle timeouts (httpx 5 s, most LBs 60 s): with
+uvicorn's 5 s default, a call sent on a connection the server is just closing was reset."""
 
 INSTRUCTIONS = """\
 Read-only access to Prometheus-compatible metrics backends.
@@ -188,6 +191,7 @@ class Application:
                 port=server.port,
                 log_config=logs.UVICORN_LOG_CONFIG,
                 timeout_graceful_shutdown=int(server.shutdown_timeout_seconds),
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 lifespan="on",
                 access_log=True,
             )
