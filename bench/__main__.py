@@ -2,31 +2,57 @@
 same requests sent directly to Prometheus, alternating rounds so machine drift cancels out.
 
 Writes bench/results/latest.md and latest.json. Everything runs on loopback on this machine:
-a real Prometheus with synthetic history, proms-mcp in a thread of this process, and the
-load generator (asyncio clients) in this process's main loop.
+a real Prometheus with synthetic history, proms-mcp as its own process (`python -m
+mcp_server`, production settings: INFO logs to a file), and the load generator in this
+process. The load generator speaks raw HTTP/1.1 over one keep-alive connection per worker
+(`bench.rawhttp`): a client library would cost more CPU than the servers it measures, on the
+same cores. The FastMCP-client row shows what a real MCP client adds on the caller's side.
+
+Every call asks for a different evaluation time (a shift of up to ten minutes), so identical
+requests in flight are not coalesced into one upstream request: each call costs proms-mcp
+and Prometheus a real query. The `identical calls` row sends the same call every time to
+show what coalescing buys.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import pathlib
-import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastmcp import Client
 
+from bench import rawhttp
 from tests import harness, prometheus_process
 
 RESULTS = pathlib.Path(__file__).parent / "results"
-Call = Callable[[], Awaitable[None]]
+Call = Callable[[rawhttp.Connection, int], Awaitable[None]]
+"""One call on a worker's connection; the int makes each call's request distinct."""
+
+_CONCURRENCIES = (1, 8, 32)
+_SHIFT_SECONDS = 600
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    pid: int
+    call: Call
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -35,183 +61,300 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-async def measure(call: Call, concurrency: int, total: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+
+
+def rss_mb(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc: the RSS figures need Linux")
+
+
+async def measure(
+    target: Target, concurrency: int, total: int, serial: Iterator[int]
+) -> dict[str, float]:
     latencies: list[float] = []
     remaining = total
 
     async def worker() -> None:
         nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            started = time.perf_counter()
-            await call()
-            latencies.append(time.perf_counter() - started)
+        connection = rawhttp.Connection(target.url)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                await target.call(connection, next(serial))
+                latencies.append(time.perf_counter() - started)
+        finally:
+            await connection.aclose()
 
+    server_before = cpu_seconds(target.pid)
     cpu_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
+    server_cpu = cpu_seconds(target.pid) - server_before
     return {
         "calls": len(latencies),
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p90_ms": percentile(latencies, 0.9) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "throughput_per_s": len(latencies) / wall,
-        "cpu_ms_per_call": cpu * 1000 / len(latencies),
+        "server_cpu_ms_per_call": server_cpu * 1000 / len(latencies),
+        "loadgen_cpu_ms_per_call": cpu * 1000 / len(latencies),
     }
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+@dataclass(frozen=True)
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    mcp_url: str
+
+
+@contextlib.contextmanager
+def server_process(folder: pathlib.Path, prometheus_url: str) -> Iterator[ServerProcess]:
+    """`python -m mcp_server` with one datasource `bench`, ready; SIGTERM on exit."""
+    provisioning = folder / "datasources.json"
+    datasource = {"name": "bench", "type": "prometheus", "url": prometheus_url}
+    provisioning.write_text(json.dumps({"datasources": [datasource]}))
+    port, health = harness.free_port(), harness.free_port()
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("AUTH_MODE", "HOST", "KUBECONFIG")
+    }
+    environment.update(
+        PORT=str(port),
+        HEALTH_METRICS_PORT=str(health),
+        GRAFANA_DATASOURCES_PATH=str(provisioning),
+        PROMS_MCP_MODE="standalone",
+        LOG_LEVEL="INFO",
+    )
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_server"], env=environment, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _ready(f"http://127.0.0.1:{health}/ready"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"proms-mcp did not start:\n{log_path.read_text()}")
+                time.sleep(0.05)
+            yield ServerProcess(process, f"http://127.0.0.1:{port}/mcp/")
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+_MCP_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2025-06-18",
+}
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def mcp_call(path: str, method: str, params: Callable[[int], dict[str, Any]]) -> Call:
+    """A raw JSON-RPC request over HTTP: the server's cost without a client library's."""
+
+    async def call(connection: rawhttp.Connection, serial: int) -> None:
+        request = {"jsonrpc": "2.0", "id": serial, "method": method, "params": params(serial)}
+        response = await connection.post(path, json.dumps(request).encode(), _MCP_HEADERS)
+        result = response.json()
+        if not isinstance(result, dict) or "result" not in result:
+            raise RuntimeError(response.body.decode())
+        if result["result"].get("isError"):
+            raise RuntimeError(response.body.decode())
+
+    return call
+
+
+def direct_call(path: str, params: Callable[[int], dict[str, Any]]) -> Call:
+    async def call(connection: rawhttp.Connection, serial: int) -> None:
+        body = urllib.parse.urlencode(params(serial)).encode()
+        response = await connection.post(path, body, _FORM_HEADERS)
+        answer = response.json()
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            raise RuntimeError(response.body.decode())
+
+    return call
+
+
+def fastmcp_call(
+    client: Client[Any], tool: str, arguments: Callable[[int], dict[str, Any]]
+) -> Call:
+    async def call(connection: rawhttp.Connection, serial: int) -> None:
+        result = await client.call_tool(tool, {"datasource_id": "bench", **arguments(serial)})
+        if result.is_error:
+            raise RuntimeError(str(result.content))
+
+    return call
+
+
+def scenarios(
+    mcp: ServerProcess, prom: prometheus_process.RunningPrometheus, client: Client[Any]
+) -> dict[str, tuple[tuple[int, ...], dict[str, Target]]]:
+    end = prometheus_process.SYNTHETIC_END
+    query = "sum by (instance) (rate(demo_http_requests_total[5m]))"
+    mcp_path = urllib.parse.urlsplit(mcp.mcp_url).path
+    pid = mcp.process.pid
+
+    def at(serial: int) -> int:
+        return end - serial % _SHIFT_SECONDS
+
+    def tool(name: str, arguments: Callable[[int], dict[str, Any]]) -> Target:
+        def params(serial: int) -> dict[str, Any]:
+            return {"name": name, "arguments": {"datasource_id": "bench", **arguments(serial)}}
+
+        return Target(mcp.mcp_url, pid, mcp_call(mcp_path, "tools/call", params))
+
+    def direct(path: str, params: Callable[[int], dict[str, Any]]) -> Target:
+        return Target(prom.url, prom.pid, direct_call(path, params))
+
+    def instant(serial: int) -> dict[str, Any]:
+        return {"promql": query, "time": at(serial)}
+
+    def window(serial: int) -> dict[str, Any]:
+        return {"promql": query, "start": at(serial) - 6 * 3600, "end": at(serial), "step": "60s"}
+
+    def same(serial: int) -> dict[str, Any]:
+        return {"promql": query, "time": end}
+
+    def prom_params(arguments: Callable[[int], dict[str, Any]]) -> Callable[[int], dict[str, Any]]:
+        def params(serial: int) -> dict[str, Any]:
+            values = dict(arguments(serial))
+            values["query"] = values.pop("promql")
+            if "step" in values:
+                values["step"] = 60
+            return values
+
+        return params
+
+    return {
+        "query_instant": (
+            _CONCURRENCIES,
+            {
+                "proms-mcp": tool("query_instant", instant),
+                "direct": direct("/api/v1/query", prom_params(instant)),
+            },
+        ),
+        "query_range 6h": (
+            _CONCURRENCIES,
+            {
+                "proms-mcp": tool("query_range", window),
+                "direct": direct("/api/v1/query_range", prom_params(window)),
+            },
+        ),
+        "query_instant, identical calls (coalesced)": (
+            (8, 32),
+            {
+                "proms-mcp": tool("query_instant", same),
+                "direct": direct("/api/v1/query", prom_params(same)),
+            },
+        ),
+        "ping (MCP floor, no tool)": (
+            _CONCURRENCIES,
+            {"proms-mcp": Target(mcp.mcp_url, pid, mcp_call(mcp_path, "ping", lambda _: {}))},
+        ),
+        "query_instant (FastMCP client)": (
+            _CONCURRENCIES,
+            {
+                "proms-mcp": Target(
+                    mcp.mcp_url, pid, fastmcp_call(client, "query_instant", instant)
+                ),
+                "direct": direct("/api/v1/query", prom_params(instant)),
+            },
+        ),
+    }
 
 
 async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
-    end = prometheus_process.SYNTHETIC_END
-    start = end - 6 * 3600
-    instant_query = "sum by (instance) (rate(demo_http_requests_total[5m]))"
-    range_query = "sum by (instance) (rate(demo_http_requests_total[5m]))"
     report: dict[str, Any] = {"scenarios": [], "machine": {"cpus": os.cpu_count()}}
+    serial = itertools.count(1)
     with (
         tempfile.TemporaryDirectory() as folder,
         prometheus_process.running_prometheus(pathlib.Path(folder)) as prom,
     ):
-        provisioning = pathlib.Path(folder) / "datasources.json"
-        provisioning.write_text(
-            json.dumps({"datasources": [{"name": "bench", "type": "prometheus", "url": prom.url}]})
-        )
-        rss_before = rss_mb()
         started = time.perf_counter()
-        config = harness.make_settings(
-            sources={"datasources_path": provisioning}, logging={"level": "WARNING"}
-        )
-        with harness.serve_in_thread(config) as server:
+        with server_process(pathlib.Path(folder), prom.url) as mcp:
             report["startup_to_ready_s"] = time.perf_counter() - started
-            report["rss_idle_mb"] = rss_mb() - rss_before
+            report["rss_idle_mb"] = rss_mb(mcp.process.pid)
             async with (
-                httpx.AsyncClient(base_url=prom.url, trust_env=False) as direct,
                 httpx.AsyncClient(trust_env=False) as raw,
-                Client(server.mcp_url) as mcp,
+                Client(mcp.mcp_url) as client,
             ):
                 listing = await raw.post(
-                    server.mcp_url,
+                    mcp.mcp_url,
                     json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                     headers=_MCP_HEADERS,
                 )
                 report["tools_list_bytes"] = len(listing.content)
                 report["tools_list_tokens_estimate"] = len(listing.content) // 4
-                scenarios: dict[str, dict[str, Call]] = {
-                    "query_instant": {
-                        "proms-mcp": lambda: _raw_tool(
-                            raw, server.mcp_url, "query_instant", promql=instant_query, time=end
-                        ),
-                        "direct": lambda: _direct(
-                            direct, "/api/v1/query", query=instant_query, time=end
-                        ),
-                    },
-                    "query_range 6h": {
-                        "proms-mcp": lambda: _raw_tool(
-                            raw,
-                            server.mcp_url,
-                            "query_range",
-                            promql=range_query,
-                            start=start,
-                            end=end,
-                            step="60s",
-                        ),
-                        "direct": lambda: _direct(
-                            direct,
-                            "/api/v1/query_range",
-                            query=range_query,
-                            start=start,
-                            end=end,
-                            step=60,
-                        ),
-                    },
-                    "query_instant (FastMCP client)": {
-                        "proms-mcp": lambda: _tool(
-                            mcp, "query_instant", promql=instant_query, time=end
-                        ),
-                        "direct": lambda: _direct(
-                            direct, "/api/v1/query", query=instant_query, time=end
-                        ),
-                    },
-                }
-                for scenario, targets in scenarios.items():
-                    for concurrency in (1, 8, 32):
+                for scenario, (levels, targets) in scenarios(mcp, prom, client).items():
+                    for concurrency in levels:
                         samples: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
                         for _ in range(rounds):  # alternate so drift hits both equally
-                            for target, call in targets.items():
-                                await measure(call, concurrency, max(concurrency, 10))  # warm
-                                samples[target].append(
-                                    await measure(call, concurrency, calls_per_round)
+                            for name, target in targets.items():
+                                await measure(target, concurrency, max(concurrency, 10), serial)
+                                samples[name].append(
+                                    await measure(target, concurrency, calls_per_round, serial)
                                 )
                         row: dict[str, Any] = {"scenario": scenario, "concurrency": concurrency}
-                        for target, runs in samples.items():
-                            row[target] = {
+                        for name, runs in samples.items():
+                            row[name] = {
                                 key: statistics.median(r[key] for r in runs) for key in runs[0]
                             }
-                        row["p50_ratio"] = row["proms-mcp"]["p50_ms"] / row["direct"]["p50_ms"]
-                        row["p50_overhead_ms"] = (
-                            row["proms-mcp"]["p50_ms"] - row["direct"]["p50_ms"]
-                        )
+                        if "direct" in row:
+                            row["p50_ratio"] = row["proms-mcp"]["p50_ms"] / row["direct"]["p50_ms"]
+                            row["p50_overhead_ms"] = (
+                                row["proms-mcp"]["p50_ms"] - row["direct"]["p50_ms"]
+                            )
                         report["scenarios"].append(row)
                         print(_line(row), flush=True)
-            report["rss_after_load_mb"] = rss_mb() - rss_before
+            report["rss_after_load_mb"] = rss_mb(mcp.process.pid)
     return report
 
 
-async def _tool(mcp: Client[Any], tool: str, **arguments: Any) -> None:
-    result = await mcp.call_tool(tool, {"datasource_id": "bench", **arguments})
-    if result.is_error:
-        raise RuntimeError(str(result.content))
-
-
-async def _raw_tool(http: httpx.AsyncClient, url: str, tool: str, **arguments: Any) -> None:
-    """One JSON-RPC tools/call over HTTP: the server's cost without a client library's."""
-    request = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": {"datasource_id": "bench", **arguments}},
-    }
-    response = await http.post(url, json=request, headers=_MCP_HEADERS)
-    response.raise_for_status()
-    if response.json()["result"].get("isError"):
-        raise RuntimeError(response.text)
-
-
-_MCP_HEADERS = {
-    "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2025-06-18",
-}
-
-
-async def _direct(client: httpx.AsyncClient, path: str, **params: Any) -> None:
-    response = await client.post(path, data=params)
-    response.raise_for_status()
-    response.json()
-
-
 def _line(row: dict[str, Any]) -> str:
-    mine, theirs = row["proms-mcp"], row["direct"]
+    mine = row["proms-mcp"]
+    theirs = row.get("direct")
+    direct = (
+        f"{theirs['p50_ms']:.2f} / {theirs['p90_ms']:.2f} / {theirs['p99_ms']:.2f}"
+        if theirs
+        else "-"
+    )
     return (
         f"| {row['scenario']} | {row['concurrency']} | {mine['p50_ms']:.2f} / {mine['p90_ms']:.2f}"
-        f" / {mine['p99_ms']:.2f} | {theirs['p50_ms']:.2f} / {theirs['p90_ms']:.2f} / "
-        f"{theirs['p99_ms']:.2f} | {row['p50_ratio']:.2f} | {row['p50_overhead_ms']:.2f} | "
-        f"{mine['throughput_per_s']:.0f} | {theirs['throughput_per_s']:.0f} | "
-        f"{mine['cpu_ms_per_call']:.2f} |"
+        f" / {mine['p99_ms']:.2f} | {direct} | "
+        + (f"{row['p50_ratio']:.2f} | {row['p50_overhead_ms']:.2f}" if theirs else "- | -")
+        + f" | {mine['throughput_per_s']:.0f} | "
+        + (f"{theirs['throughput_per_s']:.0f}" if theirs else "-")
+        + f" | {mine['server_cpu_ms_per_call']:.2f} | "
+        + (f"{theirs['server_cpu_ms_per_call']:.2f}" if theirs else "-")
+        + f" | {mine['loadgen_cpu_ms_per_call']:.2f} |"
     )
 
 
 HEADER = (
     "| scenario | concurrency | proms-mcp p50/p90/p99 ms | direct p50/p90/p99 ms | p50 ratio "
-    "| p50 overhead ms | proms-mcp calls/s | direct req/s | CPU ms per call (this process) |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| p50 overhead ms | proms-mcp calls/s | direct req/s | proms-mcp CPU ms/call "
+    "| Prometheus CPU ms/req (direct) | load generator CPU ms/call |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -225,12 +368,14 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     table = "\n".join([HEADER, *(_line(r) for r in report["scenarios"])])
+    load = os.getloadavg()
     summary = (
-        f"\nstartup to ready: {report['startup_to_ready_s']:.2f} s; RSS idle +"
-        f"{report['rss_idle_mb']:.0f} MB, after load +{report['rss_after_load_mb']:.0f} MB "
-        "(the process also runs the load generator)\n"
+        f"\nstartup to ready: {report['startup_to_ready_s']:.2f} s; proms-mcp RSS idle "
+        f"{report['rss_idle_mb']:.0f} MB, after load {report['rss_after_load_mb']:.0f} MB\n"
         f"tools/list: {report['tools_list_bytes']} bytes, about "
         f"{report['tools_list_tokens_estimate']} tokens (bytes / 4)\n"
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / "
+        f"{load[2]:.2f} at the end (other work on the machine skews every figure)\n"
     )
     (RESULTS / "latest.md").write_text(table + "\n" + summary)
     print(summary)
