@@ -99,6 +99,20 @@ def build_mcp_asgi(mcp: FastMCP) -> tuple[ASGIApp, Any]:
     return _SlashlessMcpPath(starlette_app), starlette_app
 
 
+async def index_tool_schemas(mcp: FastMCP) -> None:
+    """Give the MCP SDK its per-call input-schema lookup from a table built once.
+
+    On the 2026-07-28 transport the SDK checks each tools/call's `Mcp-Param-*` headers
+    against the called tool's input schema. FastMCP 4.1 does not hand the SDK a lookup, so
+    the SDK ran a complete tools/list (every middleware, `$ref` dereferencing, serialisation
+    of all schemas) on every call: 85% of a call's CPU. Our tools are fixed once
+    `build_mcp` returns, so a name -> schema table gives the same answers (the SDK's own
+    server answers from its tool table the same way, hidden tools included).
+    """
+    schemas = {t.name: t.parameters for t in await mcp.list_tools(run_middleware=False)}
+    mcp._mcp_server.get_tool_input_schema = schemas.get
+
+
 class Extension(Protocol):
     """Something that feeds the registry from elsewhere (the Kubernetes operator).
 
@@ -174,6 +188,7 @@ class Application:
 
     async def serve(self, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
         server = self.settings.server
+        await index_tool_schemas(self.mcp)
         if self.file_source is not None:
             self.file_source.reload()
             self.start_background(
