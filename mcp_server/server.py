@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -311,10 +312,29 @@ def run(config: settings.Settings, *, extensions: Sequence[Extension] = ()) -> i
     return 0
 
 
+GC_THRESHOLDS = (10_000, 10, 10)
+"""Young-generation size before a collection (CPython's default is 700): with dozens of calls
+in flight, the default collected several times per call, scanning and promoting the same
+live request objects again and again."""
+
+
+def tune_gc() -> None:
+    """Once serving: freeze what start-up built, and collect the young generation less often.
+
+    The ~170k objects of imported modules, schemas and the app never become garbage, yet a
+    full collection walked them all: 150-200 ms with the event loop stopped, about once per
+    600 calls under load. Frozen, they are left out of every collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def _serve(config: settings.Settings, extensions: Sequence[Extension]) -> None:
     application = Application(config, extensions=extensions)
 
     async def announce() -> None:
+        tune_gc()
         host = config.server.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         logger.info(
