@@ -1,25 +1,31 @@
 """HTTP client for one Prometheus-compatible API, and the pool that keeps one per datasource.
 
-This is the seam where httpx meets the rest of the code: transport failures and Prometheus
-error bodies are translated into `errors` here, once. Nothing raised from this module
-carries a URL, a header or a secret: the caller names the datasource.
+This is the seam where the HTTP client (aiohttp) meets the rest of the code: transport
+failures and Prometheus error bodies are translated into `errors` here, once. Nothing
+raised from this module carries a URL, a header or a secret: the caller names the
+datasource.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
 import json
 import logging
 import os
+import socket
 import ssl
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
+import aiohttp
+import certifi
 import pydantic
 
 from . import datasources, errors, identity, observability
@@ -32,6 +38,10 @@ _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
 _FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels"}
 MAX_CONCURRENT_PER_DATASOURCE = 32
 """Requests in flight to one backend; the rest wait their turn (within their timeout)."""
+MAX_CONNECTIONS_PER_DATASOURCE = 64
+_KEEPALIVE_SECONDS = 5.0
+"""Idle pooled connections are closed after this (proxies in front of backends drop them)."""
+_CONNECT_SECONDS = 10.0
 _CACHE_LIMIT = 256
 _CLIENT_MARGIN_SECONDS = 1.0
 """Client-side deadline = server-side timeout + this, so Prometheus's own message wins."""
@@ -46,7 +56,11 @@ class ApiResult:
 
 
 class PrometheusClient:
-    """Talks to one datasource; safe for concurrent use; closed by the pool."""
+    """Talks to one datasource; safe for concurrent use; closed by the pool.
+
+    aiohttp rather than httpx: on this hot path httpx (httpcore over anyio) cost 2.8 M
+    instructions per request against aiohttp's 0.8 M, a quarter of a whole tool call.
+    """
 
     def __init__(
         self,
@@ -61,23 +75,39 @@ class PrometheusClient:
         self._max_bytes = max_response_bytes
         self._base = self.connection.url.rstrip("/")
         self._extra_params = tuple(self.connection.query_parameters)
-        server_name = self.connection.tls.server_name
-        self._extensions = {"sni_hostname": server_name} if server_name else None
         self._inflight: dict[tuple[object, ...], asyncio.Task[ApiResult]] = {}
         self._gate = asyncio.Semaphore(MAX_CONCURRENT_PER_DATASOURCE)
         self._cache: dict[tuple[object, ...], tuple[float, ApiResult]] = {}
-        self._http = httpx.AsyncClient(
-            headers={name: value.get_secret_value() for name, value in self.connection.headers},
-            auth=_basic_auth(self.connection.basic_auth),
-            verify=_ssl_context(self.connection.tls),
-            timeout=httpx.Timeout(self.timeout + _CLIENT_MARGIN_SECONDS, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self._headers = _static_headers(self.connection)
+        self._ssl = _ssl_context(self.connection.tls)
+        self._http: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def _session(self) -> aiohttp.ClientSession:
+        """The connection pool, made on first use: aiohttp binds it to the running loop."""
+        if self._http is None:
+            if self._closed:
+                raise errors.BackendUnavailable("the datasource changed; retry")
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=MAX_CONNECTIONS_PER_DATASOURCE,
+                    ssl=self._ssl,
+                    keepalive_timeout=_KEEPALIVE_SECONDS,
+                ),
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS),
+                trust_env=False,
+            )
+        return self._http
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        self._closed = True
+        if self._http is not None:
+            await self._http.close()
 
     async def get(
         self,
@@ -138,55 +168,59 @@ class PrometheusClient:
         if path in _QUERY_PATHS:
             all_params.append(("timeout", _seconds(effective_timeout)))
         method = "POST" if path in _FORM_PATHS and self.connection.http_method == "POST" else "GET"
-        request = self._http.build_request(
-            method,
-            self._base + path,
-            params=all_params if method == "GET" else None,
-            data=_form(all_params) if method == "POST" else None,
-            headers={"Authorization": f"Bearer {bearer_token}"} if bearer_token else None,
-            timeout=httpx.Timeout(effective_timeout + _CLIENT_MARGIN_SECONDS, connect=10.0),
-            extensions=self._extensions,
-        )
+        url = self._base + path
+        headers: dict[str, str] = {}
+        if method == "POST":
+            body: bytes | None = urllib.parse.urlencode(all_params).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            body = None
+            if all_params:
+                url += "?" + urllib.parse.urlencode(all_params)
+        if bearer_token and self.connection.basic_auth is None:  # basic auth wins, as before
+            headers["Authorization"] = f"Bearer {bearer_token}"
         started = time.perf_counter()
         status = "error"
         try:
             try:  # waiting for a turn counts against the caller's timeout too
                 async with asyncio.timeout(effective_timeout + _CLIENT_MARGIN_SECONDS):
                     async with self._gate:
-                        status_code, body = await self._send(request, effective_timeout)
+                        status_code, answer = await self._send(method, url, body, headers)
             except TimeoutError:
                 raise _timeout(effective_timeout) from None
             status = str(status_code)
-            return _decode(status_code, body, effective_timeout)
+            return _decode(status_code, answer, effective_timeout)
         finally:
             observability.UPSTREAM_REQUESTS.labels(self.datasource_id, path, status).inc()
             observability.UPSTREAM_LATENCY.labels(self.datasource_id, path).observe(
                 time.perf_counter() - started
             )
 
-    async def _send(self, request: httpx.Request, timeout: float) -> tuple[int, bytes]:
+    async def _send(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        """One exchange; the caller's `asyncio.timeout` bounds it (and the wait for a turn)."""
         try:
-            async with asyncio.timeout(timeout + _CLIENT_MARGIN_SECONDS):
-                response = await self._http.send(request, stream=True)
-                try:
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > self._max_bytes:
+            async with self._session().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                server_hostname=self.connection.tls.server_name,
+            ) as response:
+                declared = response.content_length
+                if declared is not None and declared > self._max_bytes:
+                    raise self._too_large()
+                chunks = bytearray()
+                async for chunk in response.content.iter_any():
+                    chunks += chunk
+                    if len(chunks) > self._max_bytes:
                         raise self._too_large()
-                    chunks = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        chunks += chunk
-                        if len(chunks) > self._max_bytes:
-                            raise self._too_large()
-                    return response.status_code, bytes(chunks)
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise _timeout(timeout) from None
-        except httpx.TimeoutException:
-            raise _timeout(timeout) from None
-        except httpx.ConnectError as exc:
+                return response.status, bytes(chunks)
+        except aiohttp.ClientConnectorError as exc:
             raise errors.BackendUnavailable(_describe_connect_error(exc)) from None
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise errors.BackendUnavailable(
                 f"the connection to the backend failed ({type(exc).__name__}); retry later"
             ) from None
@@ -197,14 +231,6 @@ class PrometheusClient:
             "narrow the query (fewer series with label matchers, a shorter range or a "
             "larger step)"
         )
-
-
-def _form(params: Sequence[tuple[str, object]]) -> dict[str, list[str]]:
-    """httpx form bodies take repeated keys (match[]) as lists."""
-    form: dict[str, list[str]] = {}
-    for key, value in params:
-        form.setdefault(key, []).append(str(value))
-    return form
 
 
 def _seconds(value: float) -> str:
@@ -226,14 +252,15 @@ def _timeout(seconds: float) -> errors.UpstreamTimeout:
     )
 
 
-def _describe_connect_error(exc: httpx.ConnectError) -> str:
-    text = str(exc).lower()
-    if "certificate" in text or "ssl" in text or "tls" in text:
+def _describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
+    if isinstance(exc, aiohttp.ClientSSLError):
         return (
             "TLS handshake with the backend failed (certificate not trusted or wrong "
             "name); check the datasource's CA / serverName / tlsSkipVerify settings"
         )
-    if "name or service not known" in text or "nodename" in text or "getaddrinfo" in text:
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(
+        exc.os_error, socket.gaierror
+    ):
         return "the backend's host name does not resolve; check the datasource URL"
     return "the backend refused the connection or is down; retry later"
 
@@ -279,19 +306,21 @@ def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
     )
 
 
-def _basic_auth(basic: datasources.BasicAuth | None) -> httpx.BasicAuth | None:
-    if basic is None:
-        return None
-    return httpx.BasicAuth(basic.username, basic.password.get_secret_value())
+def _static_headers(connection: datasources.Connection) -> dict[str, str]:
+    """Configured headers and basic auth, sent with every request."""
+    headers = {name: value.get_secret_value() for name, value in connection.headers}
+    basic = connection.basic_auth
+    if basic is not None:
+        pair = f"{basic.username}:{basic.password.get_secret_value()}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    return headers
 
 
-def _ssl_context(tls: datasources.TLSSettings) -> ssl.SSLContext | bool:
-    """A context only when something differs from the system default (creating one costs).
-
-    `serverName` is applied per request as httpcore's `sni_hostname` extension.
-    """
+def _ssl_context(tls: datasources.TLSSettings) -> ssl.SSLContext:
+    """The shared default context unless something differs from it (creating one costs
+    tens of milliseconds). `serverName` is applied per request (`server_hostname`)."""
     if replace(tls, server_name=None) == datasources.TLSSettings():
-        return True
+        return _default_ssl_context()
     if tls.insecure_skip_verify:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -318,6 +347,12 @@ def _load_client_pair(context: ssl.SSLContext, cert_pem: str, key_pem: pydantic.
             raise errors.ConfigurationError(
                 "the TLS client certificate and key do not form a valid pair"
             ) from exc
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """Verification against certifi's CA bundle, as httpx did: not every image has one."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class ClientPool:

@@ -1,4 +1,4 @@
-"""ClientPool: one httpx client per datasource, kept while its Connection is unchanged,
+"""ClientPool: one HTTP client per datasource, kept while its Connection is unchanged,
 retired (closed after a grace) when it changes or its datasource goes away."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def datasource(
 
 
 def closed(client: prometheus.PrometheusClient) -> bool:
-    return client._http.is_closed
+    return client.is_closed
 
 
 async def eventually(condition: Callable[[], bool], *, timeout: float) -> None:
