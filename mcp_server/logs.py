@@ -6,11 +6,14 @@ log pipeline sees one format. Extra fields come from `logger.info(..., extra={..
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 import logging
 import sys
 from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _STANDARD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
@@ -32,6 +35,32 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+_QUIET = contextvars.ContextVar("proms_mcp_quiet_access", default=False)
+
+
+class _LeaveOutQuiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _QUIET.get()
+
+
+def without_access_lines(app: ASGIApp) -> ASGIApp:
+    """Requests to `app` leave no access line (health probes, metrics scrapes).
+
+    uvicorn has one `uvicorn.access` logger for every server in the process, and
+    `access_log=False` on one server switches it off for all of them.
+    """
+
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _LeaveOutQuiet) for f in access.filters):
+        access.addFilter(_LeaveOutQuiet())
+
+    async def quiet(scope: Scope, receive: Receive, send: Send) -> None:
+        _QUIET.set(True)  # this request's task only: uvicorn logs from inside `send`
+        await app(scope, receive, send)
+
+    return quiet
 
 
 def configure(level: str) -> None:

@@ -216,13 +216,14 @@ class Application:
         if server.health_metrics_port:
             self.health_server = _Server(
                 uvicorn.Config(
-                    self.health_asgi,
+                    logs.without_access_lines(self.health_asgi),
                     host=server.host,
                     port=server.health_metrics_port,
                     log_config=logs.UVICORN_LOG_CONFIG,
                     lifespan="off",
                     http="httptools",
-                    access_log=False,
+                    # access_log=False would switch uvicorn's one access logger off for
+                    # the MCP port too: probes and scrapes are left out by the wrapper.
                 )
             )
         loop = asyncio.get_running_loop()

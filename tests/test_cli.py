@@ -129,3 +129,23 @@ def test_every_log_line_is_json(tmp_path: pathlib.Path) -> None:
     for line in lines:
         entry = json.loads(line)
         assert entry["time"].endswith("Z")
+
+
+def test_mcp_requests_leave_access_lines_and_probes_do_not(tmp_path: pathlib.Path) -> None:
+    import json
+
+    process, port, health = start([], tmp_path)
+    try:
+        harness.poll(lambda: is_ready(health) or process.poll() is not None, timeout=20)
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        headers = {"Accept": "application/json, text/event-stream"}
+        mcp_url = f"http://127.0.0.1:{port}/mcp/"
+        assert httpx.post(mcp_url, json=ping, headers=headers, timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{health}/metrics", timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    entries = [json.loads(line) for line in output.splitlines() if line.strip()]
+    access = [e["message"] for e in entries if e["logger"] == "uvicorn.access"]
+    assert any('"POST /mcp/ HTTP/1.1" 200' in line for line in access), output
+    assert not any("/ready" in line or "/metrics" in line for line in access), access
