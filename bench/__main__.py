@@ -6,7 +6,9 @@ a real Prometheus with synthetic history, proms-mcp as its own process (`python 
 mcp_server`, production settings: INFO logs to a file), and the load generator in this
 process. The load generator speaks raw HTTP/1.1 over one keep-alive connection per worker
 (`bench.rawhttp`): a client library would cost more CPU than the servers it measures, on the
-same cores. The FastMCP-client row shows what a real MCP client adds on the caller's side.
+same cores. The raw rows speak the 2025-06-18 protocol era; the `2026-07-28 transport` row
+speaks what current clients default to, a different path through the MCP SDK. The FastMCP-
+client row shows what a real MCP client adds on the caller's side.
 
 Every call asks for a different evaluation time (a shift of up to ten minutes), so identical
 requests in flight are not coalesced into one upstream request: each call costs proms-mcp
@@ -167,14 +169,26 @@ _MCP_HEADERS = {
     "MCP-Protocol-Version": "2025-06-18",
 }
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+MODERN = "2026-07-28"
+"""The protocol era current clients (FastMCP, the SDKs) speak by default: the protocol version
+and client facts travel in every request's `_meta`, the method and tool name in headers."""
 
 
-def mcp_call(path: str, method: str, params: Callable[[int], dict[str, Any]]) -> Call:
+def mcp_call(
+    path: str, method: str, params: Callable[[int], dict[str, Any]], *, modern: bool = False
+) -> Call:
     """A raw JSON-RPC request over HTTP: the server's cost without a client library's."""
 
     async def call(connection: rawhttp.Connection, serial: int) -> None:
-        request = {"jsonrpc": "2.0", "id": serial, "method": method, "params": params(serial)}
-        response = await connection.post(path, json.dumps(request).encode(), _MCP_HEADERS)
+        values = params(serial)
+        headers = _MCP_HEADERS
+        if modern:
+            values = dict(values, _meta=_MODERN_META)
+            headers = dict(_MCP_HEADERS, **{"MCP-Protocol-Version": MODERN, "Mcp-Method": method})
+            if "name" in values:
+                headers["Mcp-Name"] = values["name"]
+        request = {"jsonrpc": "2.0", "id": serial, "method": method, "params": values}
+        response = await connection.post(path, json.dumps(request).encode(), headers)
         result = response.json()
         if not isinstance(result, dict) or "result" not in result:
             raise RuntimeError(response.body.decode())
@@ -182,6 +196,13 @@ def mcp_call(path: str, method: str, params: Callable[[int], dict[str, Any]]) ->
             raise RuntimeError(response.body.decode())
 
     return call
+
+
+_MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
 
 
 def direct_call(path: str, params: Callable[[int], dict[str, Any]]) -> Call:
@@ -217,11 +238,14 @@ def scenarios(
     def at(serial: int) -> int:
         return end - serial % _SHIFT_SECONDS
 
-    def tool(name: str, arguments: Callable[[int], dict[str, Any]]) -> Target:
+    def tool(
+        name: str, arguments: Callable[[int], dict[str, Any]], *, modern: bool = False
+    ) -> Target:
         def params(serial: int) -> dict[str, Any]:
             return {"name": name, "arguments": {"datasource_id": "bench", **arguments(serial)}}
 
-        return Target(mcp.mcp_url, pid, mcp_call(mcp_path, "tools/call", params))
+        call = mcp_call(mcp_path, "tools/call", params, modern=modern)
+        return Target(mcp.mcp_url, pid, call)
 
     def direct(path: str, params: Callable[[int], dict[str, Any]]) -> Target:
         return Target(prom.url, prom.pid, direct_call(path, params))
@@ -258,6 +282,13 @@ def scenarios(
             {
                 "proms-mcp": tool("query_range", window),
                 "direct": direct("/api/v1/query_range", prom_params(window)),
+            },
+        ),
+        f"query_instant ({MODERN} transport)": (
+            _CONCURRENCIES,
+            {
+                "proms-mcp": tool("query_instant", instant, modern=True),
+                "direct": direct("/api/v1/query", prom_params(instant)),
             },
         ),
         "query_instant, identical calls (coalesced)": (
