@@ -15,7 +15,7 @@
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
             └── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
 
-httpx errors are translated once, in `prometheus`; the MCP layer turns this tree into tool
+HTTP client errors are translated once, in `prometheus`; the MCP layer turns this tree into tool
 errors in one place (`tool_errors`). Messages are written for an agent and must never carry
 a URL, header or secret: the datasource id is enough to locate the problem.
 """
