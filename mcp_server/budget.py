@@ -74,15 +74,22 @@ class ServerLimit(Middleware):
 
 
 def fit(data: dict[str, Any], limit: int) -> dict[str, Any]:
-    """`data` cut to `limit` tokens: the longest list first, then long strings.
+    """`data` cut to `limit` tokens (see `fit_encoded`)."""
+    return fit_encoded(data, limit)[0]
+
+
+def fit_encoded(data: dict[str, Any], limit: int) -> tuple[dict[str, Any], str]:
+    """`data` cut to `limit` tokens, and its JSON text: the longest list first, then long
+    strings.
 
     The longest list is halved (or cut just enough) until the result fits, so several long
     lists shrink evenly. Each cut is reported in `truncated` (returned, total, and how to
     narrow), merged with a `truncated` block the tool may already have written.
     """
-    if tokens(encode(data)) <= limit:
-        return data
-    result: dict[str, Any] = json.loads(encode(data))  # a private deep copy
+    text = encode(data)
+    if tokens(text) <= limit:  # the common case: one encoding, reused as the answer's text
+        return data, text
+    result: dict[str, Any] = json.loads(text)  # a private deep copy
     cuts: dict[str, tuple[list[Any], int]] = {}
     while tokens(encode(result)) + _room(len(cuts)) > limit:
         path, items = _longest_list(result)
@@ -99,7 +106,7 @@ def fit(data: dict[str, Any], limit: int) -> dict[str, Any]:
         result = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
         _shorten_strings(result, 80)
         result["truncated"] = {"hint": f"the result did not fit {limit} tokens; narrow it"}
-    return result
+    return result, encode(result)
 
 
 def _room(cuts: int) -> int:

@@ -55,8 +55,7 @@ def _compact(result: R, limit: int) -> R:
         data = result
     else:
         return result
-    data = budget.fit(data, limit)
-    text = budget.encode(data)
+    data, text = budget.fit_encoded(data, limit)
     content = [mcp_types.TextContent(type="text", text=text)]
     return ToolResult(content=content, structured_content=data)  # type: ignore[return-value]
 
