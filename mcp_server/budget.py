@@ -46,8 +46,22 @@ def tokens(text: str) -> int:
 
 
 def encode(data: Any) -> str:
-    """The one JSON encoding of results: compact, UTF-8 kept (escapes cost tokens)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    """The one JSON encoding of results: compact, UTF-8 kept (escapes cost tokens), and
+    always valid JSON (a stray NaN or Inf float is written as Prometheus writes it)."""
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if math.isnan(data) else ("+Inf" if data > 0 else "-Inf")
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 def for_call(requested: int | None) -> int:

@@ -46,6 +46,17 @@ def error_result(code: str, message: str, *, retryable: bool = False) -> ToolRes
     return ToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
 
 
+class EncodedResult(ToolResult):
+    """A result whose one text block is its structured content's JSON, encoded once: the
+    fast path sends that text again as `structuredContent` instead of encoding it twice."""
+
+    @property
+    def encoded(self) -> str:
+        block = self.content[0]
+        assert isinstance(block, mcp_types.TextContent)
+        return block.text
+
+
 def _compact(result: R, limit: int) -> R:
     """Results without their empty fields (`"truncated": null` and friends cost every agent
     tokens and say nothing), cut to the call's token budget."""
@@ -57,7 +68,7 @@ def _compact(result: R, limit: int) -> R:
         return result
     data, text = budget.fit_encoded(data, limit)
     content = [mcp_types.TextContent(type="text", text=text)]
-    return ToolResult(content=content, structured_content=data)  # type: ignore[return-value]
+    return EncodedResult(content=content, structured_content=data)  # type: ignore[return-value]
 
 
 def guarded(

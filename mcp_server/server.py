@@ -16,6 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+import fastmcp
 import uvicorn
 from fastmcp import FastMCP
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +29,7 @@ from . import (
     budget,
     calls,
     errors,
+    fast_path,
     filewatch,
     guidance,
     health,
@@ -94,13 +96,14 @@ class _SlashlessMcpPath:
         await self._app(scope, receive, send)
 
 
-def build_mcp_asgi(mcp: FastMCP) -> tuple[ASGIApp, Any]:
-    """The MCP ASGI app and its lifespan-bearing Starlette app (for tests using lifespan)."""
+def build_mcp_asgi(mcp: FastMCP) -> tuple[ASGIApp, fast_path.ToolCallFastPath]:
+    """The MCP ASGI app, and its tools/call fast path (idle until `index_tools`)."""
     starlette_app = mcp.http_app(path=MCP_PATH, stateless_http=True, json_response=True)
-    return _SlashlessMcpPath(starlette_app), starlette_app
+    shortcut = fast_path.ToolCallFastPath(starlette_app, mcp, path=MCP_PATH)
+    return _SlashlessMcpPath(shortcut), shortcut
 
 
-async def index_tool_schemas(mcp: FastMCP) -> None:
+async def index_tools(mcp: FastMCP, shortcut: fast_path.ToolCallFastPath) -> None:
     """Give the MCP SDK its per-call input-schema lookup from a table built once.
 
     On the 2026-07-28 transport the SDK checks each tools/call's `Mcp-Param-*` headers
@@ -109,9 +112,13 @@ async def index_tool_schemas(mcp: FastMCP) -> None:
     of all schemas) on every call: 85% of a call's CPU. Our tools are fixed once
     `build_mcp` returns, so a name -> schema table gives the same answers (the SDK's own
     server answers from its tool table the same way, hidden tools included).
+    The same table tells the tools/call fast path which calls it may answer itself.
     """
-    schemas = {t.name: t.parameters for t in await mcp.list_tools(run_middleware=False)}
+    tools = await mcp.list_tools(run_middleware=False)
+    schemas = {t.name: t.parameters for t in tools}
     mcp._mcp_server.get_tool_input_schema = schemas.get
+    if fastmcp.settings.http_host_origin_protection is False:  # else the guard must see calls
+        shortcut.index(tools)
 
 
 class Extension(Protocol):
@@ -151,7 +158,7 @@ class Application:
         )
         self.backends = backends.Backends(self.registry, self.pool)
         self.mcp = build_mcp(self.backends, max_result_tokens=config.server.max_result_tokens)
-        self.mcp_asgi, _ = build_mcp_asgi(self.mcp)
+        self.mcp_asgi, self.fast_path = build_mcp_asgi(self.mcp)
         self.health_asgi = health.build_app(self.registry, self.readiness)
         self.file_source: filewatch.FileSource | None = None
         path = config.sources.datasources_path
@@ -189,7 +196,7 @@ class Application:
 
     async def serve(self, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
         server = self.settings.server
-        await index_tool_schemas(self.mcp)
+        await index_tools(self.mcp, self.fast_path)
         if self.file_source is not None:
             self.file_source.reload()
             self.start_background(

@@ -1,5 +1,8 @@
 """The streamable HTTP transport as current clients use it (the 2026-07-28 era): a tool call
-is answered without the SDK listing every tool to check the call's `Mcp-Param-*` headers."""
+is answered without the SDK listing every tool to check the call's `Mcp-Param-*` headers.
+
+Plain calls never reach the SDK (the fast path answers them), so the test switches the fast
+path off to see the SDK's own handling."""
 
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ async def test_a_modern_tool_call_does_not_list_every_tool(
         return await original(self, context, call_next)
 
     monkeypatch.setattr(listing.LeanListing, "on_list_tools", counting)
+    monkeypatch.setattr(server.application.fast_path, "_schemas", {})  # off: reach the SDK
     body, headers = modern_tool_call(
         "query_instant", {"datasource_id": "prom", "promql": "vector(42)"}
     )

@@ -1,0 +1,266 @@
+"""The tools/call fast path answers exactly what the MCP SDK would, takes only plain calls,
+and hands everything else to the SDK with its body intact.
+
+Both stacks run in process over the same FastMCP server, one with the fast path taking
+calls and one without, behind a spy that records what reaches the SDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastmcp import FastMCP
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_server import calls, fast_path, server, settings
+from tests import harness
+from tests.prometheus_process import SYNTHETIC_END
+
+MODERN = "2026-07-28"
+LEGACY = "2025-06-18"
+ACCEPT = "application/json, text/event-stream"
+_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+class Spy:
+    """The SDK side of the fast path, recording each JSON-RPC method that reaches it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.methods: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            self.methods.append(json.loads(body).get("method", "?"))
+        except (ValueError, AttributeError):
+            self.methods.append("?")
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+@dataclass
+class Stacks:
+    fast: httpx.AsyncClient
+    sdk: httpx.AsyncClient
+    spy: Spy
+    shortcut: fast_path.ToolCallFastPath
+
+
+@contextlib.asynccontextmanager
+async def stacks(config: settings.Settings, mcp: FastMCP | None = None) -> AsyncIterator[Stacks]:
+    application = server.Application(config)
+    assert application.file_source is not None
+    application.file_source.reload()
+    mcp = mcp or application.mcp
+    fast_app = mcp.http_app(path=server.MCP_PATH, stateless_http=True, json_response=True)
+    sdk_app = mcp.http_app(path=server.MCP_PATH, stateless_http=True, json_response=True)
+    spy = Spy(fast_app)
+    shortcut = fast_path.ToolCallFastPath(spy, mcp, path=server.MCP_PATH)
+    await server.index_tools(mcp, shortcut)
+    async with (
+        fast_app.router.lifespan_context(fast_app),
+        sdk_app.router.lifespan_context(sdk_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(shortcut), base_url="http://t") as fast,
+        httpx.AsyncClient(transport=httpx.ASGITransport(sdk_app), base_url="http://t") as sdk,
+    ):
+        try:
+            yield Stacks(fast, sdk, spy, shortcut)
+        finally:
+            await application.pool.aclose()
+
+
+@pytest.fixture
+def config(datasources_file: pathlib.Path) -> settings.Settings:
+    return harness.make_settings(
+        sources={"datasources_path": datasources_file}, server={"max_result_tokens": 2000}
+    )
+
+
+def call(
+    name: str, arguments: Any, *, modern: bool = False, request_id: Any = 7
+) -> tuple[dict[str, Any], dict[str, str]]:
+    params: dict[str, Any] = {"name": name, "arguments": arguments}
+    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN if modern else LEGACY}
+    if modern:
+        params["_meta"] = _META
+        headers.update({"Mcp-Method": "tools/call", "Mcp-Name": name})
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    return body, headers
+
+
+QUERY = "sum by (instance) (rate(demo_http_requests_total[5m]))"
+CALLS = {
+    "instant": ("query_instant", {"datasource_id": "prom", "promql": QUERY, "time": SYNTHETIC_END}),
+    "range, cut to the server budget": (
+        "query_range",
+        {
+            "datasource_id": "prom",
+            "promql": "demo_http_requests_total",
+            "start": SYNTHETIC_END - 6 * 3600,
+            "end": SYNTHETIC_END,
+            "step": "60s",
+        },
+    ),
+    "a tool's own budget": ("list_metrics", {"datasource_id": "prom", "max_tokens": 200}),
+    "no arguments": ("list_datasources", {}),
+    "tool error": ("query_instant", {"datasource_id": "prom", "promql": "up(", "time": 1}),
+    "backend down": ("query_instant", {"datasource_id": "down", "promql": "up", "time": 1}),
+    "invalid arguments": ("query_instant", {"datasource_id": 5}),
+    "argument below its minimum": ("list_metrics", {"datasource_id": "prom", "max_tokens": 1}),
+}
+
+
+@pytest.mark.parametrize("modern", [False, True], ids=["2025-06-18", MODERN])
+@pytest.mark.parametrize("case", CALLS)
+async def test_the_fast_path_answers_as_the_sdk_does(
+    config: settings.Settings, case: str, modern: bool
+) -> None:
+    name, arguments = CALLS[case]
+    body, headers = call(name, arguments, modern=modern, request_id="call-1")
+    async with stacks(config) as s:
+        fast = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
+        sdk = await s.sdk.post(server.MCP_PATH, json=body, headers=headers)
+        assert s.spy.methods == []  # the fast path answered it
+    assert fast.status_code == sdk.status_code == 200
+    assert fast.headers["content-type"] == sdk.headers["content-type"] == "application/json"
+    assert int(fast.headers["content-length"]) == len(fast.content)
+    assert fast.json() == sdk.json()
+    result = fast.json()["result"]
+    if not result.get("isError"):
+        assert result["structuredContent"] == json.loads(result["content"][0]["text"])
+
+
+def _variant(kind: str) -> tuple[Any, dict[str, str], str]:
+    """A request the fast path must leave to the SDK: (body, headers, method the SDK sees)."""
+    body, headers = call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
+    legacy = dict(headers)
+    if kind == "ping":
+        return {"jsonrpc": "2.0", "id": 1, "method": "ping"}, legacy, "ping"
+    if kind == "tools/list":
+        return {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, legacy, "tools/list"
+    if kind == "notification":
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        return note, legacy, "notifications/initialized"
+    if kind == "batch":
+        return [body], legacy, "?"
+    if kind == "unknown tool":
+        return call("no_such_tool", {})[0], legacy, "tools/call"
+    if kind == "arguments not an object":
+        return {**body, "params": {"name": "query_instant", "arguments": [1]}}, legacy, "tools/call"
+    if kind == "boolean id":
+        return {**body, "id": True}, legacy, "tools/call"
+    if kind == "unknown protocol version":
+        return body, {**legacy, "MCP-Protocol-Version": "1999-01-01"}, "tools/call"
+    modern_body, modern_headers = call("query_instant", {"datasource_id": "prom"}, modern=True)
+    if kind == "modern, Mcp-Name mismatch":
+        return modern_body, {**modern_headers, "Mcp-Name": "list_metrics"}, "tools/call"
+    if kind == "modern, no envelope":
+        return body, {**modern_headers}, "tools/call"
+    raise AssertionError(kind)
+
+
+DEFERRED = [
+    "ping",
+    "tools/list",
+    "notification",
+    "batch",
+    "unknown tool",
+    "arguments not an object",
+    "boolean id",
+    "unknown protocol version",
+    "modern, Mcp-Name mismatch",
+    "modern, no envelope",
+]
+
+
+@pytest.mark.parametrize("kind", DEFERRED)
+async def test_anything_but_a_plain_call_reaches_the_sdk_intact(
+    config: settings.Settings, kind: str
+) -> None:
+    body, headers, method = _variant(kind)
+    async with stacks(config) as s:
+        fast = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
+        sdk = await s.sdk.post(server.MCP_PATH, json=body, headers=headers)
+        assert s.spy.methods == [method]
+    assert fast.status_code == sdk.status_code
+    assert fast.content == sdk.content
+
+
+async def test_wrong_media_types_and_oversized_bodies_get_the_sdk_answers(
+    config: settings.Settings,
+) -> None:
+    body, headers = call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
+    async with stacks(config) as s:
+        text = await s.fast.post(
+            server.MCP_PATH,
+            content=json.dumps(body),
+            headers={**headers, "content-type": "text/plain"},
+        )
+        no_json = await s.fast.post(
+            server.MCP_PATH, json=body, headers={**headers, "Accept": "text/event-stream"}
+        )
+        huge = dict(body, params={**body["params"], "arguments": {"promql": "x" * 5_000_000}})
+        oversized = await s.fast.post(server.MCP_PATH, json=huge, headers=headers)
+        assert len(s.spy.methods) == 3
+    assert text.status_code == 400
+    assert no_json.status_code == 406
+    assert oversized.status_code == 413
+
+
+async def test_the_fast_path_stays_off_when_middleware_hooks_every_message(
+    config: settings.Settings,
+) -> None:
+    seen: list[str] = []
+
+    class Audit(Middleware):
+        async def on_message(
+            self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+        ) -> Any:
+            seen.append(context.method or "")
+            return await call_next(context)
+
+    application = server.Application(config)
+    application.mcp.add_middleware(Audit())
+    body, headers = call("list_datasources", {})
+    async with stacks(config, application.mcp) as s:
+        response = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
+        assert s.spy.methods == ["tools/call"]
+    assert response.status_code == 200 and not response.json()["result"].get("isError")
+    assert "tools/call" in seen
+    await application.pool.aclose()
+
+
+def test_results_encode_once_and_reuse_that_text() -> None:
+    result = calls._compact({"values": [1.5, float("nan"), float("inf")]}, 1000)
+    assert isinstance(result, calls.EncodedResult)
+    assert json.loads(result.encoded) == {"values": [1.5, "NaN", "+Inf"]}
