@@ -18,11 +18,12 @@ import secrets
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from kubernetes_asyncio import config as kube_config
-from kubernetes_asyncio.client import Configuration
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import Configuration
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,11 @@ class KubeApi:
         ca_cert_path: pathlib.Path | None = None,
     ) -> KubeApi:
         """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location."""
+        # Imported on first use: the client package costs about 65 MB of memory and seconds
+        # of start-up, and a server without AUTH_MODE=active or the operator never needs it.
+        from kubernetes_asyncio import config as kube_config
+        from kubernetes_asyncio.client import Configuration
+
         configuration = Configuration()
         try:
             if in_cluster():
