@@ -50,6 +50,7 @@ bench: install  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.propagation
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
+	$(UV) run --locked python -m bench.scale  # 1000 datasources: start-up, RSS idle and after a call to each
 
 image:  ## the container image (needs a Docker engine)
 	docker build --tag $(IMAGE) \

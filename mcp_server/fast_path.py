@@ -33,6 +33,8 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.inbound import (
+    MCP_PARAM_HEADER_PREFIX,
+    X_MCP_HEADER_KEY,
     InboundLadderRejection,
     classify_inbound_request,
     find_duplicated_routing_header,
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 _JSON = [(b"content-type", b"application/json")]
 _INTERNAL_ERROR = -32603
+_PARAM = MCP_PARAM_HEADER_PREFIX.lower()
 
 
 class ToolCallFastPath:
@@ -60,6 +63,7 @@ class ToolCallFastPath:
         self._tools: Mapping[str, Tool] = {}
         self._schemas: Mapping[str, dict[str, Any]] = {}
         self._hooks: tuple[Middleware, ...] = ()
+        self._header_bound: set[str] = set()
         self._server_info = mcp._mcp_server.server_info_stamp
 
     def index(self, tools: Sequence[Tool]) -> bool:
@@ -72,6 +76,9 @@ class ToolCallFastPath:
         self._hooks = tuple(m for m in self._mcp.middleware if _overrides(m, "on_call_tool"))
         self._tools = {tool.name: tool for tool in tools}
         self._schemas = {tool.name: tool.parameters for tool in tools}
+        self._header_bound = {
+            name for name, schema in self._schemas.items() if X_MCP_HEADER_KEY in json.dumps(schema)
+        }
         return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,6 +159,8 @@ class ToolCallFastPath:
             return False
         if isinstance(classify_inbound_request(message, headers=headers), InboundLadderRejection):
             return False
+        if name not in self._header_bound and not any(h.startswith(_PARAM) for h in headers):
+            return True  # no argument is bound to a header: nothing to disagree
         return validate_mcp_param_headers(self._schemas[name], arguments, headers) is None
 
     async def _answer(

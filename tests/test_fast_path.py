@@ -216,6 +216,18 @@ async def test_anything_but_a_plain_call_reaches_the_sdk_intact(
     assert fast.content == sdk.content
 
 
+async def test_an_mcp_param_header_no_argument_is_bound_to_is_answered_as_the_sdk_does(
+    config: settings.Settings,
+) -> None:
+    body, headers = call("list_datasources", {}, modern=True)
+    headers["Mcp-Param-Region"] = "eu"
+    async with stacks(config) as s:
+        fast = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
+        sdk = await s.sdk.post(server.MCP_PATH, json=body, headers=headers)
+    assert fast.status_code == sdk.status_code
+    assert fast.json() == sdk.json()
+
+
 async def test_wrong_media_types_and_oversized_bodies_get_the_sdk_answers(
     config: settings.Settings,
 ) -> None:
