@@ -73,11 +73,11 @@ class Running:
     def watches_open(self) -> bool:
         return all(self.emulator.open_watches(plural) == 1 for plural in PLURALS)
 
-    def requests(self, action: str, agent: str) -> int:
+    def requests(self, action: str, agent: str, resource: str = kube.CRS) -> int:
         return sum(
             1
-            for request in self.emulator[kmock.resource(kube.CRS)]
-            if request.action == kmock.action(action)
+            for request in self.emulator[kmock.resource(resource)]
+            if request.action == kmock.action(action.upper())
             and agent in request.headers.get("User-Agent", "")
         )
 
@@ -168,6 +168,31 @@ async def test_a_410_gone_in_the_watch_stream_makes_kopf_list_again_and_nothing_
     print(f"deleted datasource served {gone_at - deleted_at:.2f} s (resync {RESYNC_SECONDS} s)")
     assert gone_at - deleted_at < RESYNC_SECONDS + 2.0, gone_at - deleted_at
     await harness.eventually(app.watches_open)  # the watch is back, and only one of it
+
+
+async def test_a_secret_deleted_while_its_watch_was_down_is_noticed_by_the_resync(
+    app: Running, prometheus: RunningPrometheus
+) -> None:
+    """A new Secret watch stream starts with the Secrets that exist: nothing says one is gone,
+    and the CR watch, still up, has nothing to report either. Only the resync reads it."""
+    emulator = app.emulator
+    await kube.create(emulator, kube.SECRETS, kube.secret("team-s", "token", t="s3cr3t"))
+    reference = {"secretKeyRef": {"name": "token", "key": "t"}}
+    body = kube.datasource("team-s", "guarded", url=prometheus.url, auth={"bearerToken": reference})
+    await kube.create(emulator, kube.CRS, body)
+    await harness.eventually(lambda: "team-s/guarded" in app.ids)
+    # Settled: the CR's own status write comes back as an event and is reconciled (a second
+    # read of the Secret); a deletion before that would be noticed by that reconcile.
+    await harness.eventually(lambda: app.requests("fetch", "proms-mcp", kube.SECRETS) >= 2)
+
+    assert emulator.drop_watches(plural="secrets") == 1
+    del emulator.objects[kube.SECRETS, "team-s", "token"]
+    deleted_at = time.monotonic()
+    await harness.eventually(lambda: "team-s/guarded" not in app.ids, timeout=RESYNC_SECONDS + 10)
+    revoked_after = time.monotonic() - deleted_at
+    assert revoked_after < RESYNC_SECONDS + 2.0, revoked_after
+    assert "team-s/guarded" not in await app.listed()
+    await harness.eventually(app.watches_open)
 
 
 @pytest.mark.parametrize("outage", ["unavailable", "reset"])
