@@ -100,7 +100,11 @@ def fit_encoded(data: dict[str, Any], limit: int) -> tuple[dict[str, Any], str]:
     lists shrink evenly. Each cut is reported in `truncated` (returned, total, and how to
     narrow), merged with a `truncated` block the tool may already have written.
     """
-    text = encode(data)
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or Inf floats: the data becomes what its text says
+        data = _finite(data)
+        text = encode(data)
     if tokens(text) <= limit:  # the common case: one encoding, reused as the answer's text
         return data, text
     result: dict[str, Any] = json.loads(text)  # a private deep copy

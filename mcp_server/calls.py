@@ -67,8 +67,13 @@ def _compact(result: R, limit: int) -> R:
     else:
         return result
     data, text = budget.fit_encoded(data, limit)
-    content = [mcp_types.TextContent(type="text", text=text)]
-    return EncodedResult(content=content, structured_content=data)  # type: ignore[return-value]
+    content: list[mcp_types.ContentBlock] = [mcp_types.TextContent(type="text", text=text)]
+    # Built without ToolResult's own conversion, which walks the whole answer once more to
+    # make it JSON-ready: `data` is plain JSON already, `fit_encoded` just encoded it.
+    answer = EncodedResult.model_construct(
+        content=content, structured_content=data, meta=None, is_error=False
+    )
+    return answer  # type: ignore[return-value]
 
 
 def guarded(

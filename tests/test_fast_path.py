@@ -276,3 +276,4 @@ def test_results_encode_once_and_reuse_that_text() -> None:
     result = calls._compact({"values": [1.5, float("nan"), float("inf")]}, 1000)
     assert isinstance(result, calls.EncodedResult)
     assert json.loads(result.encoded) == {"values": [1.5, "NaN", "+Inf"]}
+    assert result.structured_content == json.loads(result.encoded)
