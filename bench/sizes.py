@@ -17,23 +17,17 @@ from typing import Any
 
 import httpx
 
+from bench import soak
 from mcp_server import budget
 from tests import harness, prometheus_process
 
 RESULTS = pathlib.Path(__file__).parent / "results"
-_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
 EVERYTHING = '{__name__=~"demo_.*"}'
 
 
 async def _tool(http: httpx.AsyncClient, url: str, tool: str, arguments: dict[str, Any]) -> str:
-    request = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": {"datasource_id": "bench", **arguments}},
-    }
-    response = await http.post(url, json=request, headers=_HEADERS)
-    result = response.json()["result"]
+    answer = await soak.call_tool(http, url, 1, tool, {"datasource_id": "bench", **arguments})
+    result = answer["result"]
     if result.get("isError"):
         raise RuntimeError(f"{tool} {arguments}: {result['content'][0]['text']}")
     text: str = result["content"][0]["text"]
@@ -129,7 +123,7 @@ async def run() -> dict[str, Any]:
                     listing = await http.post(
                         server.mcp_url,
                         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                        headers=_HEADERS,
+                        headers=soak.MCP_HEADERS,
                     )
                     tools = listing.json()["result"]["tools"]
     return {
