@@ -1,1 +1,17 @@
 """Benchmarks (`make bench`): proms-mcp side by side with direct Prometheus."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+def save(name: str, report: dict[str, Any], table: str) -> None:
+    """bench/results/<name>.json and <name>.md, the table also printed."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{name}.md").write_text(table)
+    print(table)

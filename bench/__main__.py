@@ -38,10 +38,9 @@ from typing import Any
 import httpx
 from fastmcp import Client
 
-from bench import rawhttp
+from bench import RESULTS, rawhttp
 from tests import harness, prometheus_process
 
-RESULTS = pathlib.Path(__file__).parent / "results"
 Call = Callable[[rawhttp.Connection, int], Awaitable[None]]
 """One call on a worker's connection; the int makes each call's request distinct."""
 

@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 
-from bench import soak
+from bench import save, soak
 from tests import prometheus_process
 
-RESULTS = pathlib.Path(__file__).parent / "results"
 _CONCURRENCY = 32
 
 
@@ -108,11 +107,7 @@ def main() -> None:
     parser.add_argument("--datasources", type=int, default=1000)
     arguments = parser.parse_args()
     report = asyncio.run(run(arguments.datasources))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(report, indent=2))
-    table = markdown(report)
-    (RESULTS / "scale.md").write_text(table)
-    print(table)
+    save("scale", report, markdown(report))
 
 
 if __name__ == "__main__":

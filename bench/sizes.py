@@ -17,11 +17,10 @@ from typing import Any
 
 import httpx
 
-from bench import soak
+from bench import save, soak
 from mcp_server import budget
 from tests import harness, prometheus_process
 
-RESULTS = pathlib.Path(__file__).parent / "results"
 EVERYTHING = '{__name__=~"demo_.*"}'
 
 
@@ -159,11 +158,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     report = asyncio.run(run())
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sizes.json").write_text(json.dumps(report, indent=2))
-    table = markdown(report)
-    (RESULTS / "sizes.md").write_text(table)
-    print(table)
+    save("sizes", report, markdown(report))
 
 
 if __name__ == "__main__":
