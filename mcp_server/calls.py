@@ -50,11 +50,25 @@ class EncodedResult(ToolResult):
     """A result whose one text block is its structured content's JSON, encoded once: the
     fast path sends that text again as `structuredContent` instead of encoding it twice."""
 
+    _encoded: tuple[dict[str, Any], str] | None = pydantic.PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, data: dict[str, Any], text: str) -> EncodedResult:
+        """Built without ToolResult's own conversion, which walks the whole answer once
+        more to make it JSON-ready: `text` is `data` encoded, so `data` is plain JSON."""
+        content: list[mcp_types.ContentBlock] = [mcp_types.TextContent(type="text", text=text)]
+        result = cls.model_construct(
+            content=content, structured_content=data, meta=None, is_error=False
+        )
+        result._encoded = (data, text)
+        return result
+
     @property
-    def encoded(self) -> str:
-        block = self.content[0]
-        assert isinstance(block, mcp_types.TextContent)
-        return block.text
+    def encoded(self) -> str | None:
+        """The structured content's JSON text; None once something replaced that content."""
+        if self._encoded is None or self._encoded[0] is not self.structured_content:
+            return None
+        return self._encoded[1]
 
 
 def _compact(result: R, limit: int) -> R:
@@ -66,14 +80,7 @@ def _compact(result: R, limit: int) -> R:
         data = result
     else:
         return result
-    data, text = budget.fit_encoded(data, limit)
-    content: list[mcp_types.ContentBlock] = [mcp_types.TextContent(type="text", text=text)]
-    # Built without ToolResult's own conversion, which walks the whole answer once more to
-    # make it JSON-ready: `data` is plain JSON already, `fit_encoded` just encoded it.
-    answer = EncodedResult.model_construct(
-        content=content, structured_content=data, meta=None, is_error=False
-    )
-    return answer  # type: ignore[return-value]
+    return EncodedResult.of(*budget.fit_encoded(data, limit))  # type: ignore[return-value]
 
 
 def guarded(

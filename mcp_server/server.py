@@ -16,7 +16,6 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-import fastmcp
 import uvicorn
 from fastmcp import FastMCP
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -117,8 +116,7 @@ async def index_tools(mcp: FastMCP, shortcut: fast_path.ToolCallFastPath) -> Non
     tools = await mcp.list_tools(run_middleware=False)
     schemas = {t.name: t.parameters for t in tools}
     mcp._mcp_server.get_tool_input_schema = schemas.get
-    if fastmcp.settings.http_host_origin_protection is False:  # else the guard must see calls
-        shortcut.index(tools)
+    shortcut.index(tools)
 
 
 class Extension(Protocol):

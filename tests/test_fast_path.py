@@ -7,6 +7,7 @@ calls and one without, behind a spy that records what reaches the SDK.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import pathlib
@@ -160,35 +161,80 @@ async def test_the_fast_path_answers_as_the_sdk_does(
         assert result["structuredContent"] == json.loads(result["content"][0]["text"])
 
 
-def _variant(kind: str) -> tuple[Any, dict[str, str], str]:
+Headers = list[tuple[str, str]]
+
+
+def _variant(kind: str) -> tuple[bytes, Headers, str]:
     """A request the fast path must leave to the SDK: (body, headers, method the SDK sees)."""
-    body, headers = call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
-    legacy = dict(headers)
-    if kind == "ping":
-        return {"jsonrpc": "2.0", "id": 1, "method": "ping"}, legacy, "ping"
-    if kind == "tools/list":
-        return {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, legacy, "tools/list"
-    if kind == "notification":
-        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        return note, legacy, "notifications/initialized"
-    if kind == "batch":
-        return [body], legacy, "?"
-    if kind == "unknown tool":
-        return call("no_such_tool", {})[0], legacy, "tools/call"
-    if kind == "arguments not an object":
-        return {**body, "params": {"name": "query_instant", "arguments": [1]}}, legacy, "tools/call"
-    if kind == "boolean id":
-        return {**body, "id": True}, legacy, "tools/call"
-    if kind == "unknown protocol version":
-        return body, {**legacy, "MCP-Protocol-Version": "1999-01-01"}, "tools/call"
-    modern_body, modern_headers = call("query_instant", {"datasource_id": "prom"}, modern=True)
-    if kind == "modern, Mcp-Name mismatch":
-        return modern_body, {**modern_headers, "Mcp-Name": "list_metrics"}, "tools/call"
-    if kind == "modern, no envelope":
-        return body, {**modern_headers}, "tools/call"
-    raise AssertionError(kind)
+    body, plain = call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
+    modern_body, modern_plain = call("query_instant", {"datasource_id": "prom"}, modern=True)
+    legacy = [("content-type", "application/json"), *plain.items()]
+    modern = [("content-type", "application/json"), *modern_plain.items()]
+    meta = modern_body["params"]["_meta"]
+
+    def with_params(message: dict[str, Any], **params: Any) -> dict[str, Any]:
+        return {**message, "params": {**message["params"], **params}}
+
+    variants: dict[str, tuple[Any, Headers, str]] = {
+        "ping": ({"jsonrpc": "2.0", "id": 1, "method": "ping"}, legacy, "ping"),
+        "tools/list": ({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, legacy, "tools/list"),
+        "notification": (
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            legacy,
+            "notifications/initialized",
+        ),
+        "batch": ([body], legacy, "?"),
+        "unknown tool": (call("no_such_tool", {})[0], legacy, "tools/call"),
+        "arguments not an object": (with_params(body, arguments=[1]), legacy, "tools/call"),
+        "boolean id": ({**body, "id": True}, legacy, "tools/call"),
+        "_meta not an object": (with_params(body, _meta=5), legacy, "tools/call"),
+        "progress token not a token": (
+            with_params(body, _meta={"progressToken": [1]}),
+            legacy,
+            "tools/call",
+        ),
+        "unknown protocol version": (
+            body,
+            [*legacy[:-1], ("MCP-Protocol-Version", "1999-01-01")],
+            "tools/call",
+        ),
+        "two Accept headers": (body, [("Accept", "text/html"), *legacy], "tools/call"),
+        "two Content-Types": (body, [("content-type", "text/plain"), *legacy], "tools/call"),
+        "Content-Type not exactly application/json": (
+            body,
+            [("content-type", "Application/JSON"), *legacy[1:]],
+            "tools/call",
+        ),
+        "two protocol versions": (
+            body,
+            [*modern, ("MCP-Protocol-Version", LEGACY)],
+            "tools/call",
+        ),
+        "modern, Mcp-Name mismatch": (
+            modern_body,
+            [*modern[:-1], ("Mcp-Name", "list_metrics")],
+            "tools/call",
+        ),
+        "modern, no envelope": (body, modern, "tools/call"),
+        "modern, capabilities not an object": (
+            with_params(modern_body, _meta={**meta, _CAPABILITIES: 5}),
+            modern,
+            "tools/call",
+        ),
+        "modern, a continuation": (
+            with_params(modern_body, requestState="opaque"),
+            modern,
+            "tools/call",
+        ),
+    }
+    if kind == "lone surrogate in the id":
+        raw = json.dumps({**body, "id": "X"}).replace('"X"', '"\\ud800"').encode()
+        return raw, legacy, "tools/call"
+    message, headers, method = variants[kind]
+    return json.dumps(message).encode(), headers, method
 
 
+_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 DEFERRED = [
     "ping",
     "tools/list",
@@ -197,9 +243,18 @@ DEFERRED = [
     "unknown tool",
     "arguments not an object",
     "boolean id",
+    "_meta not an object",
+    "progress token not a token",
     "unknown protocol version",
+    "two Accept headers",
+    "two Content-Types",
+    "Content-Type not exactly application/json",
+    "two protocol versions",
     "modern, Mcp-Name mismatch",
     "modern, no envelope",
+    "modern, capabilities not an object",
+    "modern, a continuation",
+    "lone surrogate in the id",
 ]
 
 
@@ -209,11 +264,46 @@ async def test_anything_but_a_plain_call_reaches_the_sdk_intact(
 ) -> None:
     body, headers, method = _variant(kind)
     async with stacks(config) as s:
-        fast = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
-        sdk = await s.sdk.post(server.MCP_PATH, json=body, headers=headers)
+        fast = await s.fast.post(server.MCP_PATH, content=body, headers=headers)
+        sdk = await s.sdk.post(server.MCP_PATH, content=body, headers=headers)
         assert s.spy.methods == [method]
     assert fast.status_code == sdk.status_code
     assert fast.content == sdk.content
+
+
+async def test_a_disconnect_while_the_body_arrives_still_reaches_the_sdk() -> None:
+    seen: list[Message] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        while not seen or seen[-1]["type"] != "http.disconnect":
+            seen.append(await receive())
+
+    mcp = FastMCP("t")
+    shortcut = fast_path.ToolCallFastPath(inner, mcp, path="/mcp/")
+    assert shortcut.index([])
+    messages: list[Message] = [
+        {"type": "http.request", "body": b'{"jsonrpc":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return messages.pop(0)  # the disconnect comes once: losing it would hang the SDK
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp/",
+        "headers": [(b"content-type", b"application/json"), (b"accept", b"application/json")],
+    }
+    await asyncio.wait_for(shortcut(scope, receive, _no_send), timeout=5)
+    assert seen == [
+        {"type": "http.request", "body": b'{"jsonrpc":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+
+async def _no_send(message: Message) -> None:
+    raise AssertionError(f"nothing should be sent: {message}")
 
 
 async def test_an_mcp_param_header_no_argument_is_bound_to_is_answered_as_the_sdk_does(
@@ -274,6 +364,8 @@ async def test_the_fast_path_stays_off_when_middleware_hooks_every_message(
 
 def test_results_encode_once_and_reuse_that_text() -> None:
     result = calls._compact({"values": [1.5, float("nan"), float("inf")]}, 1000)
-    assert isinstance(result, calls.EncodedResult)
+    assert isinstance(result, calls.EncodedResult) and result.encoded is not None
     assert json.loads(result.encoded) == {"values": [1.5, "NaN", "+Inf"]}
     assert result.structured_content == json.loads(result.encoded)
+    replaced = result.model_copy(update={"structured_content": {"values": []}})
+    assert replaced.encoded is None  # a middleware's replacement is never sent as stale text

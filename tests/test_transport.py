@@ -53,7 +53,7 @@ async def test_a_modern_tool_call_does_not_list_every_tool(
         return await original(self, context, call_next)
 
     monkeypatch.setattr(listing.LeanListing, "on_list_tools", counting)
-    monkeypatch.setattr(server.application.fast_path, "_schemas", {})  # off: reach the SDK
+    monkeypatch.setattr(server.application.fast_path, "_enabled", False)  # reach the SDK
     body, headers = modern_tool_call(
         "query_instant", {"datasource_id": "prom", "promql": "vector(42)"}
     )
