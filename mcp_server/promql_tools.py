@@ -32,7 +32,9 @@ from . import (
     facts,
     inputs,
     prometheus,
-    promql_help,
+    promql_explain,
+    promql_lint,
+    promql_syntax,
     shaping,
     timespec,
     tools,
@@ -131,19 +133,19 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         try:
             query = inputs.check_query(promql)
         except errors.InvalidQuery as exc:
-            hint = promql_help.syntax_hint(exc.message)
+            hint = promql_syntax.syntax_hint(exc.message)
             return PromqlCheck(valid=False, error=exc.message + (f"; {hint}" if hint else ""))
         expr = promql_parser.parse(query)
         pretty = expr.prettify()
         shown = pretty if pretty != query else None
-        if promql_help.depth(expr) > promql_help.MAX_DEPTH:
+        if promql_syntax.depth(expr) > promql_syntax.MAX_DEPTH:
             return PromqlCheck(
                 valid=True,
                 prettified=shown,
                 findings=[],
-                basis=f"nested deeper than {promql_help.MAX_DEPTH}: not explained or linted",
+                basis=f"nested deeper than {promql_syntax.MAX_DEPTH}: not explained or linted",
             )
-        explanation = promql_help.explain(expr)
+        explanation = promql_explain.explain(expr)
         types: dict[str, str] = {}
         if datasource_id is None:
             interval = facts.ScrapeInterval(facts.DEFAULT_SCRAPE_INTERVAL_SECONDS, "assumed")
@@ -154,13 +156,13 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 _metadata(client, list(explanation.metrics)),
                 facts.scrape_interval(datasource, client),
             )
-        findings = promql_help.lint(
+        findings = promql_lint.lint(
             expr,
             types=types,
             scrape_interval=interval.seconds,
             interval_assumed=interval.source == "assumed",
         )
-        metrics = {m: str(promql_help.metric_type(m, types)) for m in explanation.metrics}
+        metrics = {m: str(promql_syntax.metric_type(m, types)) for m in explanation.metrics}
         return PromqlCheck(
             valid=True,
             prettified=shown,
@@ -211,7 +213,7 @@ async def _metadata(
     client: prometheus.PrometheusClient, metrics: list[str]
 ) -> tuple[dict[str, str], str]:
     """Metric types from /api/v1/metadata, and a phrase saying where types came from."""
-    wanted = promql_help.metadata_names(metrics)
+    wanted = promql_syntax.metadata_names(metrics)
     asked = wanted[:MAX_METADATA_LOOKUPS]
     answers = await asyncio.gather(
         *(
@@ -261,7 +263,7 @@ class _Estimate:
         self.query = query
         self.expr = expr
         self.start, self.end, self.step = window
-        self.kind = promql_help.result_type(expr)
+        self.kind = promql_syntax.result_type(expr)
         self.budget = budget.current.get()
 
     def wrap(self, before: str, after: str = ")") -> str:
@@ -319,8 +321,8 @@ class _Estimate:
         return series, series, sample
 
     async def run(self, datasource: str) -> QueryCost:
-        deep = promql_help.depth(self.expr) > promql_help.MAX_DEPTH
-        found = [] if deep else promql_help.selectors(self.expr)
+        deep = promql_syntax.depth(self.expr) > promql_syntax.MAX_DEPTH
+        found = [] if deep else promql_syntax.selectors(self.expr)
         probed = found[:MAX_PROBED_SELECTORS]
         size, counts = await asyncio.gather(
             self.result_size(),

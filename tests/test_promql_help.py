@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_server import promql_help
-from mcp_server.promql_help import Kind
+from mcp_server import promql_explain, promql_lint, promql_syntax
+from mcp_server.promql_syntax import Kind
 
 RATIO = (
     'sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) '
@@ -26,8 +26,8 @@ TYPES = {
 }
 
 
-def explain(query: str) -> promql_help.Explanation:
-    return promql_help.explain(promql_parser.parse(query))
+def explain(query: str) -> promql_explain.Explanation:
+    return promql_explain.explain(promql_parser.parse(query))
 
 
 def lint(
@@ -36,8 +36,8 @@ def lint(
     interval: float = 15.0,
     *,
     assumed: bool = False,
-) -> list[promql_help.Finding]:
-    return promql_help.lint(
+) -> list[promql_lint.Finding]:
+    return promql_lint.lint(
         promql_parser.parse(query),
         types=TYPES if types is None else types,
         scrape_interval=interval,
@@ -45,7 +45,7 @@ def lint(
     )
 
 
-def rules(findings: list[promql_help.Finding]) -> set[tuple[str, str, bool]]:
+def rules(findings: list[promql_lint.Finding]) -> set[tuple[str, str, bool]]:
     return {(f.rule, f.severity, f.inferred) for f in findings}
 
 
@@ -164,19 +164,19 @@ def test_explain_names_metrics_windows_and_result_type(
 def test_a_long_explanation_ends_with_a_count_of_what_was_left_out() -> None:
     query = " + ".join(f"m{i}" for i in range(40))  # 40 selects and 39 additions
     steps = explain(query).steps
-    assert len(steps) == promql_help.MAX_STEPS
-    assert steps[-1] == f"... {79 - promql_help.MAX_STEPS + 1} more steps"
+    assert len(steps) == promql_explain.MAX_STEPS
+    assert steps[-1] == f"... {79 - promql_explain.MAX_STEPS + 1} more steps"
 
 
 def test_depth_is_counted_without_recursion_and_stops_past_the_limit() -> None:
     deep = promql_parser.parse("(" * 200 + "up" + ")" * 200)
-    assert promql_help.depth(deep) == promql_help.MAX_DEPTH + 1
-    assert promql_help.depth(promql_parser.parse("sum(rate(x[5m]))")) == 4
+    assert promql_syntax.depth(deep) == promql_syntax.MAX_DEPTH + 1
+    assert promql_syntax.depth(promql_parser.parse("sum(rate(x[5m]))")) == 4
 
 
 def test_selectors_are_distinct_and_keep_offset_and_at_but_not_the_range() -> None:
     query = "rate(a[5m]) / rate(a[5m] offset 1h) + rate(a[1m]) + b @ end()"
-    assert promql_help.selectors(promql_parser.parse(query)) == [
+    assert promql_syntax.selectors(promql_parser.parse(query)) == [
         "a",
         "a offset 1h",
         "b @ end()",
@@ -192,7 +192,7 @@ def test_selectors_are_distinct_and_keep_offset_and_at_but_not_the_range() -> No
     ],
 )
 def test_syntax_hints_cover_the_usual_type_mistakes(message: str, fragment: str | None) -> None:
-    hint = promql_help.syntax_hint(message)
+    hint = promql_syntax.syntax_hint(message)
     assert (hint is None) if fragment is None else (hint is not None and fragment in hint)
 
 
@@ -225,11 +225,11 @@ def test_syntax_hints_cover_the_usual_type_mistakes(message: str, fragment: str 
 def test_metric_type_comes_from_metadata_else_from_the_name(
     name: str, types: dict[str, str], kind: Kind, inferred: bool
 ) -> None:
-    assert promql_help.metric_type(name, types) == promql_help.MetricType(kind, inferred)
+    assert promql_syntax.metric_type(name, types) == promql_syntax.MetricType(kind, inferred)
 
 
 def test_metadata_is_asked_for_each_name_and_the_family_of_suffixed_ones() -> None:
-    names = promql_help.metadata_names(["a_bucket", "a_count", "up", "b_total"])
+    names = promql_syntax.metadata_names(["a_bucket", "a_count", "up", "b_total"])
     assert names == ["a_bucket", "a", "a_count", "up", "b_total", "b"]
 
 
@@ -529,9 +529,9 @@ def test_any_expression_is_explained_and_linted_without_error(
     query: str, types: dict[str, str], interval: int
 ) -> None:
     expr = promql_parser.parse(query)
-    explanation = promql_help.explain(expr)
+    explanation = promql_explain.explain(expr)
     assert explanation.steps and explanation.result_type == "instant vector"
     assert all(step for step in explanation.steps)
-    for finding in promql_help.lint(expr, types=types, scrape_interval=interval):
+    for finding in promql_lint.lint(expr, types=types, scrape_interval=interval):
         assert finding.severity in ("error", "warning", "info")
         assert finding.rule and "use " in finding.message  # every finding names its fix
