@@ -15,6 +15,7 @@ import contextvars
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import mcp_types
@@ -87,24 +88,45 @@ class ServerLimit(Middleware):
             _server_limit.reset(token)
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An answer with its JSON text (`encode(data)`), from a tool that encoded it anyway to
+    measure it: `calls` then cuts or sends it without encoding it again."""
+
+    data: dict[str, Any]
+    text: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Encoded:
+        return cls(data, encode(data))
+
+    @property
+    def tokens(self) -> int:
+        return tokens(self.text)
+
+
 def fit(data: dict[str, Any], limit: int) -> dict[str, Any]:
     """`data` cut to `limit` tokens (see `fit_encoded`)."""
     return fit_encoded(data, limit)[0]
 
 
-def fit_encoded(data: dict[str, Any], limit: int) -> tuple[dict[str, Any], str]:
+def fit_encoded(
+    data: dict[str, Any], limit: int, *, text: str | None = None
+) -> tuple[dict[str, Any], str]:
     """`data` cut to `limit` tokens, and its JSON text: the longest list first, then long
     strings.
 
     The longest list is halved (or cut just enough) until the result fits, so several long
     lists shrink evenly. Each cut is reported in `truncated` (returned, total, and how to
-    narrow), merged with a `truncated` block the tool may already have written.
+    narrow), merged with a `truncated` block the tool may already have written. `text`,
+    when the caller has it, is `encode(data)`.
     """
-    try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:  # NaN or Inf floats: the data becomes what its text says
-        data = _finite(data)
-        text = encode(data)
+    if text is None:
+        try:
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # NaN or Inf floats: the data becomes what its text says
+            data = _finite(data)
+            text = encode(data)
     if tokens(text) <= limit:  # the common case: one encoding, reused as the answer's text
         return data, text
     result: dict[str, Any] = json.loads(text)  # a private deep copy

@@ -74,6 +74,9 @@ class EncodedResult(ToolResult):
 def _compact(result: R, limit: int) -> R:
     """Results without their empty fields (`"truncated": null` and friends cost every agent
     tokens and say nothing), cut to the call's token budget."""
+    if isinstance(result, budget.Encoded):
+        fitted = budget.fit_encoded(result.data, limit, text=result.text)
+        return EncodedResult.of(*fitted)  # type: ignore[return-value]
     if isinstance(result, pydantic.BaseModel):
         data = result.model_dump(mode="json", exclude_none=True)
     elif isinstance(result, dict):

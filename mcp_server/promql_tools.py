@@ -375,8 +375,7 @@ class _Estimate:
         request = shaping.InstantRequest(datasource, self.query, self.end, _UNLIMITED, ())
 
         def measure(samples: _Sample) -> int:
-            shaped = shaping.shape_instant(request, samples, _UNLIMITED)
-            return budget.tokens(budget.encode(shaped))
+            return shaping.shape_instant(request, samples, _UNLIMITED).tokens
 
         return _extrapolate(measure, sample, series)
 
@@ -396,8 +395,7 @@ class _Estimate:
 
         def measure(samples: _Sample) -> int:
             grid = [shaping.Series(labels, [value] * points) for labels, value in samples]
-            shaped = shaping.shape_range(request, grid, _UNLIMITED)
-            return budget.tokens(budget.encode(shaped))
+            return shaping.shape_range(request, grid, _UNLIMITED).tokens
 
         return _extrapolate(measure, sample, series)
 

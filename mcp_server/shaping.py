@@ -38,14 +38,32 @@ class Series:
 def matrix(raw: Sequence[dict[str, Any]], start: float, step: float, count: int) -> list[Series]:
     """Prometheus `matrix` JSON onto the start/step grid (range results sit exactly on it)."""
     shaped = []
-    for item in raw:
+    for item in raw:  # the hottest loop of a range call: one pass per point, nothing more
         grid: list[float | None] = [None] * count
         for t, v in item.get("values") or ():
             index = round((float(t) - start) / step)
             if 0 <= index < count:
-                grid[index] = _float(v)
+                try:
+                    grid[index] = float(v)
+                except (TypeError, ValueError):
+                    grid[index] = math.nan
         shaped.append(Series(results.labels(item.get("metric")), grid))
     return shaped
+
+
+def _numbers(values: Sequence[float | None]) -> list[results.Number | None]:
+    """Grid values as JSON numbers (`results.number` for floats already parsed)."""
+    shown: list[results.Number | None] = []
+    for v in values:
+        if v is None:
+            shown.append(None)
+        elif v - v != 0:  # NaN or ±Inf
+            shown.append(results.number(v))
+        elif v.is_integer() and -(2**53) < v < 2**53:
+            shown.append(int(v))
+        else:
+            shown.append(v)
+    return shown
 
 
 def vector(raw: Sequence[dict[str, Any]]) -> list[tuple[dict[str, str], float]]:
@@ -165,7 +183,7 @@ class RangeRequest:
     warnings: tuple[str, ...]
 
 
-def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> dict[str, Any]:
+def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> budget.Encoded:
     """The range result as JSON-ready data within `limit` tokens (see the module docstring)."""
     ranked = sorted(all_series, key=_peak, reverse=True)
     chosen, truncated = list(all_series), None
@@ -188,15 +206,14 @@ def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> 
                     results.RangeSeries(line=_text_line(s, shown, request.start, request.step))
                 )
                 continue
-            rows.append(
-                results.RangeSeries(
+            rows.append(  # built, not validated: every value was made here, per point
+                results.RangeSeries.model_construct(
                     labels=shown,
-                    values=[None if v is None else results.number(v) for v in points]
-                    if form in ("points", "points+summary")
-                    else None,
+                    values=_numbers(points) if form in ("points", "points+summary") else None,
                     summary=summarize(s, request.start, request.step)
                     if form in ("summary", "points+summary")
                     else None,
+                    line=None,
                 )
             )
         model = results.RangeResult(
@@ -217,9 +234,10 @@ def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> 
 
     form = "points" if request.format == "auto" else request.format
     data = build(chosen, 1, form, truncated)
-    full_tokens = budget.tokens(budget.encode(data))
+    whole = budget.Encoded.of(data)
+    full_tokens = whole.tokens
     if full_tokens <= limit:
-        return data
+        return whole
     if form in ("points", "points+summary") and request.step_chosen:
         points = len(chosen[0].values) if chosen else 0
         stride = 2
@@ -251,7 +269,7 @@ def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> 
         else:
             high = middle - 1
     if best is None:
-        return data  # one series alone is over budget: budget.fit cuts it
+        return budget.Encoded.of(data)  # one series alone is over budget: budget.fit cuts it
     best.pop("summarized")
     actions.append(
         f"kept the {len(best['series'])} of {len(all_series)} series with the highest maximum"
@@ -267,7 +285,7 @@ def _truncated(returned: int, total: int, hint: str) -> results.Truncated:
 
 def _with_summarized(
     data: dict[str, Any], limit: int, full_tokens: int, actions: list[str]
-) -> dict[str, Any]:
+) -> budget.Encoded:
     data["summarized"] = results.Summarized(
         budget_tokens=limit,
         full_tokens=full_tokens,
@@ -275,7 +293,7 @@ def _with_summarized(
         hint="for full detail: a shorter window, a larger step, fewer series (sum by, topk) "
         "or a larger max_tokens",
     ).model_dump(mode="json")
-    return data
+    return budget.Encoded.of(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +307,7 @@ class InstantRequest:
 
 def shape_instant(
     request: InstantRequest, samples: list[tuple[dict[str, str], float]], limit: int
-) -> dict[str, Any]:
+) -> budget.Encoded:
     """A vector result within `limit` tokens: all of it, or the highest values and the
     statistics of all of them."""
     ranked = sorted(samples, key=lambda s: s[1] if math.isfinite(s[1]) else -math.inf)[::-1]
@@ -315,9 +333,10 @@ def shape_instant(
 
     kept = samples if len(samples) <= request.limit else ranked[: request.limit]
     data = build(kept, len(kept) < len(samples))
-    if budget.tokens(budget.encode(data)) <= limit:
-        return data
-    full_tokens = budget.tokens(budget.encode(data))
+    whole = budget.Encoded.of(data)
+    full_tokens = whole.tokens
+    if full_tokens <= limit:
+        return whole
     low, high, best = 1, len(kept) - 1, build(ranked[:1], True)
     while low <= high:
         middle = (low + high) // 2

@@ -135,7 +135,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         time: TimeArg = None,
         limit: Limit = 200,
         max_tokens: budget.MaxTokens = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | budget.Encoded:
         """Evaluate PromQL at one moment (default now): each series' value. Labels shared by
         all series are in common_labels. Over limit or budget: the highest values are kept,
         with stats of all in `values`. Use query_range for trends."""
@@ -170,14 +170,16 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             ).model_dump(mode="json", exclude_none=True)
         request = shaping.InstantRequest(datasource.id, query, at, limit, answer.warnings)
         shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
-        if not shaped["total_series"]:
-            lookback = (at - catalogue.LOOKBACK_SECONDS, at)
-            shaped["hint"], suggestions = await diagnosis.explain_empty(
-                datasource, client, query, catalogue.aligned(lookback)
-            )
-            if suggestions:
-                shaped["suggestions"] = suggestions
-        return shaped
+        if shaped.data["total_series"]:
+            return shaped
+        lookback = (at - catalogue.LOOKBACK_SECONDS, at)
+        empty = shaped.data
+        empty["hint"], suggestions = await diagnosis.explain_empty(
+            datasource, client, query, catalogue.aligned(lookback)
+        )
+        if suggestions:
+            empty["suggestions"] = suggestions
+        return empty
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("query_range")
@@ -196,7 +198,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             Field(description="auto degrades to summaries, then top series, to fit the budget"),
         ] = "auto",
         max_tokens: budget.MaxTokens = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | budget.Encoded:
         """Evaluate PromQL over a window (default the last hour). Each series' `values[i]` is
         at start + i*step_seconds; shared labels are in common_labels. Too big for the budget:
         coarser step, then per-series summaries (min/max/mean/first/last/change), then the
@@ -242,13 +244,15 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             warnings=answer.warnings,
         )
         shaped = shaping.shape_range(request, series, budget.current.get())
-        if not series:
-            shaped["hint"], suggestions = await diagnosis.explain_empty(
-                datasource, client, query, catalogue.aligned((start_s, end_s))
-            )
-            if suggestions:
-                shaped["suggestions"] = suggestions
-        return shaped
+        if series:
+            return shaped
+        empty = shaped.data
+        empty["hint"], suggestions = await diagnosis.explain_empty(
+            datasource, client, query, catalogue.aligned((start_s, end_s))
+        )
+        if suggestions:
+            empty["suggestions"] = suggestions
+        return empty
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_metric_labels")
