@@ -1,4 +1,5 @@
-"""The backend's catalogues (metric names, label names, label values), cached per datasource.
+"""The backend's catalogues (metric names, label names, label values, metric metadata),
+cached per datasource.
 
 Discovery tools, "did you mean" diagnosis and argument completion all read them through
 here, over a window aligned to CACHE_SECONDS, so their requests coincide and hit one cache
@@ -8,6 +9,7 @@ entry instead of each costing the backend a scan.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from . import prometheus, results, timespec
 
@@ -66,3 +68,10 @@ async def label_names(
         "/api/v1/labels", _params(period, matches), cache_seconds=CACHE_SECONDS
     )
     return sorted(results.clean(n) for n in answer.data or () if n != "__name__")
+
+
+async def metadata(client: prometheus.PrometheusClient, metric: str) -> list[dict[str, Any]]:
+    """The metric's /api/v1/metadata entries (type, help, unit); none when it publishes none."""
+    answer = await client.get("/api/v1/metadata", [("metric", metric)], cache_seconds=CACHE_SECONDS)
+    data = answer.data if isinstance(answer.data, dict) else {}
+    return [entry for entry in data.get(metric) or () if isinstance(entry, dict)]

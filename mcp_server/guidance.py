@@ -78,10 +78,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 raise errors.InvalidArgument("pass ?datasource_id=<id from list_datasources>")
             datasource_id = visible[0].id
         datasource, client = await live.resolve(datasource_id)
-        answer = await client.get(
-            "/api/v1/metadata", [("metric", name)], cache_seconds=catalogue.CACHE_SECONDS
-        )
-        entries = (answer.data or {}).get(name) if isinstance(answer.data, dict) else None
+        entries = await catalogue.metadata(client, name)
         period = catalogue.recent(live.clock())
         description: dict[str, Any] = {"datasource": datasource.id, "metric": name}
         if entries:

@@ -43,6 +43,8 @@ from . import (
 MAX_METADATA_LOOKUPS = 16
 """/api/v1/metadata calls (one per name, cached) a check makes; further names are typed by
 their suffix. One unfiltered call would instead return every metric's help text."""
+_UNTYPED = ("unknown", "None")
+"""Metadata types that say nothing: the name decides then."""
 MAX_PROBED_SELECTORS = 8
 """Selectors whose series are counted; queries with more are rare and costly to probe."""
 PROBE_POINTS = 10
@@ -216,28 +218,19 @@ async def _metadata(
     wanted = promql_syntax.metadata_names(metrics)
     asked = wanted[:MAX_METADATA_LOOKUPS]
     answers = await asyncio.gather(
-        *(
-            client.get(
-                "/api/v1/metadata", [("metric", name)], cache_seconds=catalogue.CACHE_SECONDS
-            )
-            for name in asked
-        ),
-        return_exceptions=True,
+        *(catalogue.metadata(client, name) for name in asked), return_exceptions=True
     )
     types: dict[str, str] = {}
     failed = 0
-    for answer in answers:
-        if isinstance(answer, errors.PromsMcpError):
+    for name, entries in zip(asked, answers, strict=True):
+        if isinstance(entries, errors.PromsMcpError):
             failed += 1
             continue
-        if isinstance(answer, BaseException):
-            raise answer
-        data = answer.data if isinstance(answer.data, dict) else {}
-        for name, entries in data.items():
-            kinds = [str(e.get("type")) for e in entries or () if isinstance(e, dict)]
-            known = [k for k in kinds if k not in ("unknown", "None")]
-            if known:
-                types[str(name)] = known[0]
+        if isinstance(entries, BaseException):
+            raise entries
+        known = [str(e.get("type")) for e in entries if str(e.get("type")) not in _UNTYPED]
+        if known:
+            types[name] = known[0]
     if asked and failed == len(asked):
         return types, "metadata unavailable: types from metric names"
     typed_by = "types from metadata, else from metric names"

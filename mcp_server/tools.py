@@ -104,17 +104,13 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         before choosing rate() (counters) or plain values (gauges)."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
-        answer = await client.get(
-            "/api/v1/metadata", [("metric", metric)], cache_seconds=catalogue.CACHE_SECONDS
-        )
-        raw: dict[str, Any] = answer.data or {}
         entries = [
             results.MetadataEntry(
                 type=str(item.get("type", "unknown")),
                 help=results.clean(item.get("help", "")),
                 unit=results.clean(item["unit"]) if item.get("unit") else None,
             )
-            for item in raw.get(metric, ())
+            for item in await catalogue.metadata(client, metric)
         ]
         hint = None
         if not entries:
