@@ -28,6 +28,7 @@ TOOL_APIS: dict[str, capabilities.Api] = {
 class LeanListing(Middleware):
     def __init__(self, live: backends.Backends) -> None:
         self._live = live
+        self._lean: dict[str, tuple[Tool, Tool]] = {}  # name -> (tool, its lean copy)
 
     async def on_list_tools(
         self,
@@ -37,13 +38,22 @@ class LeanListing(Middleware):
         tools = await call_next(context)
         visible = await self._live.visible(self._live.registry.current())
         return [
-            tool.model_copy(
-                update={"parameters": lean_schema(tool.parameters), "output_schema": None}
-            )
+            self._lean_copy(tool)
             for tool in tools
             if tool.name not in TOOL_APIS
             or capabilities.any_supports(visible, TOOL_APIS[tool.name])
         ]
+
+    def _lean_copy(self, tool: Tool) -> Tool:
+        """Made once per tool: the copy only changes when the tool object does."""
+        cached = self._lean.get(tool.name)
+        if cached is not None and cached[0] is tool:
+            return cached[1]
+        lean = tool.model_copy(
+            update={"parameters": lean_schema(tool.parameters), "output_schema": None}
+        )
+        self._lean[tool.name] = (tool, lean)
+        return lean
 
 
 def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
