@@ -34,6 +34,7 @@ from tests.prometheus_process import RunningPrometheus
 pytestmark = pytest.mark.kmock(cls=kube.FaultyEmulator)
 
 RESYNC_SECONDS = 1.0
+PROBE_SECONDS = 1.0
 PLURALS = (kube.PLURAL, "configmaps", "secrets")
 
 
@@ -89,11 +90,16 @@ def emulator(kmock: kube.FaultyEmulator) -> kube.FaultyEmulator:
 
 
 async def start(
-    emulator: kube.FaultyEmulator, tmp_path: pathlib.Path, url: str, resync_seconds: float
+    emulator: kube.FaultyEmulator,
+    tmp_path: pathlib.Path,
+    url: str,
+    resync_seconds: float,
+    probe_seconds: float = 60.0,
 ) -> AsyncIterator[Running]:
     emulator.objects[kube.CRS, "team-a", "early"] = kube.datasource("team-a", "early", url=url)
+    kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))
     config = harness.make_settings(
-        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
+        operator={"kubeconfig": kubeconfig, "probe_interval_seconds": probe_seconds},
     )
     sources = runtime.KubernetesSources(config, resync_seconds=resync_seconds)
     async with (
@@ -120,6 +126,15 @@ async def app_without_resync(
 ) -> AsyncIterator[Running]:
     """Only the supervisor can make it converge within a test's time."""
     async for running in start(emulator, tmp_path, prometheus.url, 3600):
+        yield running
+
+
+@pytest.fixture
+async def app_probing(
+    emulator: kube.FaultyEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> AsyncIterator[Running]:
+    """Probes every second, and no resync within a test's time."""
+    async for running in start(emulator, tmp_path, prometheus.url, 3600, PROBE_SECONDS):
         yield running
 
 
@@ -170,11 +185,13 @@ async def test_a_410_gone_in_the_watch_stream_makes_kopf_list_again_and_nothing_
     await harness.eventually(app.watches_open)  # the watch is back, and only one of it
 
 
-async def test_a_secret_deleted_while_its_watch_was_down_is_noticed_by_the_resync(
-    app: Running, prometheus: RunningPrometheus
+async def test_a_secret_deleted_while_its_watch_was_down_goes_within_the_probe_interval(
+    app_probing: Running, prometheus: RunningPrometheus
 ) -> None:
     """A new Secret watch stream starts with the Secrets that exist: nothing says one is gone,
-    and the CR watch, still up, has nothing to report either. Only the resync reads it."""
+    and the CR watch, still up, has nothing to report either. Each probe reconciles the CR,
+    reading its Secret again."""
+    app = app_probing
     emulator = app.emulator
     await kube.create(emulator, kube.SECRETS, kube.secret("team-s", "token", t="s3cr3t"))
     reference = {"secretKeyRef": {"name": "token", "key": "t"}}
@@ -188,9 +205,9 @@ async def test_a_secret_deleted_while_its_watch_was_down_is_noticed_by_the_resyn
     assert emulator.drop_watches(plural="secrets") == 1
     del emulator.objects[kube.SECRETS, "team-s", "token"]
     deleted_at = time.monotonic()
-    await harness.eventually(lambda: "team-s/guarded" not in app.ids, timeout=RESYNC_SECONDS + 10)
+    await harness.eventually(lambda: "team-s/guarded" not in app.ids, timeout=PROBE_SECONDS + 10)
     revoked_after = time.monotonic() - deleted_at
-    assert revoked_after < RESYNC_SECONDS + 2.0, revoked_after
+    assert revoked_after < PROBE_SECONDS + 2.0, revoked_after
     assert "team-s/guarded" not in await app.listed()
     await harness.eventually(app.watches_open)
 

@@ -84,12 +84,6 @@ class CustomResources:
         for key in self.references(kind, namespace, name):
             await self._reconcile(key)
 
-    async def recheck_references(self) -> None:
-        """Read every referenced Secret and ConfigMap again: a change or deletion no watch
-        reported (the stream was down) must not leave old credentials served."""
-        for key in [k for k, refs in self._references.items() if refs]:
-            await self._reconcile(key)
-
     def served(self) -> list[tuple[ObjectKey, datasources.Datasource]]:
         snapshot = self._registry.current()
         found = []

@@ -12,8 +12,7 @@ kopf's retries). And a periodic resync lists again every `resync_seconds` and dr
 no longer exists: kopf's own relisting (after a 410 Gone, or a reconnect after an outage)
 reports the objects that exist, never those deleted meanwhile. So a deleted datasource is
 served at most `resync_seconds` (+ one listing) after its deletion, whatever the watches
-missed. The resync also reads every referenced Secret and ConfigMap again (one GET each),
-so a credential deleted or rotated while unwatched stops being served within the same bound.
+missed.
 """
 
 from __future__ import annotations
@@ -177,10 +176,9 @@ class KubernetesSources:
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
     ) -> None:
-        """Drop what was deleted unseen, and read referenced Secrets again (kopf's
-        relisting reports CRs and ConfigMaps that changed, but a Secret deleted or rotated
-        unseen left its old value served). An object a watch event mentions while this lists
-        is newer than the listing, so the listing must not drop it."""
+        """Drop what was deleted unseen. Changes and creations are kopf's: its relisting
+        reports them. An object a watch event mentions while this lists is newer than the
+        listing, so the listing must not drop it."""
         touched: _Touched = set()
         self._touched = touched
         try:
@@ -189,7 +187,6 @@ class KubernetesSources:
             maps.forget_all_but(listed_maps + _stubs(touched, "ConfigMap"))
         finally:
             self._touched = None
-        await crs.recheck_references()
 
     def _touch(self, kind: str, body: kopf.Body) -> None:
         if self._touched is not None:
