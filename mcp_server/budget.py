@@ -55,6 +55,15 @@ def encode(data: Any) -> str:
         return json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
 
 
+def _encoded(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """`data` and its text, both saying the same: NaN or Inf floats become strings in both."""
+    try:
+        return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        finite: dict[str, Any] = _finite(data)
+        return finite, encode(finite)
+
+
 def _finite(data: Any) -> Any:
     if isinstance(data, float) and not math.isfinite(data):
         return "NaN" if math.isnan(data) else ("+Inf" if data > 0 else "-Inf")
@@ -98,7 +107,7 @@ class Encoded:
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Encoded:
-        return cls(data, encode(data))
+        return cls(*_encoded(data))
 
     @property
     def tokens(self) -> int:
@@ -122,11 +131,7 @@ def fit_encoded(
     when the caller has it, is `encode(data)`.
     """
     if text is None:
-        try:
-            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        except ValueError:  # NaN or Inf floats: the data becomes what its text says
-            data = _finite(data)
-            text = encode(data)
+        data, text = _encoded(data)
     if tokens(text) <= limit:  # the common case: one encoding, reused as the answer's text
         return data, text
     result: dict[str, Any] = json.loads(text)  # a private deep copy

@@ -106,8 +106,11 @@ class KubeApi:
         """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location."""
         # Imported on first use: the client package costs about 65 MB of memory and seconds
         # of start-up, and a server without AUTH_MODE=active or the operator never needs it.
-        from kubernetes_asyncio import config as kube_config
-        from kubernetes_asyncio.client import Configuration
+        try:
+            from kubernetes_asyncio import config as kube_config
+            from kubernetes_asyncio.client import Configuration
+        except ImportError as exc:  # a broken install: a clear start-up error, not a crash
+            raise ApiError(0, f"the Kubernetes client cannot be imported: {exc}") from None
 
         configuration = Configuration()
         try:

@@ -28,7 +28,7 @@ TOOL_APIS: dict[str, capabilities.Api] = {
 class LeanListing(Middleware):
     def __init__(self, live: backends.Backends) -> None:
         self._live = live
-        self._lean: dict[str, tuple[Tool, Tool]] = {}  # name -> (tool, its lean copy)
+        self._lean: dict[str, tuple[Tool, Tool]] = {}  # key -> (tool, its lean copy)
 
     async def on_list_tools(
         self,
@@ -46,13 +46,13 @@ class LeanListing(Middleware):
 
     def _lean_copy(self, tool: Tool) -> Tool:
         """Made once per tool: the copy only changes when the tool object does."""
-        cached = self._lean.get(tool.name)
+        cached = self._lean.get(tool.key)
         if cached is not None and cached[0] is tool:
             return cached[1]
         lean = tool.model_copy(
             update={"parameters": lean_schema(tool.parameters), "output_schema": None}
         )
-        self._lean[tool.name] = (tool, lean)
+        self._lean[tool.key] = (tool, lean)
         return lean
 
 

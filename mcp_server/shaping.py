@@ -57,7 +57,7 @@ def _numbers(values: Sequence[float | None]) -> list[results.Number | None]:
     for v in values:
         if v is None:
             shown.append(None)
-        elif v - v != 0:  # NaN or ±Inf
+        elif type(v) is not float or v - v != 0:  # NaN, ±Inf, or not a float at all
             shown.append(results.number(v))
         elif v.is_integer() and -(2**53) < v < 2**53:
             shown.append(int(v))

@@ -4,6 +4,7 @@ recomputed here from the raw Prometheus answer (not from our own code)."""
 from __future__ import annotations
 
 import datetime
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_server import budget
+from mcp_server import budget, shaping
 from tests import harness
 from tests import prometheus_process as synthetic
 from tests.answers import call, direct, labels_of, points_of
@@ -284,3 +285,28 @@ def test_sparkline_scales_between_min_and_max_and_marks_gaps() -> None:
     assert shaping.sparkline([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == "▁▂▃▄▅▆▇█"
     assert shaping.sparkline([1.0, None, 1.0]) == "▁ ▁"
     assert shaping.sparkline([math.nan]) == " "
+
+
+def test_grid_values_of_any_number_type_become_json_numbers_and_text_agrees() -> None:
+    request = shaping.RangeRequest(
+        datasource="d",
+        query="q",
+        start=0.0,
+        end=300.0,
+        step=60.0,
+        step_chosen=False,
+        format="points",
+        limit=10,
+        result_type="matrix",
+        warnings=(),
+    )
+    values: list[Any] = [1, 2.5, None, math.nan, -math.inf, 2.0**60, 3.0]
+    shaped = shaping.shape_range(request, [shaping.Series({"job": "a"}, values)], 10_000)
+    assert shaped.data["series"][0]["values"] == [1, 2.5, None, "NaN", "-Inf", 2.0**60, 3]
+    assert json.loads(shaped.text) == shaped.data
+
+
+def test_an_encoded_answer_with_nan_floats_says_the_same_in_data_and_text() -> None:
+    encoded = budget.Encoded.of({"value": math.nan, "values": [math.inf, 1.0]})
+    assert encoded.data == {"value": "NaN", "values": ["+Inf", 1.0]}
+    assert json.loads(encoded.text) == encoded.data
