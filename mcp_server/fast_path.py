@@ -82,6 +82,7 @@ class ToolCallFastPath:
         self._middleware_count = 0
         self._header_bound: frozenset[str] = frozenset()
         self._server_info = mcp._mcp_server.server_info_stamp
+        self._params_type: type[pydantic.BaseModel] | None = None
 
     def index(self, tools: Sequence[Tool]) -> bool:
         """Take calls for these tools from now on; False (and off) if this server has
@@ -91,6 +92,8 @@ class ToolCallFastPath:
             logger.info("tools/call fast path off: %s", reason)
             self._enabled = False
             return False
+        handler = self._mcp._mcp_server.get_request_handler("tools/call")
+        self._params_type = handler.params_type if handler is not None else None
         self._hooks = tuple(m for m in self._mcp.middleware if _overrides(m, "on_call_tool"))
         self._middleware_count = len(self._mcp.middleware)
         self._tools = {tool.name: tool for tool in tools}
@@ -172,10 +175,12 @@ class ToolCallFastPath:
             return None
         if modern and not self._modern_ok(headers, message, name, arguments):
             return None
-        try:  # the SDK's own check of the params for this protocol version
+        try:  # the SDK's two checks: the params for this protocol version, then its handler's
             mcp_methods.validate_client_request(
                 "tools/call", version or DEFAULT_NEGOTIATED_VERSION, params
             )
+            if self._params_type is not None:
+                self._params_type.model_validate(params, by_name=False)
         except (ValueError, KeyError, pydantic.ValidationError):
             return None
         return request_id, name, arguments, modern
@@ -294,8 +299,11 @@ async def _read_body(
 ) -> tuple[bytes, bool, Message | None]:
     """The body; whether it is all there within the SDK's size limit; and a message that
     ended the reading early (a disconnect), which the SDK must still get."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > DEFAULT_MAX_REQUEST_BODY_SIZE:
+    try:  # read as the SDK's size limit reads it
+        declared = int(headers.get("content-length", ""))
+    except ValueError:
+        declared = 0
+    if declared > DEFAULT_MAX_REQUEST_BODY_SIZE:
         return b"", False, None
     chunks: list[bytes] = []
     size = 0

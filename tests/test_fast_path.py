@@ -193,6 +193,16 @@ def _variant(kind: str) -> tuple[bytes, Headers, str]:
             legacy,
             "tools/call",
         ),
+        "a null progress token": (
+            with_params(body, _meta={"progressToken": None}),
+            legacy,
+            "tools/call",
+        ),
+        "modern, a task that is not an object": (
+            with_params(modern_body, task=5),
+            modern,
+            "tools/call",
+        ),
         "unknown protocol version": (
             body,
             [*legacy[:-1], ("MCP-Protocol-Version", "1999-01-01")],
@@ -245,6 +255,8 @@ DEFERRED = [
     "boolean id",
     "_meta not an object",
     "progress token not a token",
+    "a null progress token",
+    "modern, a task that is not an object",
     "unknown protocol version",
     "two Accept headers",
     "two Content-Types",
