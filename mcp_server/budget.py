@@ -49,19 +49,16 @@ def tokens(text: str) -> int:
 def encode(data: Any) -> str:
     """The one JSON encoding of results: compact, UTF-8 kept (escapes cost tokens), and
     always valid JSON (a stray NaN or Inf float is written as Prometheus writes it)."""
-    try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
+    return _encoded(data)[1]
 
 
-def _encoded(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _encoded(data: Any) -> tuple[Any, str]:
     """`data` and its text, both saying the same: NaN or Inf floats become strings in both."""
     try:
         return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        finite: dict[str, Any] = _finite(data)
-        return finite, encode(finite)
+        finite = _finite(data)
+        return finite, json.dumps(finite, ensure_ascii=False, separators=(",", ":"))
 
 
 def _finite(data: Any) -> Any:

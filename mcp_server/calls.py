@@ -76,14 +76,13 @@ def _compact(result: R, limit: int) -> R:
     tokens and say nothing), cut to the call's token budget."""
     if isinstance(result, budget.Encoded):
         fitted = budget.fit_encoded(result.data, limit, text=result.text)
-        return EncodedResult.of(*fitted)  # type: ignore[return-value]
-    if isinstance(result, pydantic.BaseModel):
-        data = result.model_dump(mode="json", exclude_none=True)
+    elif isinstance(result, pydantic.BaseModel):
+        fitted = budget.fit_encoded(result.model_dump(mode="json", exclude_none=True), limit)
     elif isinstance(result, dict):
-        data = result
+        fitted = budget.fit_encoded(result, limit)
     else:
         return result
-    return EncodedResult.of(*budget.fit_encoded(data, limit))  # type: ignore[return-value]
+    return EncodedResult.of(*fitted)  # type: ignore[return-value]
 
 
 def guarded(

@@ -39,6 +39,7 @@ from fastmcp import exceptions as fastmcp_exceptions
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
 from fastmcp.tools.function_tool import FunctionTool
+from mcp.server.streamable_http import check_accept_headers
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.inbound import (
     MCP_PARAM_HEADER_PREFIX,
@@ -55,9 +56,10 @@ from mcp_types import (
 )
 from mcp_types import methods as mcp_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import calls
+from . import budget, calls
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class ToolCallFastPath:
         self._path = path
         self._enabled = False
         self._tools: Mapping[str, Tool] = {}
-        self._hooks: tuple[Middleware, ...] = ()
+        self._chain: CallNext[CallToolRequestParams, ToolResult] = self._invoke
         self._middleware_count = 0
         self._header_bound: frozenset[str] = frozenset()
         self._server_info = mcp._mcp_server.server_info_stamp
@@ -94,7 +96,10 @@ class ToolCallFastPath:
             return False
         handler = self._mcp._mcp_server.get_request_handler("tools/call")
         self._params_type = handler.params_type if handler is not None else None
-        self._hooks = tuple(m for m in self._mcp.middleware if _overrides(m, "on_call_tool"))
+        self._chain = self._invoke
+        for hook in reversed(self._mcp.middleware):
+            if _overrides(hook, "on_call_tool"):
+                self._chain = functools.partial(hook.on_call_tool, call_next=self._chain)
         self._middleware_count = len(self._mcp.middleware)
         self._tools = {tool.name: tool for tool in tools}
         self._header_bound = frozenset(
@@ -130,7 +135,11 @@ class ToolCallFastPath:
             await self._app(scope, receive, send)
             return
         headers = _headers(scope)
-        if headers is None or not _json_content(headers) or not _accepts_json(headers):
+        if (
+            headers is None
+            or not _json_content(headers)
+            or not check_accept_headers(Request(scope))[0]  # the SDK's own Accept check
+        ):
             await self._app(scope, receive, send)
             return
         body, complete, pending = await _read_body(receive, headers)
@@ -216,7 +225,7 @@ class ToolCallFastPath:
         ]
         parts = [
             '{"content":',
-            _text(content),
+            budget.encode(content),
             ',"isError":',
             "true" if result.is_error else "false",
         ]
@@ -228,24 +237,27 @@ class ToolCallFastPath:
         if modern and meta.get(SERVER_INFO_META_KEY) is None:  # the SDK stamps 2026-era results
             meta[SERVER_INFO_META_KEY] = self._server_info
         if meta:
-            parts += [',"_meta":', _text(meta)]
-        text = '{"jsonrpc":"2.0","id":' + _text(request_id) + ',"result":' + "".join(parts) + "}}"
+            parts += [',"_meta":', budget.encode(meta)]
+        text = (
+            '{"jsonrpc":"2.0","id":'
+            + budget.encode(request_id)
+            + ',"result":'
+            + "".join(parts)
+            + "}}"
+        )
         try:
             return text.encode()
         except UnicodeEncodeError:  # a lone surrogate from a backend: escape it instead
             return json.dumps(json.loads(text), separators=(",", ":")).encode()
 
     async def _run(self, name: str, arguments: dict[str, Any]) -> ToolResult:
-        tool = self._tools[name]
-
-        async def run(context: MiddlewareContext[CallToolRequestParams]) -> ToolResult:
-            return await tool.run(context.message.arguments or {})
-
-        chain: CallNext[CallToolRequestParams, ToolResult] = run
-        for hook in reversed(self._hooks):
-            chain = functools.partial(hook.on_call_tool, call_next=chain)
         message = CallToolRequestParams(name=name, arguments=arguments)
-        return await chain(MiddlewareContext(message=message, method="tools/call"))
+        return await self._chain(MiddlewareContext(message=message, method="tools/call"))
+
+    async def _invoke(self, context: MiddlewareContext[CallToolRequestParams]) -> ToolResult:
+        """The end of the middleware chain (built once, in `index`): the tool itself."""
+        message = context.message
+        return await self._tools[message.name].run(message.arguments or {})
 
 
 def _error(message: str) -> ToolResult:
@@ -263,11 +275,7 @@ def _hooks_beyond_tool_calls(middleware: Middleware) -> bool:
 def _structured(result: ToolResult) -> str:
     """The structured content's JSON; an `EncodedResult`'s text already is that JSON."""
     encoded = result.encoded if isinstance(result, calls.EncodedResult) else None
-    return encoded if encoded is not None else _text(result.structured_content)
-
-
-def _text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return encoded if encoded is not None else budget.encode(result.structured_content)
 
 
 def _headers(scope: Scope) -> dict[str, str] | None:
@@ -286,12 +294,6 @@ def _json_content(headers: Mapping[str, str]) -> bool:
     value = headers.get("content-type", "")
     parts = [part.strip() for part in value.split(";")[0].split(",")]
     return value.lower().startswith("application/json") and "application/json" in parts
-
-
-def _accepts_json(headers: Mapping[str, str]) -> bool:
-    accepted = headers.get("accept", "").split(",")
-    types = {part.split(";")[0].strip().lower() for part in accepted}
-    return bool(types & {"application/json", "application/*", "*/*"})
 
 
 async def _read_body(

@@ -16,10 +16,12 @@ from . import (
     budget,
     calls,
     catalogue,
+    datasources,
     diagnosis,
     errors,
     facts,
     inputs,
+    prometheus,
     results,
     shaping,
     timespec,
@@ -169,13 +171,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         if shaped.data["total_series"]:
             return shaped
         lookback = (at - catalogue.LOOKBACK_SECONDS, at)
-        empty = shaped.data
-        empty["hint"], suggestions = await diagnosis.explain_empty(
-            datasource, client, query, catalogue.aligned(lookback)
-        )
-        if suggestions:
-            empty["suggestions"] = suggestions
-        return empty
+        return await _explained(shaped.data, datasource, client, query, lookback)
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("query_range")
@@ -242,13 +238,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         shaped = shaping.shape_range(request, series, budget.current.get())
         if series:
             return shaped
-        empty = shaped.data
-        empty["hint"], suggestions = await diagnosis.explain_empty(
-            datasource, client, query, catalogue.aligned((start_s, end_s))
-        )
-        if suggestions:
-            empty["suggestions"] = suggestions
-        return empty
+        return await _explained(shaped.data, datasource, client, query, (start_s, end_s))
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_metric_labels")
@@ -333,3 +323,19 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
         )
+
+
+async def _explained(
+    empty: dict[str, Any],
+    datasource: datasources.Datasource,
+    client: prometheus.PrometheusClient,
+    query: str,
+    window: catalogue.Period,
+) -> dict[str, Any]:
+    """An empty answer with its hint and "did you mean" suggestions."""
+    empty["hint"], suggestions = await diagnosis.explain_empty(
+        datasource, client, query, catalogue.aligned(window)
+    )
+    if suggestions:
+        empty["suggestions"] = suggestions
+    return empty
