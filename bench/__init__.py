@@ -9,9 +9,10 @@ from typing import Any
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
-def save(name: str, report: dict[str, Any], table: str) -> None:
-    """bench/results/<name>.json and <name>.md, the table also printed."""
+def save(name: str, report: dict[str, Any], table: str, *, show: bool = True) -> None:
+    """bench/results/<name>.json and <name>.md, the table also printed unless `show` is off."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / f"{name}.md").write_text(table)
-    print(table)
+    if show:
+        print(table)

@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
 import pathlib
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -38,8 +35,8 @@ from typing import Any
 import httpx
 from fastmcp import Client
 
-from bench import RESULTS, rawhttp
-from tests import harness, prometheus_process
+from bench import rawhttp, save, soak
+from tests import prometheus_process
 
 Call = Callable[[rawhttp.Connection, int], Awaitable[None]]
 """One call on a worker's connection; the int makes each call's request distinct."""
@@ -66,13 +63,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process so far (Linux /proc)."""
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
-
-
-def rss_mb(pid: int) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc: the RSS figures need Linux")
 
 
 async def measure(
@@ -111,62 +101,7 @@ async def measure(
     }
 
 
-@dataclass(frozen=True)
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    mcp_url: str
-
-
-@contextlib.contextmanager
-def server_process(folder: pathlib.Path, prometheus_url: str) -> Iterator[ServerProcess]:
-    """`python -m mcp_server` with one datasource `bench`, ready; SIGTERM on exit."""
-    provisioning = folder / "datasources.json"
-    datasource = {"name": "bench", "type": "prometheus", "url": prometheus_url}
-    provisioning.write_text(json.dumps({"datasources": [datasource]}))
-    port, health = harness.free_port(), harness.free_port()
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("AUTH_MODE", "HOST", "KUBECONFIG")
-    }
-    environment.update(
-        PORT=str(port),
-        HEALTH_METRICS_PORT=str(health),
-        GRAFANA_DATASOURCES_PATH=str(provisioning),
-        PROMS_MCP_MODE="standalone",
-        LOG_LEVEL="INFO",
-    )
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server"], env=environment, stdout=log, stderr=log
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not _ready(f"http://127.0.0.1:{health}/ready"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"proms-mcp did not start:\n{log_path.read_text()}")
-                time.sleep(0.05)
-            yield ServerProcess(process, f"http://127.0.0.1:{port}/mcp/")
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-_MCP_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2025-06-18",
-}
+_MCP_HEADERS = {"Content-Type": "application/json", **soak.MCP_HEADERS}
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 MODERN = "2026-07-28"
 """The protocol era current clients (FastMCP, the SDKs) speak by default: the protocol version
@@ -227,7 +162,7 @@ def fastmcp_call(
 
 
 def scenarios(
-    mcp: ServerProcess, prom: prometheus_process.RunningPrometheus, client: Client[Any]
+    mcp: soak.ServerProcess, prom: prometheus_process.RunningPrometheus, client: Client[Any]
 ) -> dict[str, tuple[tuple[int, ...], dict[str, Target]]]:
     end = prometheus_process.SYNTHETIC_END
     query = "sum by (instance) (rate(demo_http_requests_total[5m]))"
@@ -321,9 +256,10 @@ async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
         prometheus_process.running_prometheus(pathlib.Path(folder)) as prom,
     ):
         started = time.perf_counter()
-        with server_process(pathlib.Path(folder), prom.url) as mcp:
+        datasources = {"datasources": [{"name": "bench", "type": "prometheus", "url": prom.url}]}
+        with soak.server_process(pathlib.Path(folder), datasources, LOG_LEVEL="INFO") as mcp:
             report["startup_to_ready_s"] = time.perf_counter() - started
-            report["rss_idle_mb"] = rss_mb(mcp.process.pid)
+            report["rss_idle_mb"] = mcp.rss_mb()
             async with (
                 httpx.AsyncClient(trust_env=False) as raw,
                 Client(mcp.mcp_url) as client,
@@ -356,7 +292,7 @@ async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
                             )
                         report["scenarios"].append(row)
                         print(_line(row), flush=True)
-            report["rss_after_load_mb"] = rss_mb(mcp.process.pid)
+            report["rss_after_load_mb"] = mcp.rss_mb()
     return report
 
 
@@ -395,19 +331,18 @@ def main() -> None:
     arguments = parser.parse_args()
     print(HEADER, flush=True)
     report = asyncio.run(run(arguments.calls, arguments.rounds))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     table = "\n".join([HEADER, *(_line(r) for r in report["scenarios"])])
-    load = os.getloadavg()
+    machine = report["machine"]
+    load = machine["load_average"] = os.getloadavg()
     summary = (
         f"\nstartup to ready: {report['startup_to_ready_s']:.2f} s; proms-mcp RSS idle "
         f"{report['rss_idle_mb']:.0f} MB, after load {report['rss_after_load_mb']:.0f} MB\n"
         f"tools/list: {report['tools_list_bytes']} bytes, about "
         f"{report['tools_list_tokens_estimate']} tokens (bytes / 4)\n"
-        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / "
+        f"machine: {machine['cpus']} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / "
         f"{load[2]:.2f} at the end (other work on the machine skews every figure)\n"
     )
-    (RESULTS / "latest.md").write_text(table + "\n" + summary)
+    save("latest", report, table + "\n" + summary, show=False)  # the rows printed as they came
     print(summary)
 
 

@@ -69,7 +69,7 @@ class ServerProcess:
     rss_of = "the server process"
 
     def rss_mb(self) -> float:
-        return _rss_mb(self.process.pid)
+        return rss_mb(self.process.pid)
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,11 @@ class ServerThread:
         return self.running.health_url
 
     def rss_mb(self) -> float:
-        return _rss_mb(os.getpid())
+        return rss_mb(os.getpid())
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (Linux /proc)."""
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -134,8 +135,8 @@ def server_process(
         GRAFANA_DATASOURCES_PATH=str(path),
         PROMS_MCP_MODE="standalone",
         LOG_LEVEL="WARNING",
-        **env,
     )
+    environment.update(env)
     log = (folder / "soak-server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "mcp_server"], env=environment, stdout=log, stderr=log
