@@ -37,6 +37,7 @@ from fastmcp import Client
 
 from bench import rawhttp, save, soak
 from tests import prometheus_process
+from tests.answers import MODERN, MODERN_META
 
 Call = Callable[[rawhttp.Connection, int], Awaitable[None]]
 """One call on a worker's connection; the int makes each call's request distinct."""
@@ -103,9 +104,6 @@ async def measure(
 
 _MCP_HEADERS = {"Content-Type": "application/json", **soak.MCP_HEADERS}
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
-MODERN = "2026-07-28"
-"""The protocol era current clients (FastMCP, the SDKs) speak by default: the protocol version
-and client facts travel in every request's `_meta`, the method and tool name in headers."""
 
 
 def mcp_call(
@@ -117,7 +115,7 @@ def mcp_call(
         values = params(serial)
         headers = _MCP_HEADERS
         if modern:
-            values = dict(values, _meta=_MODERN_META)
+            values = dict(values, _meta=MODERN_META)
             headers = dict(_MCP_HEADERS, **{"MCP-Protocol-Version": MODERN, "Mcp-Method": method})
             if "name" in values:
                 headers["Mcp-Name"] = values["name"]
@@ -130,13 +128,6 @@ def mcp_call(
             raise RuntimeError(response.body.decode())
 
     return call
-
-
-_MODERN_META = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "0"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
 
 
 def direct_call(path: str, params: Callable[[int], dict[str, Any]]) -> Call:

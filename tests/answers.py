@@ -49,3 +49,29 @@ def points_of(result: dict[str, Any], series: dict[str, Any]) -> list[list[float
     start = datetime.datetime.fromisoformat(result["start"].replace("Z", "+00:00")).timestamp()
     step = result["step_seconds"]
     return [[start + i * step, v] for i, v in enumerate(series["values"]) if v is not None]
+
+
+MODERN = "2026-07-28"
+"""The protocol era current clients speak: facts in each request's `_meta`, routing headers."""
+LEGACY = "2025-06-18"
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def tool_call(
+    name: str, arguments: Any, *, modern: bool = False, request_id: Any = 7
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A raw JSON-RPC tools/call and its HTTP headers, in either protocol era."""
+    params: dict[str, Any] = {"name": name, "arguments": arguments}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN if modern else LEGACY,
+    }
+    if modern:
+        params["_meta"] = MODERN_META
+        headers.update({"Mcp-Method": "tools/call", "Mcp-Name": name})
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    return body, headers

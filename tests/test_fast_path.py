@@ -23,16 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server import calls, fast_path, server, settings
 from tests import harness
+from tests.answers import LEGACY, MODERN, tool_call
 from tests.prometheus_process import SYNTHETIC_END
-
-MODERN = "2026-07-28"
-LEGACY = "2025-06-18"
-ACCEPT = "application/json, text/event-stream"
-_META = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
 
 
 class Spy:
@@ -74,7 +66,6 @@ class Stacks:
     fast: httpx.AsyncClient
     sdk: httpx.AsyncClient
     spy: Spy
-    shortcut: fast_path.ToolCallFastPath
 
 
 @contextlib.asynccontextmanager
@@ -95,7 +86,7 @@ async def stacks(config: settings.Settings, mcp: FastMCP | None = None) -> Async
         httpx.AsyncClient(transport=httpx.ASGITransport(sdk_app), base_url="http://t") as sdk,
     ):
         try:
-            yield Stacks(fast, sdk, spy, shortcut)
+            yield Stacks(fast, sdk, spy)
         finally:
             await application.pool.aclose()
 
@@ -105,18 +96,6 @@ def config(datasources_file: pathlib.Path) -> settings.Settings:
     return harness.make_settings(
         sources={"datasources_path": datasources_file}, server={"max_result_tokens": 2000}
     )
-
-
-def call(
-    name: str, arguments: Any, *, modern: bool = False, request_id: Any = 7
-) -> tuple[dict[str, Any], dict[str, str]]:
-    params: dict[str, Any] = {"name": name, "arguments": arguments}
-    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN if modern else LEGACY}
-    if modern:
-        params["_meta"] = _META
-        headers.update({"Mcp-Method": "tools/call", "Mcp-Name": name})
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-    return body, headers
 
 
 QUERY = "sum by (instance) (rate(demo_http_requests_total[5m]))"
@@ -147,7 +126,7 @@ async def test_the_fast_path_answers_as_the_sdk_does(
     config: settings.Settings, case: str, modern: bool
 ) -> None:
     name, arguments = CALLS[case]
-    body, headers = call(name, arguments, modern=modern, request_id="call-1")
+    body, headers = tool_call(name, arguments, modern=modern, request_id="call-1")
     async with stacks(config) as s:
         fast = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
         sdk = await s.sdk.post(server.MCP_PATH, json=body, headers=headers)
@@ -164,10 +143,10 @@ async def test_the_fast_path_answers_as_the_sdk_does(
 Headers = list[tuple[str, str]]
 
 
-def _variant(kind: str) -> tuple[bytes, Headers, str]:
-    """A request the fast path must leave to the SDK: (body, headers, method the SDK sees)."""
-    body, plain = call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
-    modern_body, modern_plain = call("query_instant", {"datasource_id": "prom"}, modern=True)
+def _deferred() -> dict[str, tuple[bytes, Headers, str]]:
+    """Requests the fast path must leave to the SDK: (body, headers, method the SDK sees)."""
+    body, plain = tool_call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
+    modern_body, modern_plain = tool_call("query_instant", {"datasource_id": "prom"}, modern=True)
     legacy = [("content-type", "application/json"), *plain.items()]
     modern = [("content-type", "application/json"), *modern_plain.items()]
     meta = modern_body["params"]["_meta"]
@@ -184,7 +163,7 @@ def _variant(kind: str) -> tuple[bytes, Headers, str]:
             "notifications/initialized",
         ),
         "batch": ([body], legacy, "?"),
-        "unknown tool": (call("no_such_tool", {})[0], legacy, "tools/call"),
+        "unknown tool": (tool_call("no_such_tool", {})[0], legacy, "tools/call"),
         "arguments not an object": (with_params(body, arguments=[1]), legacy, "tools/call"),
         "boolean id": ({**body, "id": True}, legacy, "tools/call"),
         "_meta not an object": (with_params(body, _meta=5), legacy, "tools/call"),
@@ -227,7 +206,9 @@ def _variant(kind: str) -> tuple[bytes, Headers, str]:
         ),
         "modern, no envelope": (body, modern, "tools/call"),
         "modern, capabilities not an object": (
-            with_params(modern_body, _meta={**meta, _CAPABILITIES: 5}),
+            with_params(
+                modern_body, _meta={**meta, "io.modelcontextprotocol/clientCapabilities": 5}
+            ),
             modern,
             "tools/call",
         ),
@@ -237,44 +218,22 @@ def _variant(kind: str) -> tuple[bytes, Headers, str]:
             "tools/call",
         ),
     }
-    if kind == "lone surrogate in the id":
-        raw = json.dumps({**body, "id": "X"}).replace('"X"', '"\\ud800"').encode()
-        return raw, legacy, "tools/call"
-    message, headers, method = variants[kind]
-    return json.dumps(message).encode(), headers, method
+    encoded = {
+        kind: (json.dumps(m).encode(), h, method) for kind, (m, h, method) in variants.items()
+    }
+    surrogate = json.dumps({**body, "id": "X"}).replace('"X"', '"\\ud800"').encode()
+    encoded["lone surrogate in the id"] = (surrogate, legacy, "tools/call")
+    return encoded
 
 
-_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-DEFERRED = [
-    "ping",
-    "tools/list",
-    "notification",
-    "batch",
-    "unknown tool",
-    "arguments not an object",
-    "boolean id",
-    "_meta not an object",
-    "progress token not a token",
-    "a null progress token",
-    "modern, a task that is not an object",
-    "unknown protocol version",
-    "two Accept headers",
-    "two Content-Types",
-    "Content-Type not exactly application/json",
-    "two protocol versions",
-    "modern, Mcp-Name mismatch",
-    "modern, no envelope",
-    "modern, capabilities not an object",
-    "modern, a continuation",
-    "lone surrogate in the id",
-]
+DEFERRED = _deferred()
 
 
 @pytest.mark.parametrize("kind", DEFERRED)
 async def test_anything_but_a_plain_call_reaches_the_sdk_intact(
     config: settings.Settings, kind: str
 ) -> None:
-    body, headers, method = _variant(kind)
+    body, headers, method = DEFERRED[kind]
     async with stacks(config) as s:
         fast = await s.fast.post(server.MCP_PATH, content=body, headers=headers)
         sdk = await s.sdk.post(server.MCP_PATH, content=body, headers=headers)
@@ -321,7 +280,7 @@ async def _no_send(message: Message) -> None:
 async def test_an_mcp_param_header_no_argument_is_bound_to_is_answered_as_the_sdk_does(
     config: settings.Settings,
 ) -> None:
-    body, headers = call("list_datasources", {}, modern=True)
+    body, headers = tool_call("list_datasources", {}, modern=True)
     headers["Mcp-Param-Region"] = "eu"
     async with stacks(config) as s:
         fast = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
@@ -333,7 +292,7 @@ async def test_an_mcp_param_header_no_argument_is_bound_to_is_answered_as_the_sd
 async def test_wrong_media_types_and_oversized_bodies_get_the_sdk_answers(
     config: settings.Settings,
 ) -> None:
-    body, headers = call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
+    body, headers = tool_call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
     async with stacks(config) as s:
         text = await s.fast.post(
             server.MCP_PATH,
@@ -365,7 +324,7 @@ async def test_the_fast_path_stays_off_when_middleware_hooks_every_message(
 
     application = server.Application(config)
     application.mcp.add_middleware(Audit())
-    body, headers = call("list_datasources", {})
+    body, headers = tool_call("list_datasources", {})
     async with stacks(config, application.mcp) as s:
         response = await s.fast.post(server.MCP_PATH, json=body, headers=headers)
         assert s.spy.methods == ["tools/call"]

@@ -14,30 +14,8 @@ import pytest
 from fastmcp.server.middleware import CallNext, MiddlewareContext
 
 from mcp_server import listing
+from tests import answers
 from tests.harness import RunningServer
-
-MODERN = "2026-07-28"
-
-
-def modern_tool_call(name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    body = {
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": arguments, "_meta": meta},
-    }
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": MODERN,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
-    }
-    return body, headers
 
 
 async def test_a_modern_tool_call_does_not_list_every_tool(
@@ -54,7 +32,7 @@ async def test_a_modern_tool_call_does_not_list_every_tool(
 
     monkeypatch.setattr(listing.LeanListing, "on_list_tools", counting)
     monkeypatch.setattr(server.application.fast_path, "_enabled", False)  # reach the SDK
-    body, headers = modern_tool_call(
+    body, headers = answers.tool_call(
         "query_instant", {"datasource_id": "prom", "promql": "vector(42)"}
     )
     async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
