@@ -150,14 +150,11 @@ async def delete(
 def writes(emulator: kmock.KubernetesEmulator, resource: str) -> list[Any]:
     """Write requests that proms-mcp (or kopf inside it) sent; the test's own client is
     aiohttp and carries neither name in its User-Agent."""
-    found = []
-    for request in emulator[kmock.resource(resource)]:
-        agent = request.headers.get("User-Agent", "")
-        if request.method in ("PATCH", "PUT", "POST", "DELETE") and (
-            "proms-mcp" in agent or "kopf" in agent
-        ):
-            found.append(request)
-    return found
+    return [
+        request
+        for request in emulator[kmock.resource(resource)]
+        if request.method in ("PATCH", "PUT", "POST", "DELETE") and _under_test(request)
+    ]
 
 
 class FaultyEmulator(kmock.KubernetesEmulator):
@@ -186,12 +183,7 @@ class FaultyEmulator(kmock.KubernetesEmulator):
         self._lists_released.set()
 
     def open_watches(self, plural: str | None = None) -> int:
-        return sum(
-            1
-            for request in self._open_watches.values()
-            if plural is None
-            or (request.resource is not None and request.resource.plural == plural)
-        )
+        return sum(1 for request in self._open_watches.values() if _watching(request, plural))
 
     def refuse_watches(self, *statuses: int) -> None:
         self._refusals.extend(statuses)
@@ -206,9 +198,7 @@ class FaultyEmulator(kmock.KubernetesEmulator):
         """End the matching open watch streams; returns how many were open."""
         dropped = 0
         for ended, request in list(self._open_watches.items()):
-            resource = request.resource
-            matches = plural is None or (resource is not None and resource.plural == plural)
-            if matches and not ended.done():
+            if _watching(request, plural) and not ended.done():
                 ended.set_result(error)
                 dropped += 1
         return dropped
@@ -264,6 +254,12 @@ class FaultyEmulator(kmock.KubernetesEmulator):
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                     await step
             await events.aclose()
+
+
+def _watching(request: kmock.Request, plural: str | None) -> bool:
+    """Is this watch request on `plural` (any, when None)?"""
+    resource = request.resource
+    return plural is None or (resource is not None and resource.plural == plural)
 
 
 def _under_test(request: kmock.Request) -> bool:
