@@ -334,8 +334,10 @@ class _Estimate:
             instant = ToolCost(
                 series=series, points=series, tokens=tokens, verdict=self.verdict(tokens)
             )
-            tokens = self.range_tokens(datasource, series, sample, per_series)
             refused = per_series > timespec.MAX_POINTS_PER_SERIES
+            # A refused range has no answer to size, and sizing a grid of that many points
+            # could not even be allocated (a step of 1 ms over years).
+            tokens = 0 if refused else self.range_tokens(datasource, series, sample, per_series)
             ranged = ToolCost(
                 series=series,
                 points=series * per_series,

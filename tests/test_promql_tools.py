@@ -315,6 +315,14 @@ async def test_a_step_too_fine_for_query_range_is_refused_with_a_usable_step(
     assert any("use step=" in a for a in cost["advice"])
 
 
+async def test_a_step_too_fine_to_even_size_is_refused_not_an_internal_error(
+    mcp: McpClient,
+) -> None:
+    """Found by fuzzing: sizing 10^35 points per series overflowed instead of refusing."""
+    cost = await estimate(mcp, "0", step=1.0971027036775294e-32)
+    assert cost["query_range"]["verdict"] == "refused"
+
+
 async def test_a_range_vector_is_counted_but_refused(
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
