@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import httpx
+from fastmcp import Client
 
 from tests.harness import McpClient
 from tests.prometheus_process import RunningPrometheus
@@ -75,3 +76,10 @@ def tool_call(
         headers.update({"Mcp-Method": "tools/call", "Mcp-Name": name})
     body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
     return body, headers
+
+
+async def fresh_call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[bool, str]:
+    """(is_error, text) of one call on a new client: for fuzzing from a synchronous test."""
+    async with Client(url) as mcp:
+        result = await mcp.call_tool(tool, arguments, raise_on_error=False)
+        return result.is_error, str(result.content[0].text) if result.content else ""

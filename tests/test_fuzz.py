@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from fastmcp import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import answers
 from tests.harness import RunningServer
 
 CODES = {
@@ -53,12 +53,6 @@ ARGUMENTS: dict[str, Any] = {
 }
 
 
-async def _call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[bool, str]:
-    async with Client(url) as mcp:
-        result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-        return result.is_error, str(result.content[0].text) if result.content else ""
-
-
 @pytest.mark.parametrize("tool", sorted(ARGUMENTS))
 def test_any_arguments_give_a_result_or_a_coded_tool_error(
     server: RunningServer, tool: str
@@ -72,7 +66,7 @@ def test_any_arguments_give_a_result_or_a_coded_tool_error(
             "datasource_id": datasource,
             **{k: v for k, v in arguments.items() if v is not None},
         }
-        is_error, body = asyncio.run(_call(server.mcp_url, tool, payload))
+        is_error, body = asyncio.run(answers.fresh_call(server.mcp_url, tool, payload))
         assert "Traceback" not in body
         if is_error:
             error = json.loads(body)["error"]

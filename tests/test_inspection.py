@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcp_server import inspection_results
-from tests import harness
+from tests import answers, harness
 from tests import prometheus_process as synthetic
 from tests.answers import call, call_error, direct
 from tests.harness import McpClient
@@ -634,18 +634,13 @@ CODES = {"invalid_argument", "invalid_query", "query_rejected"}
 def test_any_arguments_give_a_result_or_a_coded_tool_error(
     server: harness.RunningServer, tool: str
 ) -> None:
-    async def attempt(arguments: dict[str, Any]) -> tuple[bool, str]:
-        async with Client(server.mcp_url) as mcp:
-            result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-            return result.is_error, str(result.content[0].text) if result.content else ""
-
     @settings(
         max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
     @given(arguments=FUZZED[tool])
     def check(arguments: dict[str, Any]) -> None:
         payload = {"datasource_id": "prom", **{k: v for k, v in arguments.items() if v is not None}}
-        is_error, body = asyncio.run(attempt(payload))
+        is_error, body = asyncio.run(answers.fresh_call(server.mcp_url, tool, payload))
         assert "Traceback" not in body
         if is_error:
             error = json.loads(body)["error"]

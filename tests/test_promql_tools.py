@@ -13,11 +13,11 @@ import math
 from typing import Any
 
 import pytest
-from fastmcp import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcp_server import budget, timespec
+from tests import answers
 from tests import prometheus_process as synthetic
 from tests.answers import call, call_error, direct
 from tests.harness import McpClient, RunningServer
@@ -410,11 +410,6 @@ _CODES = {
 def test_any_arguments_give_a_result_or_a_coded_tool_error(
     server: RunningServer, tool: str
 ) -> None:
-    async def attempt(arguments: dict[str, Any]) -> tuple[bool, str]:
-        async with Client(server.mcp_url) as mcp:
-            result = await mcp.call_tool(tool, arguments, raise_on_error=False)
-            return result.is_error, str(result.content[0].text) if result.content else ""
-
     @settings(
         max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
@@ -423,7 +418,7 @@ def test_any_arguments_give_a_result_or_a_coded_tool_error(
         payload = {k: v for k, v in arguments.items() if v is not None}
         if datasource is not None or tool == "estimate_query_cost":
             payload["datasource_id"] = datasource or "prom"
-        is_error, body = asyncio.run(attempt(payload))
+        is_error, body = asyncio.run(answers.fresh_call(server.mcp_url, tool, payload))
         assert "Traceback" not in body
         if is_error:
             error = json.loads(body)["error"]
