@@ -7,6 +7,7 @@ flattened, and every capped list says in `truncated` what was left out and how t
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -15,14 +16,37 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Number = int | float | str
 
-# Control characters and bidirectional overrides become spaces: backend strings (label
-# values, help text) are data, and must not be able to fake structure or hide text.
-_UNSAFE = {c: " " for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
+# Backend strings (label values, HELP text, annotations, error text) are data and must not
+# be able to fake structure or hide text: control characters, bidirectional overrides and
+# isolates become spaces; zero-width characters, bidi marks, line and paragraph separators
+# and Unicode tag characters are removed.
+_UNSAFE: dict[int, str | None] = {c: " " for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
 _UNSAFE.update({c: " " for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_UNSAFE.update(
+    dict.fromkeys(
+        (
+            *range(0x200B, 0x200E),  # zero-width space, non-joiner, joiner
+            0x2060,  # word joiner
+            0xFEFF,  # zero-width no-break space (BOM)
+            0x200E,  # left-to-right mark
+            0x200F,  # right-to-left mark
+            0x061C,  # Arabic letter mark
+            0x2028,  # line separator
+            0x2029,  # paragraph separator
+            *range(0xE0000, 0xE0080),  # tag characters
+        )
+    )
+)
 
 
 def clean(text: object) -> str:
     return str(text).translate(_UNSAFE)
+
+
+def quoted(text: object) -> str:
+    """Backend text as it may appear in prose (hints, messages, text lines): cleaned and
+    JSON-quoted, so it reads as one string literal and can never close a quote of ours."""
+    return json.dumps(clean(text), ensure_ascii=False)
 
 
 def labels(raw: Any) -> dict[str, str]:
