@@ -139,7 +139,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         with stats of all in `values`. Use query_range for trends."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
-        at = (
+        at = timespec.milliseconds(
             timespec.parse_time(time, argument="time", now=live.clock())
             if time is not None
             else live.clock()
@@ -200,7 +200,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
         if step is not None:
-            step_s = timespec.parse_duration(step, argument="step")
+            step_s = timespec.milliseconds(timespec.parse_duration(step, argument="step"))
+            if step_s <= 0:
+                raise errors.InvalidArgument(f"step={step!r} is below Prometheus's 1ms resolution")
         else:
             interval = await facts.scrape_interval(datasource, client)
             step_s = default_step(span, interval.seconds)
@@ -217,11 +219,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 ("query", query),
                 ("start", f"{start_s:.3f}"),
                 ("end", f"{end_s:.3f}"),
-                ("step", f"{step_s:g}"),
+                ("step", f"{step_s:.3f}"),  # every digit: `:g` sent 1234567 as 1.23457e+06
             ],
         )
         data: dict[str, Any] = answer.data or {}
-        count = int(span // step_s) + 1
+        count = round(span * 1000) // round(step_s * 1000) + 1  # Prometheus's own ms count
         series = shaping.matrix(data.get("result") or [], start_s, step_s, count)
         request = shaping.RangeRequest(
             datasource=datasource.id,
