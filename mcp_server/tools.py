@@ -88,8 +88,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """List metric names that have data in a time window (default: the last hour).
         Prefer find_metrics_by_pattern when you know part of the name."""
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
-        names = await catalogue.label_values(client, "__name__", (start_s, end_s))
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
+        names = await catalogue.label_values(
+            client, "__name__", period, fresh=catalogue.still_open(period, now)
+        )
         shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
@@ -106,13 +109,16 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         before choosing rate() (counters) or plain values (gauges)."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
+        raw = await catalogue.metadata(client, metric)
+        if not raw:  # "no metadata" is a verdict: confirm it past the cache
+            raw = await catalogue.metadata(client, metric, fresh=True)
         entries = [
             results.MetadataEntry(
                 type=str(item.get("type", "unknown")),
                 help=results.clean(item.get("help", "")),
                 unit=results.clean(item["unit"]) if item.get("unit") else None,
             )
-            for item in await catalogue.metadata(client, metric)
+            for item in raw
         ]
         hint = None
         if not entries:
@@ -255,8 +261,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         writing matchers or `by (...)` clauses."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
-        names = await catalogue.label_names(client, (start_s, end_s), matches=[metric])
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
+        names = await catalogue.label_names(
+            client, period, matches=[metric], fresh=catalogue.still_open(period, now)
+        )
         hint = None
         if not names:
             hint = "no series of this metric in the window: check the name or widen start"
@@ -282,9 +291,14 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         label = inputs.check_label_name(label_name)
         metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
         values = await catalogue.label_values(
-            client, label, (start_s, end_s), matches=[metric] if metric else []
+            client,
+            label,
+            period,
+            matches=[metric] if metric else [],
+            fresh=catalogue.still_open(period, now),
         )
         shown, truncated = results.cap(values, limit, "pass metric_name to narrow, or raise limit")
         hint = None
@@ -316,10 +330,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         by the backend. The fastest way to find the metric you need."""
         regex = inputs.check_regex(pattern)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
         matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
         names = await catalogue.label_values(
-            client, "__name__", (start_s, end_s), matches=[matcher]
+            client, "__name__", period, matches=[matcher], fresh=catalogue.still_open(period, now)
         )
         shown, truncated = results.cap(names, limit, "use a more specific pattern")
         return results.MetricList(
