@@ -15,22 +15,27 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import itertools
 import json
 import math
 import re
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
+from fastmcp import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests import harness
+from tests.answers import direct
 from tests.harness import McpClient, RunningServer
+from tests.prometheus_process import RunningPrometheus, running_prometheus, wait_until_scraped
 
 # --- the reference: exact arithmetic over the raw JSON ---------------------------------------
 
@@ -111,17 +116,23 @@ def same(got: Any, want: Any) -> bool:
     return json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
 
 
-def shard_of(got: dict[str, Any], series: dict[str, Any]) -> str:
+def shard_of(got: dict[str, Any], series: dict[str, Any], label: str = "s") -> str:
+    """The value of `label` on a series of a range answer, in any format."""
     labels = {**got.get("common_labels", {}), **series.get("labels", {})}
-    if "s" in labels:
-        return str(labels["s"])
-    found = re.search(r'\bs="(\d+)"', series["line"])  # format text: labels in the selector
+    if label in labels:
+        return str(labels[label])
+    found = re.search(rf'\b{label}="([^"]+)"', series["line"])  # text: labels in the selector
     assert found, series
     return found.group(1)
 
 
 def text_figures(line: str) -> dict[str, str]:
     return dict(re.findall(r"\b(first|last|min|max)=(\S+)", line))
+
+
+def expected_text_figures(summary: dict[str, Json]) -> dict[str, str]:
+    """A format=text line's figures: first, last, min and max of the summary, as printed."""
+    return {k: str(summary[k]) for k in ("first", "last", "min", "max") if k in summary}
 
 
 async def answer(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
@@ -246,9 +257,7 @@ def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 
 
 @pytest.fixture
-async def fake(fake_server: RunningServer) -> Any:
-    from fastmcp import Client
-
+async def fake(fake_server: RunningServer) -> AsyncIterator[McpClient]:
     async with Client(fake_server.mcp_url) as client:
         yield client
 
@@ -305,9 +314,7 @@ async def test_range_summaries_are_exact_in_every_format(
         for series in got.get("series", []):  # (all cut when one series alone is too big)
             shard = shard_of(got, series)
             if form == "text":
-                summary = wanted[shard]
-                want = {k: str(summary[k]) for k in ("first", "last", "min", "max") if k in summary}
-                assert text_figures(series["line"]) == want
+                assert text_figures(series["line"]) == expected_text_figures(wanted[shard])
                 continue
             if "summary" in series:
                 assert same(series["summary"], wanted[shard]), (series["summary"], wanted[shard])
@@ -355,3 +362,125 @@ async def test_summaries_an_over_budget_auto_answer_degrades_to_are_exact(
         points = raw_points(grids[int(shard_of(got, series))], start_ms, step_ms)
         assert same(series["summary"], expected_summary(points))
     assert math.isfinite(got["series"][0]["summary"]["mean"])  # the sum overflows, not the mean
+
+
+# --- the same, against the real Prometheus ----------------------------------------------------
+
+GAUGES = 600
+
+
+class FiguresTarget(harness.MetricsTarget):
+    """600 gauges near 81093.91167 (a 6-digit rounding of their sum or mean shows), and
+    series of extremes; every value moves with each scrape, so summaries have work to do."""
+
+    scrapes = itertools.count()
+
+    def exposition(self) -> str:
+        k = next(self.scrapes)
+        lines = [
+            f'figures_gauge{{i="{i}"}} {81093.91167 + i * 0.01371 + k * 0.00029:.5f}'
+            for i in range(GAUGES)
+        ]
+        extremes = {
+            "huge": "1.7e308" if k % 2 else "1.6e308",
+            "huge_too": "1.7976931348623157e308",
+            "negative_huge": f"-1.{k % 9 + 1}e308",
+            "tiny": ("0", "5e-324", "1e-323")[k % 3],
+            "beyond_2_53": str(2**53 + 1 + k),
+            "nan": "NaN",
+            "inf": "+Inf",
+            "minus_inf": "-Inf",
+            "sometimes_nan": "NaN" if k % 4 == 0 else f"{81093.91167 * k:.5f}",
+        }
+        lines += [f'figures_extreme{{case="{case}"}} {v}' for case, v in extremes.items()]
+        return "".join(line + "\n" for line in lines)
+
+
+@pytest.fixture(scope="module")
+def figures_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
+    with harness.http_server(FiguresTarget) as url:
+        workdir = tmp_path_factory.mktemp("figures-prometheus")
+        with running_prometheus(
+            workdir, extra_scrape_targets=[url.removeprefix("http://")]
+        ) as prometheus:
+            wait_until_scraped(prometheus, job="extra")
+            yield prometheus
+
+
+@pytest.fixture(scope="module")
+def real_server(
+    figures_prometheus: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    path = tmp_path_factory.mktemp("figures-real") / "datasources.yaml"
+    source = {"name": "real", "type": "prometheus", "url": figures_prometheus.url}
+    path.write_text(json.dumps({"datasources": [source]}))
+    config = harness.make_settings(sources={"datasources_path": path})
+    with harness.serve_in_thread(config) as running:
+        yield running
+
+
+@pytest.fixture
+async def real(real_server: RunningServer) -> AsyncIterator[McpClient]:
+    async with Client(real_server.mcp_url) as client:
+        yield client
+
+
+def settled_time(prometheus: RunningPrometheus, scrapes: int) -> int:
+    """A whole second, 2 s past (what Prometheus holds up to it no longer changes), with at
+    least `scrapes` scrapes of the target before it."""
+    found: list[int] = []
+
+    def enough() -> bool:
+        at = int(time.time()) - 2
+        query = 'count_over_time(figures_gauge{i="0"}[1m])'
+        result = direct(prometheus, "/api/v1/query", query=query, time=at)["result"]
+        found.append(at)
+        return bool(result) and float(result[0]["value"][1]) >= scrapes
+
+    harness.poll(enough, timeout=30)
+    return found[-1]
+
+
+async def test_a_cut_instant_answer_on_real_prometheus_has_exact_values(
+    real: McpClient, figures_prometheus: RunningPrometheus
+) -> None:
+    at = settled_time(figures_prometheus, 3)
+    for promql in ("figures_gauge", "figures_extreme"):
+        raw = direct(figures_prometheus, "/api/v1/query", query=promql, time=at)["result"]
+        got = await answer(
+            real, "query_instant", datasource_id="real", promql=promql, time=at, limit=2
+        )
+        assert got["total_series"] == len(raw) > 2
+        want = expected_values([s["value"][1] for s in raw])
+        assert same(got["values"], want), (got["values"], want)
+
+
+async def test_range_summaries_on_real_prometheus_are_exact_in_every_format(
+    real: McpClient, figures_prometheus: RunningPrometheus
+) -> None:
+    end = settled_time(figures_prometheus, 8)
+    window = {"start": end - 6, "end": end, "step": 1}
+    for promql, label in (('figures_gauge{i=~"[0-9]"}', "i"), ("figures_extreme", "case")):
+        raw = direct(figures_prometheus, "/api/v1/query_range", query=promql, **window)["result"]
+        wanted = {s["metric"][label]: expected_summary(s["values"]) for s in raw}
+        assert len(wanted) >= 9
+        for form in ("summary", "points+summary", "text"):
+            got = await answer(
+                real, "query_range", datasource_id="real", promql=promql, format=form, **window
+            )
+            assert len(got["series"]) == len(wanted)
+            for series in got["series"]:
+                want = wanted[shard_of(got, series, label)]
+                if form == "text":
+                    assert text_figures(series["line"]) == expected_text_figures(want)
+                else:
+                    assert same(series["summary"], want), (series, want)
+    raw = direct(figures_prometheus, "/api/v1/query_range", query="figures_gauge", **window)
+    wanted = {s["metric"]["i"]: expected_summary(s["values"]) for s in raw["result"]}
+    got = await answer(
+        real, "query_range", datasource_id="real", promql="figures_gauge", limit=GAUGES,
+        max_tokens=3000, **window,
+    )  # fmt: skip
+    assert got["format"] == "summary" and 1 < len(got["series"]) < GAUGES, got["summarized"]
+    for series in got["series"]:
+        assert same(series["summary"], wanted[series["labels"]["i"]])
