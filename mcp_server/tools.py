@@ -176,8 +176,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
         if shaped.data["total_series"]:
             return shaped
-        lookback = (at - catalogue.LOOKBACK_SECONDS, at)
-        return await _explained(shaped.data, datasource, client, query, lookback)
+        # The hour before `at`, on the grid discovery tools and completions use: one cache entry.
+        return await _explained(shaped.data, datasource, client, query, catalogue.recent(at))
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("query_range")
@@ -246,7 +246,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         shaped = shaping.shape_range(request, series, budget.current.get())
         if series:
             return shaped
-        return await _explained(shaped.data, datasource, client, query, (start_s, end_s))
+        period = catalogue.aligned((start_s, end_s))
+        return await _explained(shaped.data, datasource, client, query, period)
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_metric_labels")
@@ -349,10 +350,8 @@ async def _explained(
     query: str,
     window: catalogue.Period,
 ) -> dict[str, Any]:
-    """An empty answer with its hint and "did you mean" suggestions."""
-    empty["hint"], suggestions = await diagnosis.explain_empty(
-        datasource, client, query, catalogue.aligned(window)
-    )
+    """An empty answer with its hint and "did you mean" suggestions about `window`."""
+    empty["hint"], suggestions = await diagnosis.explain_empty(datasource, client, query, window)
     if suggestions:
         empty["suggestions"] = suggestions
     return empty
