@@ -32,6 +32,7 @@ from fastmcp import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from mcp_server import shaping
 from tests import harness
 from tests.answers import direct
 from tests.harness import McpClient, RunningServer
@@ -484,3 +485,7 @@ async def test_range_summaries_on_real_prometheus_are_exact_in_every_format(
     assert got["format"] == "summary" and 1 < len(got["series"]) < GAUGES, got["summarized"]
     for series in got["series"]:
         assert same(series["summary"], wanted[series["labels"]["i"]])
+
+
+def test_a_sparkline_of_values_whose_sum_overflows_is_drawn() -> None:
+    assert shaping.sparkline([1.7e308, 1.7e308, -1.7e308, -1.7e308], width=2) == "█▁"

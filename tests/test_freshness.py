@@ -140,3 +140,13 @@ async def test_a_label_or_value_scraped_seconds_ago_is_never_diagnosed_as_missin
         mcp, "query_instant", datasource_id="live", promql='fresh_value_metric{zone="b"}'
     )
     assert got["suggestions"] == ['fresh_value_metric has no series with zone="b" (its values: a)']
+
+
+def test_a_discovery_window_ends_at_or_after_now_and_a_diagnosis_window_covers_its_query() -> None:
+    hour = catalogue.LOOKBACK_SECONDS
+    assert catalogue.window(None, None, now=1000.5, discovery=True) == (1005 - hour, 1005)
+    assert catalogue.window(None, None, now=1005.0, discovery=True) == (1005 - hour, 1005)
+    assert catalogue.recent(1000.5) == (1005 - hour, 1005)
+    assert catalogue.aligned((993.0, 1000.5)) == (990, 1005)
+    assert catalogue.still_open((0, 1005), now=1019.9)
+    assert not catalogue.still_open((0, 1005), now=1020.0)
