@@ -46,12 +46,6 @@ def _divided(numerator: int, denominator: int) -> float:
         return math.inf if numerator > 0 else -math.inf
 
 
-def total(values: Iterable[float]) -> float:
-    """The sum of finite `values`, correctly rounded (0.0 for none)."""
-    numerator, exponent, _ = _exact(values)
-    return _divided(numerator, 1 << exponent)
-
-
 def mean(values: Iterable[float]) -> float:
     """The mean of finite `values`, correctly rounded; NaN for none."""
     numerator, exponent, count = _exact(values)
@@ -59,7 +53,8 @@ def mean(values: Iterable[float]) -> float:
 
 
 def total_and_mean(values: Iterable[float]) -> tuple[float, float]:
-    """Both from one pass (NaN mean for no values)."""
+    """The sum (0.0 for none) and the mean (NaN for none) of finite `values`, correctly
+    rounded, from one pass."""
     numerator, exponent, count = _exact(values)
     mean_ = _divided(numerator, count << exponent) if count else math.nan
     return _divided(numerator, 1 << exponent), mean_
