@@ -5,6 +5,10 @@ guessing. Here every selector of the query is checked against the backend's cata
 (cached, so this costs a few cheap requests at most): an unknown metric, a label the metric
 does not carry, a value the label never takes, a rate() window too short for the scrape
 interval. Each finding names the closest real names.
+
+A finding that something does not exist is never taken from a cache alone: the catalogue
+read that says so is repeated past the cache first (see `catalogue`), so a series the query
+itself could see is never reported missing.
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ async def explain_empty(
     suggestions: list[str] = []
     try:
         names = set(await catalogue.label_values(client, "__name__", window))
+        if any(s.metric is not None and s.metric not in names for s in found):
+            names = set(await catalogue.label_values(client, "__name__", window, fresh=True))
         interval = await facts.scrape_interval(datasource, client)
         for selector in found:
             suggestions += await _check(client, selector, names, window, interval.seconds)
@@ -135,6 +141,9 @@ async def _check(
         )
         return found
     label_names = await catalogue.label_names(client, period, matches=[metric])
+    required = [label for label, operator, value in selector.matchers if operator in ("=", "=~")]
+    if any(label not in label_names for label in required):
+        label_names = await catalogue.label_names(client, period, matches=[metric], fresh=True)
     for label, operator, value in selector.matchers:
         if label not in label_names:
             if operator in ("=", "=~") and value:
@@ -148,6 +157,10 @@ async def _check(
         if operator != "=":
             continue
         values = await catalogue.label_values(client, label, period, matches=[metric])
+        if value not in values:
+            values = await catalogue.label_values(
+                client, label, period, matches=[metric], fresh=True
+            )
         if value not in values:
             close = difflib.get_close_matches(value, values, n=3, cutoff=0.5)
             known = f" (its values: {', '.join(sorted(values))})" if len(values) <= 10 else ""

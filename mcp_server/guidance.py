@@ -85,7 +85,10 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             description.update(
                 {k: entries[0][k] for k in ("type", "help", "unit") if entries[0].get(k)}
             )
-        description["labels"] = await catalogue.label_names(client, period, matches=[name])
+        labels = await catalogue.label_names(client, period, matches=[name])
+        if not labels:  # "no recent series" is a verdict: confirm it past the cache
+            labels = await catalogue.label_names(client, period, matches=[name], fresh=True)
+        description["labels"] = labels
         return json.dumps(description, separators=(",", ":"))
 
     @app.completion

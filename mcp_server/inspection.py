@@ -205,11 +205,13 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         see which series and label combinations exist before querying."""
         selector = _check_selector(match)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
+        now = live.clock()
+        start_s, end_s = catalogue.window(start, end, now=now, discovery=True)
         answer = await client.get(
             "/api/v1/series",
             [("match[]", selector), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
             cache_seconds=catalogue.CACHE_SECONDS,
+            refresh=catalogue.still_open((start_s, end_s), now),
         )
         series = sorted((out.labels(raw) for raw in out.items(answer.data)), key=out.label_key)
         shown, truncated = results.cap(series, limit, "add label matchers, or raise limit")

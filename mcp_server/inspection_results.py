@@ -1,7 +1,8 @@
 """Output models of the inspection tools (the output schemas agents see), and their
 conversion from the backend's JSON.
 
-Times are RFC 3339 to the second, durations seconds or Prometheus durations (`5m`);
+Times are RFC 3339 as the backend wrote them (fractions of a second kept), durations
+seconds as measured or Prometheus durations (`5m`);
 optional fields left empty are dropped from the answer. Every backend string is cleaned,
 and URLs (target addresses, errors quoting them) lose their credentials: userinfo, and the
 values of query parameters whose names look secret (token, password, key, auth, ...).
@@ -180,7 +181,7 @@ _SECRET_NAME = re.compile(
     r"token|secret|passw|pwd|key|auth|sig|credential|session|cookie|bearer|jwt|private", re.I
 )
 _URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
-_MOMENT = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_MOMENT = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)$")
 _RULE_TYPES = {"alerting": "alert", "recording": "record"}
 TSDB_LISTS = (
     ("seriesCountByMetricName", "series_count_by_metric_name"),
@@ -415,7 +416,8 @@ def text(raw: Any) -> str | None:
 
 
 def moment(raw: Any) -> str | None:
-    """Backend timestamps to the second; Go's zero time (never happened) to None."""
+    """Backend timestamps as written (every fractional digit kept); Go's zero time (never
+    happened) to None."""
     if not isinstance(raw, str) or not raw:
         return None
     match = _MOMENT.match(raw)
@@ -431,7 +433,7 @@ def seconds(raw: Any) -> float | None:
         value = float(raw)
     except (TypeError, ValueError):
         return None
-    return round(value, 6) if math.isfinite(value) else None
+    return value if math.isfinite(value) else None  # as the backend measured it, unrounded
 
 
 def duration(raw: Any) -> str | None:

@@ -117,11 +117,14 @@ class PrometheusClient:
         timeout: float | None = None,
         bearer_token: str | None = None,
         cache_seconds: float = 0.0,
+        refresh: bool = False,
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
 
         With `cache_seconds`, a successful answer is reused for that long (discovery
-        catalogues: metric names and label values change slowly and cost the backend).
+        catalogues: metric names and label values change slowly and cost the backend);
+        `refresh` skips a cached answer but caches the new one (to confirm what a cached
+        answer says is missing, and to keep later readers from repeating it).
 
         Identical requests already in flight share one upstream request (agents fan out the
         same query), and at most MAX_CONCURRENT_PER_DATASOURCE go to one backend at once, so
@@ -131,7 +134,7 @@ class PrometheusClient:
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
         key = (path, tuple(params), effective_timeout, bearer_token)
-        if cache_seconds:
+        if cache_seconds and not refresh:
             cached = self._cache.get(key)
             if cached is not None and cached[0] > time.monotonic():
                 observability.UPSTREAM_CACHE_HITS.labels(self.datasource_id, path).inc()

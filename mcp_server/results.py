@@ -126,11 +126,12 @@ class Sample(_Result):
 class ValueSummary(_Result):
     """Over every series of an instant result, including those not returned."""
 
-    count: int
-    min: Number
-    max: Number
-    mean: Number
-    sum: Number
+    count: int = Field(description="series")
+    min: Number | None = None
+    max: Number | None = None
+    mean: Number | None = None
+    sum: Number | None = None
+    non_finite: int | None = Field(None, description="NaN or Inf values, left out of the stats")
 
 
 class InstantResult(_Result):

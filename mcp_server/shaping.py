@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import budget, results, timespec
+from . import budget, figures, results, timespec
 
 RangeFormat = Literal["auto", "points", "summary", "points+summary", "text"]
 MIN_POINTS = 30
@@ -96,12 +96,10 @@ def _peak(series: Series) -> float:
     return max(finite) if finite else -math.inf
 
 
-def _round(value: float) -> results.Number:
-    """Derived figures (means) to 6 significant digits: more digits are noise and tokens."""
-    return results.number(float(f"{value:.6g}"))
-
-
 def summarize(series: Series, start: float, step: float) -> results.SeriesSummary:
+    """The statistics of one series over its grid: `points` counts every sample, the rest
+    is over the finite ones (NaN and ±Inf are counted in `non_finite`); min_at and max_at
+    are the first point holding the extreme. Every figure is exact (see `figures`)."""
     present = [(i, v) for i, v in enumerate(series.values) if v is not None]
     finite = [(i, v) for i, v in present if math.isfinite(v)]
     non_finite = len(present) - len(finite) or None
@@ -118,8 +116,8 @@ def summarize(series: Series, start: float, step: float) -> results.SeriesSummar
         min_at=timespec.isoformat(start + low[0] * step),
         max=results.number(high[1]),
         max_at=timespec.isoformat(start + high[0] * step),
-        mean=_round(sum(v for _, v in finite) / len(finite)),
-        change=_round(last - first),
+        mean=results.number(figures.mean(v for _, v in finite)),
+        change=results.number(last - first),  # IEEE: correctly rounded, ±Inf beyond range
         non_finite=non_finite,
     )
 
@@ -134,16 +132,16 @@ def sparkline(values: Sequence[float | None], width: int = _SPARK_WIDTH) -> str:
     for b in range(buckets):
         chunk = values[b * len(values) // buckets : (b + 1) * len(values) // buckets]
         finite = [v for v in chunk if v is not None and math.isfinite(v)]
-        means.append(sum(finite) / len(finite) if finite else None)
+        means.append(figures.mean(finite) if finite else None)
     known = [m for m in means if m is not None]
     if not known:
         return " " * buckets
     low, high = min(known), max(known)
-    spread = high - low
+    spread = high / 2 - low / 2  # halves: the spread of finite values may exceed float64
     return "".join(
         " "
         if m is None
-        else _SPARK[0 if spread == 0 else min(7, int((m - low) / spread * len(_SPARK)))]
+        else _SPARK[0 if spread == 0 else min(7, int((m / 2 - low / 2) / spread * len(_SPARK)))]
         for m in means
     )
 
@@ -154,9 +152,8 @@ def _selector(labels: dict[str, str]) -> str:
     return f"{name}{{{rest}}}" if rest or not name else name
 
 
-def _text_line(series: Series, shown: dict[str, str], start: float, step: float) -> str:
-    summary = summarize(series, start, step)
-    figures = " ".join(
+def _text_line(summary: results.SeriesSummary, spark: str, shown: dict[str, str]) -> str:
+    shown_figures = " ".join(
         f"{name}={value}"
         for name, value in (
             ("first", summary.first),
@@ -166,7 +163,7 @@ def _text_line(series: Series, shown: dict[str, str], start: float, step: float)
         )
         if value is not None
     )
-    return f"{_selector(shown)} {sparkline(series.values)} {figures}".strip()
+    return f"{_selector(shown)} {spark} {shown_figures}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +189,18 @@ def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> 
         truncated = _truncated(len(chosen), len(all_series), f"{_NARROW}, or raise limit")
     shared = common_labels([s.labels for s in chosen])
     actions: list[str] = []
+    summaries: dict[int, results.SeriesSummary] = {}
+    sparklines: dict[int, str] = {}
+
+    def summary_of(s: Series) -> results.SeriesSummary:  # once per series, not per build
+        if id(s) not in summaries:
+            summaries[id(s)] = summarize(s, request.start, request.step)
+        return summaries[id(s)]
+
+    def line_of(s: Series, shown: dict[str, str]) -> str:
+        if id(s) not in sparklines:
+            sparklines[id(s)] = sparkline(s.values)
+        return _text_line(summary_of(s), sparklines[id(s)], shown)
 
     def build(
         series: list[Series], stride: int, form: str, cut: results.Truncated | None
@@ -202,17 +211,13 @@ def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> 
             points = s.values[::stride]
             shown = _without(s.labels, shared)
             if form == "text":
-                rows.append(
-                    results.RangeSeries(line=_text_line(s, shown, request.start, request.step))
-                )
+                rows.append(results.RangeSeries(line=line_of(s, shown)))
                 continue
             rows.append(  # built, not validated: every value was made here, per point
                 results.RangeSeries.model_construct(
                     labels=shown,
                     values=_numbers(points) if form in ("points", "points+summary") else None,
-                    summary=summarize(s, request.start, request.step)
-                    if form in ("summary", "points+summary")
-                    else None,
+                    summary=summary_of(s) if form in ("summary", "points+summary") else None,
                     line=None,
                 )
             )
@@ -359,14 +364,19 @@ def _highest(returned: int, total: int) -> results.Truncated:
     )
 
 
-def _value_summary(samples: list[tuple[dict[str, str], float]]) -> results.ValueSummary | None:
+def _value_summary(samples: list[tuple[dict[str, str], float]]) -> results.ValueSummary:
+    """`count` is every series; min, max, mean and sum are over the finite values, exact
+    (see `figures`); NaN and ±Inf are counted in `non_finite`."""
     finite = [v for _, v in samples if math.isfinite(v)]
+    non_finite = len(samples) - len(finite) or None
     if not finite:
-        return None
+        return results.ValueSummary(count=len(samples), non_finite=non_finite)
+    total, mean = figures.total_and_mean(finite)
     return results.ValueSummary(
         count=len(samples),
         min=results.number(min(finite)),
         max=results.number(max(finite)),
-        mean=_round(sum(finite) / len(finite)),
-        sum=_round(sum(finite)),
+        mean=results.number(mean),
+        sum=results.number(total),
+        non_finite=non_finite,
     )

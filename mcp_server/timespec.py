@@ -96,7 +96,7 @@ def auto_step(range_seconds: float, *, target_points: int) -> float:
 def format_duration(seconds: float) -> str:
     """`300` -> `5m`, for messages and result metadata."""
     if seconds != int(seconds):
-        return f"{seconds:g}s"
+        return f"{seconds!r}s"  # every digit: `:g` would show 1234.5678 as 1234.57
     remaining = int(seconds)
     parts = []
     for unit, size in (("d", _DAY), ("h", 3600), ("m", 60), ("s", 1)):
@@ -107,8 +107,16 @@ def format_duration(seconds: float) -> str:
 
 
 def isoformat(seconds: float) -> str:
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    """RFC 3339 in UTC, with milliseconds when the time has them (Prometheus's resolution)."""
+    moment = datetime.datetime.fromtimestamp(round(seconds, 3), tz=datetime.UTC)
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def milliseconds(seconds: float) -> float:
+    """A time or duration on Prometheus's millisecond grid, which is where it evaluates: the
+    float nearest the whole milliseconds that `f"{seconds:.3f}"` sends."""
+    return round(seconds, 3)
 
 
 def window(
@@ -118,11 +126,12 @@ def window(
     now: float,
     lookback: float,
 ) -> tuple[float, float]:
-    """(start, end) in unix seconds: `end` defaults to `now`, `start` to `lookback` before it."""
+    """(start, end) in unix seconds on the millisecond grid: `end` defaults to `now`,
+    `start` to `lookback` before it."""
     end_s = parse_time(end, argument="end", now=now) if end is not None else now
     start_s = (
         parse_time(start, argument="start", now=now) if start is not None else end_s - lookback
     )
     if start_s > end_s:
         raise errors.InvalidArgument("start is after end; swap them")
-    return start_s, end_s
+    return milliseconds(start_s), milliseconds(end_s)

@@ -88,8 +88,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """List metric names that have data in a time window (default: the last hour).
         Prefer find_metrics_by_pattern when you know part of the name."""
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
-        names = await catalogue.label_values(client, "__name__", (start_s, end_s))
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
+        names = await catalogue.label_values(
+            client, "__name__", period, fresh=catalogue.still_open(period, now)
+        )
         shown, truncated = results.cap(names, limit, "use find_metrics_by_pattern, or raise limit")
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
@@ -106,13 +109,16 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         before choosing rate() (counters) or plain values (gauges)."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
+        raw = await catalogue.metadata(client, metric)
+        if not raw:  # "no metadata" is a verdict: confirm it past the cache
+            raw = await catalogue.metadata(client, metric, fresh=True)
         entries = [
             results.MetadataEntry(
                 type=str(item.get("type", "unknown")),
                 help=results.clean(item.get("help", "")),
                 unit=results.clean(item["unit"]) if item.get("unit") else None,
             )
-            for item in await catalogue.metadata(client, metric)
+            for item in raw
         ]
         hint = None
         if not entries:
@@ -139,7 +145,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         with stats of all in `values`. Use query_range for trends."""
         query = inputs.check_query(promql)
         datasource, client = await live.resolve(datasource_id)
-        at = (
+        at = timespec.milliseconds(
             timespec.parse_time(time, argument="time", now=live.clock())
             if time is not None
             else live.clock()
@@ -170,8 +176,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
         if shaped.data["total_series"]:
             return shaped
-        lookback = (at - catalogue.LOOKBACK_SECONDS, at)
-        return await _explained(shaped.data, datasource, client, query, lookback)
+        # The hour before `at`, on the grid discovery tools and completions use: one cache entry.
+        return await _explained(shaped.data, datasource, client, query, catalogue.recent(at))
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("query_range")
@@ -200,7 +206,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
         if step is not None:
-            step_s = timespec.parse_duration(step, argument="step")
+            step_s = timespec.milliseconds(timespec.parse_duration(step, argument="step"))
+            if step_s <= 0:
+                raise errors.InvalidArgument(f"step={step!r} is below Prometheus's 1ms resolution")
         else:
             interval = await facts.scrape_interval(datasource, client)
             step_s = default_step(span, interval.seconds)
@@ -217,11 +225,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 ("query", query),
                 ("start", f"{start_s:.3f}"),
                 ("end", f"{end_s:.3f}"),
-                ("step", f"{step_s:g}"),
+                ("step", f"{step_s:.3f}"),  # every digit: `:g` sent 1234567 as 1.23457e+06
             ],
         )
         data: dict[str, Any] = answer.data or {}
-        count = int(span // step_s) + 1
+        count = round(span * 1000) // round(step_s * 1000) + 1  # Prometheus's own ms count
         series = shaping.matrix(data.get("result") or [], start_s, step_s, count)
         request = shaping.RangeRequest(
             datasource=datasource.id,
@@ -238,7 +246,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         shaped = shaping.shape_range(request, series, budget.current.get())
         if series:
             return shaped
-        return await _explained(shaped.data, datasource, client, query, (start_s, end_s))
+        period = catalogue.aligned((start_s, end_s))
+        return await _explained(shaped.data, datasource, client, query, period)
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("get_metric_labels")
@@ -253,8 +262,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         writing matchers or `by (...)` clauses."""
         metric = inputs.check_metric_name(metric_name)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
-        names = await catalogue.label_names(client, (start_s, end_s), matches=[metric])
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
+        names = await catalogue.label_names(
+            client, period, matches=[metric], fresh=catalogue.still_open(period, now)
+        )
         hint = None
         if not names:
             hint = "no series of this metric in the window: check the name or widen start"
@@ -280,9 +292,14 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         label = inputs.check_label_name(label_name)
         metric = inputs.check_metric_name(metric_name) if metric_name is not None else None
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
         values = await catalogue.label_values(
-            client, label, (start_s, end_s), matches=[metric] if metric else []
+            client,
+            label,
+            period,
+            matches=[metric] if metric else [],
+            fresh=catalogue.still_open(period, now),
         )
         shown, truncated = results.cap(values, limit, "pass metric_name to narrow, or raise limit")
         hint = None
@@ -314,10 +331,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         by the backend. The fastest way to find the metric you need."""
         regex = inputs.check_regex(pattern)
         datasource, client = await live.resolve(datasource_id)
-        start_s, end_s = catalogue.window(start, end, now=live.clock(), discovery=True)
+        now = live.clock()
+        period = catalogue.window(start, end, now=now, discovery=True)
         matcher = "{__name__=~" + inputs.quote(f".*(?:{regex}).*") + "}"
         names = await catalogue.label_values(
-            client, "__name__", (start_s, end_s), matches=[matcher]
+            client, "__name__", period, matches=[matcher], fresh=catalogue.still_open(period, now)
         )
         shown, truncated = results.cap(names, limit, "use a more specific pattern")
         return results.MetricList(
@@ -332,10 +350,8 @@ async def _explained(
     query: str,
     window: catalogue.Period,
 ) -> dict[str, Any]:
-    """An empty answer with its hint and "did you mean" suggestions."""
-    empty["hint"], suggestions = await diagnosis.explain_empty(
-        datasource, client, query, catalogue.aligned(window)
-    )
+    """An empty answer with its hint and "did you mean" suggestions about `window`."""
+    empty["hint"], suggestions = await diagnosis.explain_empty(datasource, client, query, window)
     if suggestions:
         empty["suggestions"] = suggestions
     return empty

@@ -187,3 +187,22 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class MetricsTarget(BaseHTTPRequestHandler):
+    """A scrape target: `exposition()` (Prometheus text format) at /metrics. A test serves
+    its own by subclassing, and changes it mid-test through its own state."""
+
+    def exposition(self) -> str:
+        return ""
+
+    def do_GET(self) -> None:
+        body = self.exposition().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
