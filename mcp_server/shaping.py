@@ -148,12 +148,6 @@ def sparkline(values: Sequence[float | None], width: int = _SPARK_WIDTH) -> str:
     )
 
 
-def _selector(labels: dict[str, str]) -> str:
-    name = labels.get("__name__", "")
-    rest = ",".join(f'{k}="{v}"' for k, v in labels.items() if k != "__name__")
-    return f"{name}{{{rest}}}" if rest or not name else name
-
-
 def _text_line(series: Series, shown: dict[str, str], start: float, step: float) -> str:
     summary = summarize(series, start, step)
     figures = " ".join(
@@ -166,7 +160,7 @@ def _text_line(series: Series, shown: dict[str, str], start: float, step: float)
         )
         if value is not None
     )
-    return f"{_selector(shown)} {sparkline(series.values)} {figures}".strip()
+    return f"{results.selector(shown)} {sparkline(series.values)} {figures}".strip()
 
 
 @dataclass(frozen=True, slots=True)
