@@ -124,7 +124,7 @@ async def test_query_instant_empty_result_explains_what_to_try(mcp: McpClient) -
     )
     assert got["series"] == [] and got["total_series"] == 0
     assert got["suggestions"] == [
-        "metric no_such_metric_anywhere has no series in the window; try find_metrics_by_pattern"
+        'metric "no_such_metric_anywhere" has no series in the window; try find_metrics_by_pattern'
     ]
 
 
