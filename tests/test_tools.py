@@ -316,7 +316,7 @@ async def test_prometheus_execution_errors_keep_prometheus_message(mcp: McpClien
 async def test_unknown_datasource_is_reported_with_suggestions(mcp: McpClient) -> None:
     error = await call_error(mcp, "query_instant", datasource_id="promm", promql="up")
     assert error["code"] == "datasource_not_found"
-    assert "'prom'" in error["message"] and "list_datasources" in error["message"]
+    assert '"prom"' in error["message"] and "list_datasources" in error["message"]
 
 
 async def test_a_down_backend_is_a_retryable_error_without_its_address(
