@@ -25,7 +25,7 @@ from fastmcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference
 from proms_operator import probing
 
-from mcp_server import datasources, errors, prometheus, results
+from mcp_server import budget, datasources, errors, prometheus, results
 from tests import harness
 from tests.harness import McpClient
 from tests.prometheus_process import RunningPrometheus, running_prometheus
@@ -383,12 +383,14 @@ REACHING = {
 
 
 async def _tool_answers(mcp: McpClient) -> list[tuple[str, dict[str, Any], str]]:
+    """Every call of TOOL_CALLS, once with the default budget and once with the smallest,
+    where answers are cut down to fit (the cuts must not break quoting either)."""
     tools = {tool.name: tool for tool in await mcp.list_tools()}
     assert set(tools) == set(TOOL_CALLS), "every listed tool must be exercised here"
     answers = []
     for name, calls in TOOL_CALLS.items():
         takes_datasource = "datasource_id" in tools[name].input_schema.get("properties", {})
-        for arguments in calls:
+        for arguments in [*calls, *({**c, "max_tokens": budget.MIN_MAX_TOKENS} for c in calls)]:
             if takes_datasource:
                 arguments = {"datasource_id": DATASOURCE, **arguments}
             result = await mcp.call_tool(name, arguments, raise_on_error=False)
