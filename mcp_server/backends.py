@@ -11,7 +11,7 @@ import difflib
 import time
 from collections.abc import Callable
 
-from . import authorization, datasources, errors, identity, prometheus, registry
+from . import authorization, datasources, errors, identity, prometheus, registry, results
 
 
 class Backends:
@@ -55,11 +55,13 @@ class Backends:
 
 
 def _not_found_message(datasource_id: str, visible: list[datasources.Datasource]) -> str:
+    """Ids in the message are JSON strings (`results.quoted`), the caller's and ours alike:
+    ids come from files, ConfigMaps and CRs, and read as data, never as our sentence."""
     known = [d.id for d in visible]
-    message = f"no datasource {datasource_id!r}"
+    message = f"no datasource {results.quoted(datasource_id)}"
     close = difflib.get_close_matches(datasource_id, known, n=3, cutoff=0.6)
     if close:
-        message += "; did you mean " + ", ".join(repr(c) for c in close) + "?"
+        message += "; did you mean " + ", ".join(results.quoted(c) for c in close) + "?"
     elif 0 < len(known) <= 10:
-        message += "; known: " + ", ".join(known)
+        message += "; known: " + ", ".join(results.quoted(k) for k in known)
     return message + " (list_datasources shows every id)"

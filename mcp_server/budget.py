@@ -218,6 +218,26 @@ def _shorten_strings(data: Any, longest: int) -> None:
     items = data.items() if isinstance(data, dict) else enumerate(data)
     for key, value in list(items):
         if isinstance(value, str) and len(value) > longest:
-            data[key] = value[:longest] + "…[cut]"
+            data[key] = _cut(value, longest)
         elif isinstance(value, dict | list):
             _shorten_strings(value, longest)
+
+
+_STRING_LITERAL = json.JSONDecoder()
+
+
+def _cut(text: str, longest: int) -> str:
+    """The first `longest` characters, marked as cut. Backend text inside our prose is a JSON
+    string literal (`results.quoted`): one the cut leaves open is closed before the marker,
+    so the backend's text never runs on into ours."""
+    kept = text[:longest]
+    position = kept.find('"')
+    while position != -1:
+        try:
+            _, end = _STRING_LITERAL.raw_decode(kept, position)
+        except ValueError:  # the literal opened here runs past the cut
+            trailing = len(kept) - len(kept.rstrip("\\"))
+            kept = kept[: len(kept) - trailing % 2] + '"'  # no half escape before the quote
+            break
+        position = kept.find('"', end)
+    return kept + "…[cut]"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from . import datasources, errors, prometheus
+from . import datasources, errors, prometheus, results
 
 
 class Api(enum.StrEnum):
@@ -41,8 +41,8 @@ def require(datasource: datasources.Datasource, api: Api) -> None:
     """Raise `Unsupported` before asking a backend for an API its flavour lacks."""
     if not supports(datasource, api):
         raise errors.Unsupported(
-            f"datasource {datasource.id!r} is {datasource.prometheus_type.value}, which has "
-            f"no {api.value} API"
+            f"datasource {results.quoted(datasource.id)} is "
+            f"{datasource.prometheus_type.value}, which has no {api.value} API"
         )
 
 
@@ -66,5 +66,6 @@ async def fetch(
         return await client.get(path, params, cache_seconds=cache_seconds)
     except errors.EndpointNotFound:
         raise errors.Unsupported(
-            f"datasource {datasource.id!r} does not serve the {api.value} API (HTTP 404)"
+            f"datasource {results.quoted(datasource.id)} does not serve the {api.value} API "
+            "(HTTP 404)"
         ) from None

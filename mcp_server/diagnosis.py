@@ -4,7 +4,8 @@ An empty result is the most expensive answer an agent gets: it says nothing and 
 guessing. Here every selector of the query is checked against the backend's catalogues
 (cached, so this costs a few cheap requests at most): an unknown metric, a label the metric
 does not carry, a value the label never takes, a rate() window too short for the scrape
-interval. Each finding names the closest real names.
+interval. Each finding names the closest real names, each one JSON-quoted (`results.quoted`):
+they are the backend's text, and must not be able to end or fake ours.
 
 A finding that something does not exist is never taken from a cache alone: the catalogue
 read that says so is repeated past the cache first (see `catalogue`), so a series the query
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import promql_parser
 
-from . import catalogue, datasources, errors, facts, prometheus, timespec
+from . import catalogue, datasources, errors, facts, prometheus, results, timespec
 
 _MAX_SELECTORS = 3
 _RATE_FUNCTIONS = frozenset({"rate", "irate", "increase", "delta", "idelta", "deriv"})
@@ -136,8 +137,8 @@ async def _check(
     if metric not in names:
         close = difflib.get_close_matches(metric, names, n=3, cutoff=0.6)
         found.append(
-            f"metric {metric} has no series in the window"
-            + (f"; did you mean {', '.join(close)}?" if close else "; try find_metrics_by_pattern")
+            f"metric {results.quoted(metric)} has no series in the window"
+            + (f"; did you mean {_listed(close)}?" if close else "; try find_metrics_by_pattern")
         )
         return found
     label_names = await catalogue.label_names(client, period, matches=[metric])
@@ -149,9 +150,9 @@ async def _check(
             if operator in ("=", "=~") and value:
                 close = difflib.get_close_matches(label, label_names, n=3, cutoff=0.6)
                 found.append(
-                    f"{metric} has no label {label}"
-                    + (f"; did you mean {', '.join(close)}?" if close else "")
-                    + f" (its labels: {', '.join(sorted(label_names)[:15])})"
+                    f"metric {results.quoted(metric)} has no label {results.quoted(label)}"
+                    + (f"; did you mean {_listed(close)}?" if close else "")
+                    + f" (its labels: {_listed(sorted(label_names)[:15])})"
                 )
             continue
         if operator != "=":
@@ -163,9 +164,15 @@ async def _check(
             )
         if value not in values:
             close = difflib.get_close_matches(value, values, n=3, cutoff=0.5)
-            known = f" (its values: {', '.join(sorted(values))})" if len(values) <= 10 else ""
+            known = f" (its values: {_listed(sorted(values))})" if len(values) <= 10 else ""
             found.append(
-                f'{metric} has no series with {label}="{value}"'
-                + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else known)
+                f"metric {results.quoted(metric)} has no series with "
+                f"{results.name(label)}={results.quoted(value)}"
+                + (f"; did you mean {_listed(close)}?" if close else known)
             )
     return found
+
+
+def _listed(texts: list[str]) -> str:
+    """Names or values in a sentence: each one a JSON string, so none can end our text."""
+    return ", ".join(results.quoted(t) for t in texts)

@@ -3,7 +3,8 @@ retention and scrape interval, read from the declaration first and the backend s
 
 Backend answers are cached (they change on upgrades and reloads, not per query), and every
 lookup is best effort: a backend that hides its configuration still gets an answer, with
-`source` saying where each figure came from.
+`source` saying where each figure came from. What the backend says is cleaned
+(`results.clean`) like every backend string.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from . import capabilities, datasources, errors, prometheus, timespec
+from . import capabilities, datasources, errors, prometheus, results, timespec
 
 logger = logging.getLogger(__name__)
 
@@ -77,16 +78,16 @@ async def describe(
     with contextlib.suppress(errors.PromsMcpError):
         build = await client.get("/api/v1/status/buildinfo", cache_seconds=CACHE_SECONDS)
         data = build.data if isinstance(build.data, dict) else {}
-        facts["version"] = str(data.get("version", "")) or None
+        facts["version"] = results.clean(data.get("version", "")) or None
         if data.get("application"):  # Mimir names itself here
-            facts["application"] = str(data["application"])
+            facts["application"] = results.clean(data["application"])
     if capabilities.supports(datasource, capabilities.Api.RUNTIME_INFO):
         with contextlib.suppress(errors.PromsMcpError):
             runtime = await client.get("/api/v1/status/runtimeinfo", cache_seconds=CACHE_SECONDS)
             info = runtime.data if isinstance(runtime.data, dict) else {}
             retention = info.get("storageRetention")
             if retention:
-                facts["retention"] = str(retention)
+                facts["retention"] = results.clean(retention)
     interval = await scrape_interval(datasource, client)
     facts["scrape_interval"] = timespec.format_duration(interval.seconds)
     facts["scrape_interval_source"] = interval.source

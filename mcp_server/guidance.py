@@ -1,7 +1,11 @@
 """MCP beyond tools: the datasource catalogue and per-datasource facts as resources, prompts
 for the common investigations, and completion of their arguments (datasource ids, metric
 names, label names and values from the cached catalogues), so an agent or its user starts
-from a plan and real names instead of guesses."""
+from a plan and real names instead of guesses.
+
+Prompt arguments are often values the completions offered, that is the backend's text: each
+one is written as a JSON string (`results.quoted`), or in selector syntax (`results.selector`),
+never pasted into the plan's sentences."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import mcp_types
 from fastmcp import FastMCP
 from fastmcp import exceptions as fastmcp_exceptions
 
-from . import backends, catalogue, errors, facts, inputs
+from . import backends, catalogue, errors, facts, inputs, results
 
 CATALOGUE_URI = "proms://datasources"
 FACTS_URI = "proms://datasource/{datasource_id*}"
@@ -83,7 +87,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         description: dict[str, Any] = {"datasource": datasource.id, "metric": name}
         if entries:
             description.update(
-                {k: entries[0][k] for k in ("type", "help", "unit") if entries[0].get(k)}
+                {
+                    k: results.clean(entries[0][k])
+                    for k in ("type", "help", "unit")
+                    if entries[0].get(k)
+                }
             )
         labels = await catalogue.label_names(client, period, matches=[name])
         if not labels:  # "no recent series" is a verdict: confirm it past the cache
@@ -142,7 +150,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     def investigate_firing_alert(alert_name: str, datasource_id: str) -> str:
         """Find why an alert fires: its expression, the series behind it, and their trend."""
         return (
-            f"Investigate why the alert {alert_name!r} fires on datasource {datasource_id!r}.\n"
+            f"Investigate why the alert {results.quoted(alert_name)} fires on datasource "
+            f"{results.quoted(datasource_id)}.\n"
             "1. Find the metrics in its expression with find_metrics_by_pattern.\n"
             "2. query_instant the expression without its threshold to see which series "
             "exceed it, grouped by the labels that matter (job, instance, namespace).\n"
@@ -156,7 +165,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     def investigate_latency_regression(service: str, datasource_id: str) -> str:
         """Locate a latency regression with histogram quantiles per route and instance."""
         return (
-            f"Investigate a latency regression of {service!r} on datasource {datasource_id!r}.\n"
+            f"Investigate a latency regression of {results.quoted(service)} on datasource "
+            f"{results.quoted(datasource_id)}.\n"
             "1. find_metrics_by_pattern 'duration.*bucket|latency.*bucket' and check the "
             "type with get_metric_metadata.\n"
             "2. query_range histogram_quantile(0.99, sum by (le) (rate(<bucket>[5m]))) over "
@@ -171,10 +181,13 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     ) -> str:
         """Understand a metric: its type, its labels, and how it behaves, optionally for one
         label value."""
-        focus = f'{{{label_name}="{label_value}"}}' if label_name and label_value else ""
-        split = f" by ({label_name})" if label_name and not label_value else ""
+        series = {"__name__": metric_name}
+        if label_name and label_value:
+            series[label_name] = label_value
+        split = f" by ({results.name(label_name)})" if label_name and not label_value else ""
         return (
-            f"Explore the metric {metric_name}{focus} on datasource {datasource_id!r}.\n"
+            f"Explore the metric {results.selector(series)} on datasource "
+            f"{results.quoted(datasource_id)}.\n"
             "1. get_metric_metadata for its type and unit; get_metric_labels for its labels.\n"
             "2. If it is a counter, work on rate(...[5m]); a histogram, on "
             "histogram_quantile over rate(..._bucket[5m]); a gauge, on its value.\n"
@@ -187,7 +200,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     def investigate_error_spike(service: str, datasource_id: str) -> str:
         """Explain an error-rate spike: which status codes, where, and since when."""
         return (
-            f"Investigate an error-rate spike of {service!r} on datasource {datasource_id!r}.\n"
+            f"Investigate an error-rate spike of {results.quoted(service)} on datasource "
+            f"{results.quoted(datasource_id)}.\n"
             "1. find_metrics_by_pattern 'requests_total' and get_label_values for code or "
             "status on it.\n"
             '2. query_range sum by (code) (rate(<metric>{code=~"5.."}[5m])) / '

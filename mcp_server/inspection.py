@@ -363,8 +363,8 @@ def _check_selector(match: str) -> str:
     selector = inputs.check_query(match)
     if not isinstance(promql_parser.parse(selector), promql_parser.VectorSelector):
         raise errors.InvalidArgument(
-            f"match={match!r} is not a series selector; pass a metric name and/or label "
-            'matchers such as up{job="api"}, without functions or ranges'
+            f"match={results.quoted(match)} is not a series selector; pass a metric name "
+            'and/or label matchers such as up{job="api"}, without functions or ranges'
         )
     return selector
 
@@ -374,4 +374,6 @@ def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise errors.InvalidArgument(f"name_pattern={pattern!r} is not a regex: {exc}") from None
+        raise errors.InvalidArgument(
+            f"name_pattern={results.quoted(pattern)} is not a regex: {exc}"
+        ) from None

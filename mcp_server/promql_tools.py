@@ -35,6 +35,7 @@ from . import (
     promql_explain,
     promql_lint,
     promql_syntax,
+    results,
     shaping,
     timespec,
     tools,
@@ -434,7 +435,7 @@ class _Estimate:
         aggregated = isinstance(_unparen(self.expr), promql_parser.AggregateExpr)
         if over and instant.series > FEW_SERIES and not aggregated:
             names = [k for labels, _ in sample for k in labels if k != "__name__"]
-            by = "job" if "job" in names else (names[0] if names else "<label>")
+            by = "job" if "job" in names else (results.name(names[0]) if names else "<label>")
             advice.append(
                 f"{instant.series} series: aggregate, e.g. sum by ({by}) (...), or keep a few "
                 "with topk(10, ...); query tools keep only `limit` series"

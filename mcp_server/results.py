@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +48,30 @@ def quoted(text: object) -> str:
     """Backend text as it may appear in prose (hints, messages, text lines): cleaned and
     JSON-quoted, so it reads as one string literal and can never close a quote of ours."""
     return json.dumps(clean(text), ensure_ascii=False)
+
+
+_IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def name(text: str) -> str:
+    """A metric or label name as a selector writes it: bare when it is a classic PromQL
+    identifier (which can carry nothing but letters, digits, `_` and `:`), else quoted."""
+    return text if _IDENTIFIER.fullmatch(text) else quoted(text)
+
+
+def selector(label_set: Mapping[str, str]) -> str:
+    """A label set in PromQL selector syntax, the text-line format of our answers:
+    `metric{label="value",...}`. Every value is `quoted` (JSON string escaping, which PromQL
+    reads too); a name that is not a classic identifier is quoted as Prometheus 3 writes it
+    (`{"metric.name","label.name"="value"}`)."""
+    metric = label_set.get("__name__", "")
+    parts = [f"{name(k)}={quoted(v)}" for k, v in label_set.items() if k != "__name__"]
+    if metric and not _IDENTIFIER.fullmatch(metric):
+        parts.insert(0, quoted(metric))
+        metric = ""
+    if metric and not parts:
+        return metric
+    return f"{metric}{{{','.join(parts)}}}"
 
 
 def labels(raw: Any) -> dict[str, str]:
@@ -215,7 +240,7 @@ def number(raw: Any) -> Number:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        return str(raw)
+        return clean(raw)
     if not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     return int(value) if value.is_integer() and abs(value) < 2**53 else value

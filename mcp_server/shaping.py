@@ -146,12 +146,6 @@ def sparkline(values: Sequence[float | None], width: int = _SPARK_WIDTH) -> str:
     )
 
 
-def _selector(labels: dict[str, str]) -> str:
-    name = labels.get("__name__", "")
-    rest = ",".join(f'{k}="{v}"' for k, v in labels.items() if k != "__name__")
-    return f"{name}{{{rest}}}" if rest or not name else name
-
-
 def _text_line(summary: results.SeriesSummary, spark: str, shown: dict[str, str]) -> str:
     shown_figures = " ".join(
         f"{name}={value}"
@@ -163,7 +157,7 @@ def _text_line(summary: results.SeriesSummary, spark: str, shown: dict[str, str]
         )
         if value is not None
     )
-    return f"{_selector(shown)} {spark} {shown_figures}".strip()
+    return f"{results.selector(shown)} {spark} {shown_figures}".strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             raw = await catalogue.metadata(client, metric, fresh=True)
         entries = [
             results.MetadataEntry(
-                type=str(item.get("type", "unknown")),
+                type=results.clean(item.get("type", "unknown")),
                 help=results.clean(item.get("help", "")),
                 unit=results.clean(item["unit"]) if item.get("unit") else None,
             )
@@ -162,17 +162,19 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         if result_type != "vector":
             scalar = None
             if isinstance(raw, list) and len(raw) == 2:
-                scalar = results.number(raw[1]) if result_type == "scalar" else str(raw[1])
+                scalar = (
+                    results.number(raw[1]) if result_type == "scalar" else results.clean(raw[1])
+                )
             return results.InstantResult(
                 datasource=datasource.id,
                 query=query,
                 time=timespec.isoformat(at),
-                result_type=result_type,
+                result_type=results.clean(result_type),
                 scalar=scalar,
                 total_series=0,
-                warnings=list(answer.warnings) or None,
+                warnings=list(_warnings(answer)) or None,
             ).model_dump(mode="json", exclude_none=True)
-        request = shaping.InstantRequest(datasource.id, query, at, limit, answer.warnings)
+        request = shaping.InstantRequest(datasource.id, query, at, limit, _warnings(answer))
         shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
         if shaped.data["total_series"]:
             return shaped
@@ -240,8 +242,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             step_chosen=step is None,
             format=format,
             limit=limit,
-            result_type=str(data.get("resultType", "matrix")),
-            warnings=answer.warnings,
+            result_type=results.clean(data.get("resultType", "matrix")),
+            warnings=_warnings(answer),
         )
         shaped = shaping.shape_range(request, series, budget.current.get())
         if series:
@@ -341,6 +343,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         return results.MetricList(
             datasource=datasource.id, metrics=shown, total=len(names), truncated=truncated
         )
+
+
+def _warnings(answer: prometheus.ApiResult) -> tuple[str, ...]:
+    """Prometheus's warnings are its text (they may quote labels): cleaned like any other."""
+    return tuple(results.clean(w) for w in answer.warnings)
 
 
 async def _explained(

@@ -30,6 +30,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +38,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -458,6 +459,20 @@ def _config(
     return json.dumps(config, indent=2)  # JSON is YAML
 
 
+_SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _yaml(document: object) -> str:
+    """JSON is YAML, except that YAML escapes a character past U+FFFF as `\\UXXXXXXXX`
+    where JSON writes a surrogate pair (rules may carry any text)."""
+
+    def joined(pair: re.Match[str]) -> str:
+        high, low = int(pair.group(1), 16), int(pair.group(2), 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+    return _SURROGATE_PAIR.sub(joined, json.dumps(document, indent=2))
+
+
 class _ExemplarTarget(BaseHTTPRequestHandler):
     """OpenMetrics with one exemplar per series; a fixed exemplar time, so later scrapes
     repeat it (Prometheus ignores duplicates) instead of piling up new ones."""
@@ -615,9 +630,13 @@ def running_prometheus(
     workdir: Path,
     *,
     extra_scrape_targets: Sequence[str] = (),
+    extra_rule_groups: Sequence[Mapping[str, object]] = (),
     scrape_interval: str = "1s",
 ) -> Iterator[RunningPrometheus]:
     """Backfill synthetic history into ``workdir``, start Prometheus on 127.0.0.1, yield it.
+
+    ``extra_scrape_targets`` (``host:port``, scraped at ``/metrics``) form the job ``extra``;
+    ``extra_rule_groups`` are evaluated after :data:`RULES`' groups.
 
     Prometheus is stopped (SIGTERM, SIGKILL after 5 s) when the block exits, even on error.
     Raises PrometheusUnavailable when the binaries are missing or it does not come up.
@@ -632,7 +651,10 @@ def running_prometheus(
     log_path = workdir / "prometheus.log"
     config_path = workdir / "prometheus.yml"
     rules_path = workdir / "rules.yml"
-    rules_path.write_text(json.dumps(RULES, indent=2))  # JSON is YAML
+    groups = RULES["groups"]
+    assert isinstance(groups, list)
+    groups = [*groups, *extra_rule_groups]
+    rules_path.write_text(_yaml({"groups": groups}))
     unreachable_target = f"127.0.0.1:{_closed_port()}"
     with (
         _exemplar_server() as exemplar_target,

@@ -243,7 +243,9 @@ async def test_a_denied_datasource_looks_exactly_like_a_missing_one(
     assert denied_error["message"].replace("team-a/secret", "X") == missing_error[
         "message"
     ].replace("team-a/secreT", "X")
-    assert "team-a/secret'" not in denied_error["message"].split("no datasource 'team-a/secret'")[1]
+    assert (
+        '"team-a/secret"' not in denied_error["message"].split('no datasource "team-a/secret"')[1]
+    )
 
 
 async def test_reviews_are_cached_and_concurrent_first_calls_share_one(

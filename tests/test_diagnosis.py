@@ -18,16 +18,17 @@ END = synthetic.SYNTHETIC_END
     [
         (
             "demo_queue_dept",
-            "metric demo_queue_dept has no series in the window; did you mean demo_queue_depth?",
+            'metric "demo_queue_dept" has no series in the window; '
+            'did you mean "demo_queue_depth"?',
         ),
         (
             'demo_queue_depth{queu="email"}',
-            "demo_queue_depth has no label queu; did you mean queue? "
-            "(its labels: instance, job, queue)",
+            'metric "demo_queue_depth" has no label "queu"; did you mean "queue"? '
+            '(its labels: "instance", "job", "queue")',
         ),
         (
             'demo_queue_depth{queue="emails"}',
-            "demo_queue_depth has no series with queue=\"emails\"; did you mean 'email'?",
+            'metric "demo_queue_depth" has no series with queue="emails"; did you mean "email"?',
         ),
     ],
 )
@@ -53,8 +54,8 @@ async def test_a_rate_window_shorter_than_two_scrapes_is_named_in_a_range_result
     assert got["series"] == []
     assert any("rate() window 1s" in s for s in got["suggestions"]), got
     assert (
-        'demo_http_requests_total has no series with code="404" (its values: 200, 500)'
-        in (got["suggestions"])
+        'metric "demo_http_requests_total" has no series with code="404" '
+        '(its values: "200", "500")' in (got["suggestions"])
     )
 
 

@@ -33,7 +33,7 @@ async def test_investigation_prompts_name_the_tools_to_use(mcp: McpClient) -> No
         "investigate_firing_alert", {"alert_name": "HighErrorRate", "datasource_id": "prom"}
     )
     text = result.messages[0].content.text  # type: ignore[union-attr]
-    assert "HighErrorRate" in text and "query_range" in text and "'prom'" in text
+    assert '"HighErrorRate"' in text and "query_range" in text and '"prom"' in text
 
 
 async def test_datasource_facts_say_version_retention_and_scrape_interval(

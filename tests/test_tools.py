@@ -124,7 +124,7 @@ async def test_query_instant_empty_result_explains_what_to_try(mcp: McpClient) -
     )
     assert got["series"] == [] and got["total_series"] == 0
     assert got["suggestions"] == [
-        "metric no_such_metric_anywhere has no series in the window; try find_metrics_by_pattern"
+        'metric "no_such_metric_anywhere" has no series in the window; try find_metrics_by_pattern'
     ]
 
 
@@ -316,7 +316,7 @@ async def test_prometheus_execution_errors_keep_prometheus_message(mcp: McpClien
 async def test_unknown_datasource_is_reported_with_suggestions(mcp: McpClient) -> None:
     error = await call_error(mcp, "query_instant", datasource_id="promm", promql="up")
     assert error["code"] == "datasource_not_found"
-    assert "'prom'" in error["message"] and "list_datasources" in error["message"]
+    assert '"prom"' in error["message"] and "list_datasources" in error["message"]
 
 
 async def test_a_down_backend_is_a_retryable_error_without_its_address(

@@ -4,6 +4,9 @@
 A 404 still proves the backend is up (not every Prometheus-compatible API serves buildinfo),
 and a 401/403 on a datasource that forwards the caller's token is expected: the prober has
 no caller.
+
+The backend's words (its version, its error text) reach the CR's status and `kubectl
+describe`: they are cleaned (`results.clean`), and the version is quoted in the message.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mcp_server import datasources, errors, prometheus
+from mcp_server import datasources, errors, prometheus, results
 
 from . import conditions, customresources
 
@@ -36,8 +39,11 @@ async def probe(
         return _unreachable(exc), None
     except errors.UpstreamError as exc:
         return _unreachable(exc), None
-    version = str((answer.data or {}).get("version") or "") or None
-    message = f"buildinfo answered (version {version})" if version else "buildinfo answered"
+    data = answer.data if isinstance(answer.data, dict) else {}
+    version = results.clean(data.get("version") or "").strip() or None
+    if version is None:
+        return _reachable("ProbeSucceeded", "buildinfo answered"), None
+    message = f"buildinfo answered (version {results.quoted(version)})"
     return _reachable("ProbeSucceeded", message), version
 
 
@@ -46,7 +52,9 @@ def _reachable(reason: str, message: str) -> conditions.Condition:
 
 
 def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
-    return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", f"{exc.code}: {exc}")
+    """The error's message may carry the backend's text: cleaned before it reaches the CR."""
+    message = results.clean(f"{exc.code}: {exc.message}")
+    return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
 
 
 async def probe_all(crs: customresources.CustomResources, pool: prometheus.ClientPool) -> None:
