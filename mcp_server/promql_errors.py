@@ -70,6 +70,12 @@ _AGGREGATIONS: dict[str, str] = {
     "count_values": 'count_values("value", x)',
 }
 _NAMES = {**_CALLS, **_AGGREGATIONS}
+_RENAMED = {
+    "holt_winters": "Prometheus 3 renamed holt_winters to double_exponential_smoothing "
+    "(behind its promql-experimental-functions flag)",
+    "double_exponential_smoothing": "before Prometheus 3 double_exponential_smoothing is "
+    "called holt_winters",
+}
 
 
 def from_prometheus(text: str) -> errors.InvalidQuery | None:
@@ -114,25 +120,24 @@ def hint(problem: str) -> str | None:
     return None
 
 
-def _unknown_function(found: re.Match[str]) -> str:
+def _unknown_function(found: re.Match[str]) -> str | None:
     name = found["name"]
+    if name in _RENAMED:
+        return _RENAMED[name]
     if name in _NAMES:
         return (
-            f"{name} is PromQL, but newer than this datasource's Prometheus or behind a "
-            "feature flag there (get_build_info shows its version); express it with older "
-            "functions"
+            f"{name} needs a newer Prometheus than the parser that refused it, or a feature "
+            "flag (get_build_info shows the datasource's version)"
         )
-    close = difflib.get_close_matches(name.lower(), _NAMES, n=3, cutoff=0.6)
-    if close:
-        return "did you mean " + " or ".join(_NAMES[c] for c in close) + "?"
-    return f"{name} is not a PromQL function; function names are lower case, e.g. rate, sum"
+    close = difflib.get_close_matches(name.lower(), _NAMES, n=3, cutoff=0.8)
+    return "did you mean " + " or ".join(_NAMES[c] for c in close) + "?" if close else None
 
 
-def _argument_count(found: re.Match[str]) -> str:
+def _argument_count(found: re.Match[str]) -> str | None:
     name = found["name"]
     if name in _CALLS:
         return f"call it as {_CALLS[name]}"
-    return f"check the arguments of {name}"
+    return _unknown_function(found)  # promql-parser counts the arguments of unknown names
 
 
 def _aggregation_count(found: re.Match[str]) -> str:
@@ -161,7 +166,7 @@ _LEFTOVER = (
     "the expression is complete before this: remove the leftover, or join it with an "
     "operator (+, and, or, ...)"
 )
-_Fix = str | Callable[[re.Match[str]], str]
+_Fix = str | Callable[[re.Match[str]], str | None]
 _HINTS: tuple[tuple[re.Pattern[str], _Fix], ...] = tuple(
     (re.compile(pattern, re.I), fix)
     for pattern, fix in (
@@ -169,7 +174,7 @@ _HINTS: tuple[tuple[re.Pattern[str], _Fix], ...] = tuple(
         (r"unclosed left parenthesis", "a ( is never closed: add the missing ) at the end"),
         (
             r"unclosed left bracket|end of input inside brackets|"
-            r"in subquery or range, expected \":\" or \"]\"",
+            r"in subquery or range, expected \":\" or \"]\"|inside brackets: '\)'",
             "close the range with ]: x[5m], or a subquery x[1h:1m]",
         ),
         (

@@ -31,13 +31,16 @@ async def send(
     cache_seconds: float = 0.0,
 ) -> prometheus.ApiResult:
     """`client.get` for a request that carries the agent's PromQL (`promql`, as they wrote
-    it); when the backend cannot be asked and our parser rejects the query, that is the
-    answer (with no position), since it would have to be fixed anyway."""
+    it). When our parser rejects the query too, a bad_data refusal in the backend's own words
+    (not a parse error it places) is a syntax error all the same, and when the backend cannot
+    be asked our parser's verdict is the answer (with no position): it needs fixing anyway."""
     try:
         return await client.get(path, params, cache_seconds=cache_seconds, agent_promql=True)
+    except errors.QueryRejected as exc:
+        if exc.status_code != 400 or inputs.parse_problem(promql) is None:
+            raise
+        raise promql_errors.from_rejection(exc.text) from None
     except errors.UpstreamError as exc:
-        if isinstance(exc, errors.QueryRejected):
-            raise  # the backend's own verdict
         problem = inputs.parse_problem(promql)
         if problem is None:
             raise
