@@ -8,7 +8,9 @@
     │                                                  `column` and a `hint`), or a result the
     │                                                  tool cannot give (a range vector)
     ├── DatasourceNotFound             datasource_not_found  call list_datasources
-    ├── Unsupported                    unsupported     this backend type has no such API
+    ├── Unsupported                    unsupported     this backend type has no such API (or
+    │                                                  a query only the backend can parse is
+    │                                                  not estimated)
     └── UpstreamError                  (abstract)      the backend did not give an answer
         ├── QueryRejected              query_rejected  Prometheus refused the request (400/422)
         ├── BackendUnavailable         backend_unavailable  refused, DNS, TLS, 5xx; retry later
@@ -22,8 +24,7 @@ HTTP client errors are translated once, in `prometheus` (a parse error in the ag
 becomes InvalidQuery there, not QueryRejected); the MCP layer turns this tree into tool errors
 in one place (`calls`), with each error's `fields` next to its code and message. Messages are
 written for an agent and must never carry a URL, header or secret: the datasource id is
-enough to locate the problem. Backend text inside a message is JSON-quoted
-(`results.quoted`).
+enough to locate the problem.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ rejects. So a tool with a datasource lets the backend decide:
 - tools that must not run it (`check_promql`, `estimate_query_cost`) ask the backend to
   parse only (`backend_verdict`): `/api/v1/format_query` (Prometheus 2.42 and later), else
   an instant query at the unix epoch, where no backend holds data, under a short timeout.
+  What the backend parses and our parser does not is then valid but not explained, linted
+  or estimated (those read our parser's tree).
 """
 
 from __future__ import annotations

@@ -194,7 +194,9 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
-        await promql_parse.backend_verdict(client, promql)  # the counts wrap the query
+        step_s = timespec.parse_duration(step, argument="step") if step is not None else None
+        # The counts wrap the query, which would move Prometheus's positions: parse it first.
+        await promql_parse.backend_verdict(client, promql)
         problem = inputs.parse_problem(query)
         if problem is not None:
             raise errors.Unsupported(
@@ -203,9 +205,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 "and query_range run it as it is"
             )
         expr = promql_parser.parse(query)
-        if step is not None:
-            step_s = timespec.parse_duration(step, argument="step")
-        else:  # query_range's default
+        if step_s is None:  # query_range's default
             interval = await facts.scrape_interval(datasource, client)
             step_s = tools.default_step(span, interval.seconds)
         estimate = _Estimate(client, query, expr, (start_s, end_s, step_s))
