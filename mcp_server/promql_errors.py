@@ -17,9 +17,11 @@ from collections.abc import Callable
 from . import errors, results
 
 _PROMETHEUS = re.compile(
-    r"(?:^|: )(?P<line>\d+):(?P<column>\d+): parse error: (?P<problem>.*)\Z", re.S
+    r"(?:^|: )(?:(?P<line>\d+):(?P<column>\d+)|invalid position): parse error: (?P<problem>.*)\Z",
+    re.S,
 )
-"""Prometheus's ParseErr text; Thanos and Mimir may put their own words in front of it."""
+"""Prometheus's ParseErr text (its first error only); Thanos and Mimir may put their own
+words in front of it. `invalid position` is what Prometheus says when it has none."""
 
 _RANGE = ("rate", "irate", "increase", "delta", "idelta", "deriv", "changes", "resets")
 _OVER_TIME = ("avg", "min", "max", "sum", "count", "stddev", "stdvar", "last", "present", "mad")
@@ -85,10 +87,11 @@ def from_prometheus(text: str) -> errors.InvalidQuery | None:
     if found is None:
         return None
     verbatim = text[found.start() :].removeprefix(": ")
+    placed = found["line"] is not None
     return errors.InvalidQuery(
         f"Prometheus cannot parse the query: {results.quoted(verbatim)}",
-        line=int(found["line"]),
-        column=int(found["column"]),
+        line=int(found["line"]) if placed else None,
+        column=int(found["column"]) if placed else None,
         hint=hint(found["problem"]),
     )
 

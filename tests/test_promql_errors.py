@@ -21,7 +21,7 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from mcp_server import results
+from mcp_server import inputs, promql_errors, results
 from tests import harness
 from tests import prometheus_process as synthetic
 from tests.answers import call, call_error
@@ -209,6 +209,45 @@ def assert_placed(error: dict[str, Any], expected: Refusal, fix: str | None) -> 
         assert "hint" not in error, error
     else:
         assert fix in error["hint"], error
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ('invalid parameter "query": 1:35: parse error: unclosed left parenthesis', (1, 35)),
+        ("3:2: parse error: unclosed left parenthesis", (3, 2)),  # query_exemplars: no prefix
+        ("invalid parameter 'query': 2:7: parse error: unexpected <by>", (2, 7)),
+        ('invalid parameter "query": invalid position: parse error: x', (None, None)),
+    ],
+)
+def test_prometheus_parse_errors_are_read_with_or_without_words_in_front(
+    text: str, position: tuple[int | None, int | None]
+) -> None:
+    error = promql_errors.from_prometheus(text)
+    assert error is not None and (error.line, error.column) == position
+    assert error.message.startswith('Prometheus cannot parse the query: "')
+    assert '"query"' not in error.message  # the HTTP parameter is not the agent's concern
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'invalid parameter "query": match[] must contain at least one non-empty matcher',
+        "found duplicate series for the match group {} on the right hand-side",
+        "1:2 parse error without the colon",
+    ],
+)
+def test_other_refusals_are_not_taken_for_parse_errors(text: str) -> None:
+    assert promql_errors.from_prometheus(text) is None
+
+
+@pytest.mark.parametrize("query", CORPUS, ids=[repr(q) for q in CORPUS])
+def test_our_parser_named_problems_get_a_fix_too(query: str) -> None:
+    """Its wording differs from Prometheus's; a problem it names specifically gets a hint
+    wherever Prometheus's wording of it does."""
+    problem = inputs.parse_problem(query)
+    if problem not in (None, "invalid promql query") and CORPUS[query] is not None:
+        assert promql_errors.hint(problem) is not None, problem
 
 
 def test_the_corpus_is_large_and_every_query_in_it_is_malformed_for_prometheus(
