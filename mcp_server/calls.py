@@ -1,8 +1,9 @@
 """The one place where a tool call is timed, counted, logged and its errors made tool errors.
 
 Our errors become MCP tool results with `isError: true` and a JSON text body
-`{"error": {"code": ..., "message": ..., "retryable": ...}}`, so an agent can branch on the
-code. Argument validation failures caught by FastMCP itself get the same shape through
+`{"error": {"code": ..., "message": ..., "retryable": ...}}`, plus the error's own `fields`
+(a PromQL syntax error's `line`, `column` and `hint`), so an agent can branch on the code.
+Argument validation failures caught by FastMCP itself get the same shape through
 `ArgumentErrors`. Anything else is a bug: it is logged with its traceback and the agent
 sees only a generic `internal` error.
 """
@@ -40,8 +41,14 @@ _LOGGED_ARGUMENTS = (
 )
 
 
-def error_result(code: str, message: str, *, retryable: bool = False) -> ToolResult:
-    body = {"error": {"code": code, "message": message, "retryable": retryable}}
+def error_result(
+    code: str,
+    message: str,
+    *,
+    retryable: bool = False,
+    fields: dict[str, str | int] | None = None,
+) -> ToolResult:
+    body = {"error": {"code": code, "message": message, **(fields or {}), "retryable": retryable}}
     text = budget.encode(body)
     return ToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
 
@@ -102,7 +109,9 @@ def guarded(
                 return _compact(await body(*args, **kwargs), limit)
             except errors.PromsMcpError as exc:
                 outcome = exc.code
-                return error_result(exc.code, exc.message, retryable=exc.retryable)  # type: ignore[return-value]
+                return error_result(  # type: ignore[return-value]
+                    exc.code, exc.message, retryable=exc.retryable, fields=exc.fields()
+                )
             except Exception:
                 outcome = "internal"
                 logger.exception("tool %s failed unexpectedly", tool_name)

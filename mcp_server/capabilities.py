@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from . import datasources, errors, prometheus, results
+from . import datasources, errors, prometheus, promql_parse, results
 
 
 class Api(enum.StrEnum):
@@ -58,11 +58,17 @@ async def fetch(
     params: prometheus.Params = (),
     *,
     cache_seconds: float = 0.0,
+    promql: str | None = None,
 ) -> prometheus.ApiResult:
     """`client.get` for an optional API: refused up front when the flavour lacks it, and a
-    404 (an older or differently built backend) reported as `unsupported`, not as a bug."""
+    404 (an older or differently built backend) reported as `unsupported`, not as a bug.
+    `promql` is the agent's PromQL when the request carries it (see `promql_parse.send`)."""
     require(datasource, api)
     try:
+        if promql is not None:
+            return await promql_parse.send(
+                client, path, params, promql, cache_seconds=cache_seconds
+            )
         return await client.get(path, params, cache_seconds=cache_seconds)
     except errors.EndpointNotFound:
         raise errors.Unsupported(

@@ -3,9 +3,14 @@
     PromsMcpError                      code            meaning for the agent
     ├── ConfigurationError             configuration   bad start-up settings (never a tool's)
     ├── InvalidArgument                invalid_argument  fix the arguments and call again
-    │   └── InvalidQuery               invalid_query   PromQL rejected before it was sent
+    │   └── InvalidQuery               invalid_query   PromQL that does not parse (the backend's
+    │                                                  parser when there is one: with `line`,
+    │                                                  `column` and a `hint`), or a result the
+    │                                                  tool cannot give (a range vector)
     ├── DatasourceNotFound             datasource_not_found  call list_datasources
-    ├── Unsupported                    unsupported     this backend type has no such API
+    ├── Unsupported                    unsupported     this backend type has no such API (or
+    │                                                  a query only the backend can parse is
+    │                                                  not estimated)
     └── UpstreamError                  (abstract)      the backend did not give an answer
         ├── QueryRejected              query_rejected  Prometheus refused the request (400/422)
         ├── BackendUnavailable         backend_unavailable  refused, DNS, TLS, 5xx; retry later
@@ -15,9 +20,11 @@
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
             └── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
 
-HTTP client errors are translated once, in `prometheus`; the MCP layer turns this tree into tool
-errors in one place (`tool_errors`). Messages are written for an agent and must never carry
-a URL, header or secret: the datasource id is enough to locate the problem.
+HTTP client errors are translated once, in `prometheus` (a parse error in the agent's own PromQL
+becomes InvalidQuery there, not QueryRejected); the MCP layer turns this tree into tool errors
+in one place (`calls`), with each error's `fields` next to its code and message. Messages are
+written for an agent and must never carry a URL, header or secret: the datasource id is
+enough to locate the problem.
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ class PromsMcpError(Exception):
         super().__init__(message)
         self.message = message
 
+    def fields(self) -> dict[str, str | int]:
+        """Facts an agent can act on without reading the message, sent next to it."""
+        return {}
+
 
 class ConfigurationError(PromsMcpError):
     code = "configuration"
@@ -43,7 +54,27 @@ class InvalidArgument(PromsMcpError):
 
 
 class InvalidQuery(InvalidArgument):
+    """`line` and `column` (from 1; the column counts bytes) only ever come from the parser
+    that found the error; `hint` is a fix where one is known."""
+
     code = "invalid_query"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+        self.hint = hint
+
+    def fields(self) -> dict[str, str | int]:
+        given = {"line": self.line, "column": self.column, "hint": self.hint}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 class DatasourceNotFound(PromsMcpError):
@@ -61,14 +92,15 @@ class UpstreamError(PromsMcpError):
 
 
 class QueryRejected(UpstreamError):
-    """Prometheus's own refusal, kept verbatim (`errorType`, `error`)."""
+    """Prometheus's own refusal, kept verbatim (`errorType`, `error` as `text`)."""
 
     code = "query_rejected"
 
-    def __init__(self, message: str, *, error_type: str, status_code: int) -> None:
+    def __init__(self, message: str, *, error_type: str, status_code: int, text: str) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.status_code = status_code
+        self.text = text
 
 
 class BackendUnavailable(UpstreamError):

@@ -1,7 +1,9 @@
 """Checks on what agents send before it reaches a backend: PromQL, metric and label names.
 
-Parsing with promql-parser (the Rust parser Prometheus-compatible tools share) turns a
-syntax error into an immediate, precise tool error instead of a round trip.
+PromQL is checked here for size and complexity only when a backend will parse it (its
+parser is the one that decides, and it names the line and column): see `promql_parse`.
+promql-parser (the Rust parser Prometheus-compatible tools share) is the verdict where there
+is no backend to ask; it names the problem but never its position.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 
 import promql_parser
 
-from . import errors
+from . import errors, promql_errors
 
 MAX_QUERY_LENGTH = 16_384
 MAX_OPERATORS = 500
@@ -23,21 +25,40 @@ _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def check_query(query: str) -> str:
-    """Return the query stripped, or raise InvalidQuery with the parser's message."""
+NO_BACKEND = "pass datasource_id to have its Prometheus name the line and column"
+
+
+def check_limits(query: str) -> str:
+    """Return the query stripped, or raise InvalidQuery when it is empty, too long or too
+    complex to parse safely; whether it parses is the backend's to say."""
     text = query.strip()
     if not text:
         raise errors.InvalidQuery("promql is empty; pass a PromQL expression such as up")
-    if len(text) > MAX_QUERY_LENGTH:
+    if len(query) > MAX_QUERY_LENGTH:
         raise errors.InvalidQuery(
-            f"promql is {len(text)} characters long; the limit is {MAX_QUERY_LENGTH}"
+            f"promql is {len(query)} characters long; the limit is {MAX_QUERY_LENGTH}"
         )
     _check_complexity(text)
-    try:
-        promql_parser.parse(text)
-    except ValueError as exc:
-        raise errors.InvalidQuery(f"PromQL syntax error: {exc}") from None
     return text
+
+
+def check_query(query: str) -> str:
+    """Return the query stripped, or raise InvalidQuery with proms-mcp's parser's message:
+    the check where there is no backend to parse it."""
+    text = check_limits(query)
+    problem = parse_problem(text)
+    if problem is not None:
+        raise promql_errors.from_parser(problem, why_no_position=NO_BACKEND)
+    return text
+
+
+def parse_problem(query: str) -> str | None:
+    """What proms-mcp's parser finds wrong with `query` (already within the limits)."""
+    try:
+        promql_parser.parse(query)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _check_complexity(text: str) -> None:

@@ -27,6 +27,7 @@ from . import (
     errors,
     inputs,
     prometheus,
+    promql_parse,
     results,
     timespec,
     tools,
@@ -207,9 +208,11 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         datasource, client = await live.resolve(datasource_id)
         now = live.clock()
         start_s, end_s = catalogue.window(start, end, now=now, discovery=True)
-        answer = await client.get(
+        answer = await promql_parse.send(
+            client,
             "/api/v1/series",
-            [("match[]", selector), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            [("match[]", match), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            match,
             cache_seconds=catalogue.CACHE_SECONDS,
             refresh=catalogue.still_open((start_s, end_s), now),
         )
@@ -290,7 +293,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
     ) -> out.ExemplarList:
         """Exemplars (trace ids attached to samples) of the series a query selects, in a
         window (default the last hour), newest first. Use to go from a spike to traces."""
-        query = inputs.check_query(promql)
+        query = inputs.check_limits(promql)
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = catalogue.window(start, end, now=live.clock())
         answer = await capabilities.fetch(
@@ -298,7 +301,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             client,
             capabilities.Api.EXEMPLARS,
             "/api/v1/query_exemplars",
-            [("query", query), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            [("query", promql), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+            promql=promql,
         )
         series, total = out.exemplar_series(answer.data, limit)
         truncated = None
@@ -360,8 +364,14 @@ async def _dropped_count(
 
 
 def _check_selector(match: str) -> str:
-    selector = inputs.check_query(match)
-    if not isinstance(promql_parser.parse(selector), promql_parser.VectorSelector):
+    """A selector our parser reads must be a plain one; one it cannot read goes to the
+    backend, whose parser decides (and names the position of an error)."""
+    selector = inputs.check_limits(match)
+    try:
+        expr = promql_parser.parse(selector)
+    except ValueError:
+        return selector
+    if not isinstance(expr, promql_parser.VectorSelector):
         raise errors.InvalidArgument(
             f"match={results.quoted(match)} is not a series selector; pass a metric name "
             'and/or label matchers such as up{job="api"}, without functions or ranges'

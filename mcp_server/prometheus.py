@@ -1,9 +1,10 @@
 """HTTP client for one Prometheus-compatible API, and the pool that keeps one per datasource.
 
 This is the seam where the HTTP client (aiohttp) meets the rest of the code: transport
-failures and Prometheus error bodies are translated into `errors` here, once. Nothing
-raised from this module carries a URL, a header or a secret: the caller names the
-datasource.
+failures and Prometheus error bodies are translated into `errors` here, once: a parse error
+in PromQL the agent wrote becomes `InvalidQuery` with Prometheus's line and column
+(`promql_errors`), any other refusal `QueryRejected`. Nothing raised from this module carries
+a URL, a header or a secret: the caller names the datasource.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -28,14 +30,14 @@ import aiohttp
 import certifi
 import pydantic
 
-from . import datasources, errors, identity, observability
+from . import datasources, errors, identity, observability, promql_errors, results
 
 logger = logging.getLogger(__name__)
 
 Params = Sequence[tuple[str, str]]
 
 _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
-_FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels"}
+_FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels", "/api/v1/format_query"}
 MAX_CONCURRENT_PER_DATASOURCE = 32
 """Requests in flight to one backend; the rest wait their turn (within their timeout)."""
 MAX_CONNECTIONS_PER_DATASOURCE = 64
@@ -118,6 +120,7 @@ class PrometheusClient:
         bearer_token: str | None = None,
         cache_seconds: float = 0.0,
         refresh: bool = False,
+        agent_promql: bool = False,
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
 
@@ -125,6 +128,10 @@ class PrometheusClient:
         catalogues: metric names and label values change slowly and cost the backend);
         `refresh` skips a cached answer but caches the new one (to confirm what a cached
         answer says is missing, and to keep later readers from repeating it).
+
+        With `agent_promql`, the request carries PromQL exactly as the agent wrote it, so a
+        parse error Prometheus reports is the agent's to fix, at the position it names
+        (`InvalidQuery`); without it (PromQL we built or wrapped) it stays `QueryRejected`.
 
         Identical requests already in flight share one upstream request (agents fan out the
         same query), and at most MAX_CONCURRENT_PER_DATASOURCE go to one backend at once, so
@@ -149,7 +156,13 @@ class PrometheusClient:
             shared.add_done_callback(lambda done: self._settle(key, done))
         else:
             observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
-        answer = await asyncio.shield(shared)
+        try:
+            answer = await asyncio.shield(shared)
+        except errors.QueryRejected as exc:
+            invalid = promql_errors.from_prometheus(exc.text) if agent_promql else None
+            if invalid is None:
+                raise
+            raise invalid from None
         if cache_seconds:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
@@ -268,6 +281,9 @@ def _describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
     return "the backend refused the connection or is down; retry later"
 
 
+_ERROR_TYPE = re.compile(r"[a-z_]{1,32}")
+
+
 def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
     try:
         payload = json.loads(body) if body else None
@@ -278,7 +294,10 @@ def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
         return ApiResult(data=payload.get("data"), warnings=tuple(str(w) for w in warnings))
     if isinstance(payload, dict) and payload.get("status") == "error":
         error_type = str(payload.get("errorType", "unknown"))
-        message = str(payload.get("error", "")).strip() or f"HTTP {status_code}"
+        if not _ERROR_TYPE.fullmatch(error_type):
+            error_type = "unknown"  # a word we print bare, so it must be one
+        backend_text = str(payload.get("error", "")).strip()
+        message = results.quoted(backend_text) if backend_text else f"HTTP {status_code}"
         if error_type == "timeout":
             raise errors.UpstreamTimeout(f"Prometheus: {message}")
         if error_type == "unavailable" or status_code >= 500:
@@ -287,6 +306,7 @@ def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
             f"Prometheus ({error_type}): {message}",
             error_type=error_type,
             status_code=status_code,
+            text=backend_text,
         )
     if status_code in (401, 403):
         raise errors.UpstreamUnauthorized(

@@ -168,15 +168,3 @@ def metric_type(name: str, types: Mapping[str, str]) -> MetricType:
             return MetricType(Kind.COUNTER)
         return MetricType(Kind.BUCKET if suffix == "_bucket" else Kind.COUNTER, inferred=True)
     return MetricType(Kind.UNKNOWN)
-
-
-def syntax_hint(message: str) -> str | None:
-    """A fix for the parser errors agents hit most, or None."""
-    if "expected type matrix" in message:
-        return (
-            "this function needs a range vector: add a window (rate(x[5m])); to rate an "
-            "aggregation, aggregate the rate instead: sum(rate(x[5m]))"
-        )
-    if "expected type vector" in message and "got matrix" in message:
-        return "a range vector x[5m] must go into a function such as rate() or avg_over_time()"
-    return None

@@ -1,9 +1,11 @@
 """PromQL help without executing the query: check, explain, lint, and estimate its cost.
 
-`check_promql` answers a query that does not parse with `valid: false` and the parser's
-message (plus a fix for the usual mistakes), not with a tool error: "is this valid?" is the
-question asked, so "no, because ..." is its answer, read in the same place as the lint
-findings. Tool errors stay for calls that cannot be answered (an unknown datasource).
+`check_promql` answers a query that does not parse with `valid: false`, the parser's message,
+its `line` and `column` and a `hint` (the fields an `invalid_query` tool error carries), not
+with a tool error: "is this valid?" is the question asked, so "no, because ..." is its
+answer, read in the same place as the lint findings. Tool errors stay for calls that cannot
+be answered (an unknown datasource). With a datasource its backend's parser decides
+(`promql_parse`); without one proms-mcp's parser does, and names no position.
 
 `estimate_query_cost` asks the backend for counts only, never for series lists (those may
 be huge and, on Prometheus 2.x, cannot be limited): `count(<selector>)` at a few instants of
@@ -34,6 +36,7 @@ from . import (
     prometheus,
     promql_explain,
     promql_lint,
+    promql_parse,
     promql_syntax,
     results,
     shaping,
@@ -79,6 +82,9 @@ class LintFinding(_Model):
 class PromqlCheck(_Model):
     valid: bool
     error: str | None = Field(None, description="why it does not parse")
+    line: int | None = Field(None, description="where, as the datasource's parser says")
+    column: int | None = Field(None, description="from 1, in bytes")
+    hint: str | None = Field(None, description="a fix, where one is known")
     prettified: str | None = Field(None, description="canonical layout, when not the input's")
     result_type: str | None = None
     steps: list[str] | None = Field(
@@ -130,58 +136,44 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         ] = None,
         max_tokens: budget.MaxTokens = None,
     ) -> PromqlCheck:
-        """Check PromQL without running it: `valid` or the parse error, the steps it computes,
-        and `findings` with fixes (rate of a gauge, raw counters, histogram_quantile without
-        le, windows too short for the scrape interval)."""
+        """Check PromQL without running it: `valid` or the parse error (with datasource_id:
+        its Prometheus's line and column), the steps it computes, and `findings` with fixes
+        (rate of a gauge, raw counters, histogram_quantile without le, short windows)."""
         try:
-            query = inputs.check_query(promql)
+            query = (inputs.check_query if datasource_id is None else inputs.check_limits)(promql)
         except errors.InvalidQuery as exc:
-            hint = promql_syntax.syntax_hint(exc.message)
-            return PromqlCheck(valid=False, error=exc.message + (f"; {hint}" if hint else ""))
-        expr = promql_parser.parse(query)
-        pretty = expr.prettify()
-        shown = pretty if pretty != query else None
-        if promql_syntax.depth(expr) > promql_syntax.MAX_DEPTH:
-            return PromqlCheck(
-                valid=True,
-                prettified=shown,
-                findings=[],
-                basis=f"nested deeper than {promql_syntax.MAX_DEPTH}: not explained or linted",
-            )
-        explanation = promql_explain.explain(expr)
-        types: dict[str, str] = {}
+            return _invalid(exc)
         if datasource_id is None:
             interval = facts.ScrapeInterval(facts.DEFAULT_SCRAPE_INTERVAL_SECONDS, "assumed")
             typed_by = "no datasource_id: types from metric names"
+            expr = promql_parser.parse(query)
+            return _check(expr, query, _explain(expr), {}, interval, typed_by)
+        problem = inputs.parse_problem(query)
+        datasource, client = await live.resolve(datasource_id)
+        try:
+            formatted = await promql_parse.backend_verdict(client, promql)
+        except errors.InvalidQuery as exc:
+            return _invalid(exc)
+        except errors.UpstreamError as exc:
+            if problem is not None:
+                return _invalid(promql_parse.unasked(problem, exc))
+            # proms-mcp's parser accepts it; the basis says the metadata was unavailable too
         else:
-            datasource, client = await live.resolve(datasource_id)
-            (types, typed_by), interval = await asyncio.gather(
-                _metadata(client, list(explanation.metrics)),
-                facts.scrape_interval(datasource, client),
-            )
-        findings = promql_lint.lint(
-            expr,
-            types=types,
-            scrape_interval=interval.seconds,
-            interval_assumed=interval.source == "assumed",
-        )
-        metrics = {m: str(promql_syntax.metric_type(m, types)) for m in explanation.metrics}
-        return PromqlCheck(
-            valid=True,
-            prettified=shown,
-            result_type=explanation.result_type,
-            steps=list(explanation.steps),
-            metrics=metrics or None,
-            windows=list(explanation.windows) or None,
-            findings=[
-                LintFinding(
-                    severity=f.severity, rule=f.rule, message=f.message, inferred=f.inferred or None
+            if problem is not None:
+                return PromqlCheck(
+                    valid=True,
+                    prettified=formatted if formatted not in (None, query) else None,
+                    findings=[],
+                    basis="the datasource parses it, proms-mcp's parser does not "
+                    f"({results.quoted(problem)}): not explained or linted",
                 )
-                for f in findings
-            ],
-            basis=f"{typed_by}; scrape interval "
-            f"{timespec.format_duration(interval.seconds)} ({interval.source})",
+        expr = promql_parser.parse(query)
+        explanation = _explain(expr)
+        metrics = list(explanation.metrics) if explanation is not None else []
+        (types, typed_by), interval = await asyncio.gather(
+            _metadata(client, metrics), facts.scrape_interval(datasource, client)
         )
+        return _check(expr, query, explanation, types, interval, typed_by)
 
     @app.tool(annotations=tools.READ_ONLY, output_schema=None)
     @calls.guarded("estimate_query_cost")
@@ -198,18 +190,82 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Before a big query: series each selector reads; series, points and tokens that
         query_instant (at end) and query_range would return, judged against the token budget
         (max_tokens as you would pass it), with advice to shrink them. Runs only counts."""
-        query = inputs.check_query(promql)
-        expr = promql_parser.parse(query)
+        query = inputs.check_limits(promql)
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
-        if step is not None:
-            step_s = timespec.parse_duration(step, argument="step")
-        else:  # query_range's default
+        step_s = timespec.parse_duration(step, argument="step") if step is not None else None
+        # The counts wrap the query, which would move Prometheus's positions: parse it first.
+        await promql_parse.backend_verdict(client, promql)
+        problem = inputs.parse_problem(query)
+        if problem is not None:
+            raise errors.Unsupported(
+                "the datasource parses this query but proms-mcp's parser does not "
+                f"({results.quoted(problem)}), so its cost cannot be estimated; query_instant "
+                "and query_range run it as it is"
+            )
+        expr = promql_parser.parse(query)
+        if step_s is None:  # query_range's default
             interval = await facts.scrape_interval(datasource, client)
             step_s = tools.default_step(span, interval.seconds)
         estimate = _Estimate(client, query, expr, (start_s, end_s, step_s))
         return await estimate.run(datasource.id)
+
+
+def _invalid(error: errors.InvalidQuery) -> PromqlCheck:
+    return PromqlCheck(
+        valid=False, error=error.message, line=error.line, column=error.column, hint=error.hint
+    )
+
+
+def _explain(expr: promql_parser.Expr) -> promql_explain.Explanation | None:
+    """None for expressions too deep to walk."""
+    if promql_syntax.depth(expr) > promql_syntax.MAX_DEPTH:
+        return None
+    return promql_explain.explain(expr)
+
+
+def _check(
+    expr: promql_parser.Expr,
+    query: str,
+    explanation: promql_explain.Explanation | None,
+    types: dict[str, str],
+    interval: facts.ScrapeInterval,
+    typed_by: str,
+) -> PromqlCheck:
+    """The answer for a query that parses: what it computes and what looks wrong."""
+    pretty = expr.prettify()
+    shown = pretty if pretty != query else None
+    if explanation is None:
+        return PromqlCheck(
+            valid=True,
+            prettified=shown,
+            findings=[],
+            basis=f"nested deeper than {promql_syntax.MAX_DEPTH}: not explained or linted",
+        )
+    findings = promql_lint.lint(
+        expr,
+        types=types,
+        scrape_interval=interval.seconds,
+        interval_assumed=interval.source == "assumed",
+    )
+    metrics = {m: str(promql_syntax.metric_type(m, types)) for m in explanation.metrics}
+    return PromqlCheck(
+        valid=True,
+        prettified=shown,
+        result_type=explanation.result_type,
+        steps=list(explanation.steps),
+        metrics=metrics or None,
+        windows=list(explanation.windows) or None,
+        findings=[
+            LintFinding(
+                severity=f.severity, rule=f.rule, message=f.message, inferred=f.inferred or None
+            )
+            for f in findings
+        ],
+        basis=f"{typed_by}; scrape interval "
+        f"{timespec.format_duration(interval.seconds)} ({interval.source})",
+    )
 
 
 async def _metadata(

@@ -22,6 +22,7 @@ from . import (
     facts,
     inputs,
     prometheus,
+    promql_parse,
     results,
     shaping,
     timespec,
@@ -143,14 +144,16 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         """Evaluate PromQL at one moment (default now): each series' value. Labels shared by
         all series are in common_labels. Over limit or budget: the highest values are kept,
         with stats of all in `values`. Use query_range for trends."""
-        query = inputs.check_query(promql)
+        query = inputs.check_limits(promql)
         datasource, client = await live.resolve(datasource_id)
         at = timespec.milliseconds(
             timespec.parse_time(time, argument="time", now=live.clock())
             if time is not None
             else live.clock()
         )
-        answer = await client.get("/api/v1/query", [("query", query), ("time", f"{at:.3f}")])
+        answer = await promql_parse.send(
+            client, "/api/v1/query", [("query", promql), ("time", f"{at:.3f}")], promql
+        )
         data: dict[str, Any] = answer.data or {}
         result_type = str(data.get("resultType", "vector"))
         raw = data.get("result")
@@ -203,7 +206,7 @@ def register(app: FastMCP, live: backends.Backends) -> None:
         at start + i*step_seconds; shared labels are in common_labels. Too big for the budget:
         coarser step, then per-series summaries (min/max/mean/first/last/change), then the
         series with the highest maximum; `summarized` says what was done."""
-        query = inputs.check_query(promql)
+        query = inputs.check_limits(promql)
         datasource, client = await live.resolve(datasource_id)
         start_s, end_s = catalogue.window(start, end, now=live.clock())
         span = end_s - start_s
@@ -221,14 +224,16 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 f"{timespec.MAX_POINTS_PER_SERIES} points per series; use a step of at least "
                 f"{timespec.format_duration(timespec.auto_step(span, target_points=1000))}"
             )
-        answer = await client.get(
+        answer = await promql_parse.send(
+            client,
             "/api/v1/query_range",
             [
-                ("query", query),
+                ("query", promql),
                 ("start", f"{start_s:.3f}"),
                 ("end", f"{end_s:.3f}"),
                 ("step", f"{step_s:.3f}"),  # every digit: `:g` sent 1234567 as 1.23457e+06
             ],
+            promql,
         )
         data: dict[str, Any] = answer.data or {}
         count = round(span * 1000) // round(step_s * 1000) + 1  # Prometheus's own ms count

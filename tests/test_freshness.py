@@ -106,7 +106,7 @@ async def test_a_metric_a_query_returns_is_never_diagnosed_as_missing(
     early_in_a_cache_slot()
     absent = await call(mcp, "query_instant", datasource_id="live", promql="fresh_late_metric")
     assert absent["total_series"] == 0
-    assert absent["suggestions"][0].startswith("metric fresh_late_metric has no series")
+    assert absent["suggestions"][0].startswith('metric "fresh_late_metric" has no series')
 
     serve(live, "fresh_late_metric", 'fresh_late_metric{kind="a"} 1')
     present = await call(mcp, "query_instant", datasource_id="live", promql="fresh_late_metric")
@@ -124,7 +124,7 @@ async def test_a_label_or_value_scraped_seconds_ago_is_never_diagnosed_as_missin
     query = 'fresh_value_metric{kind="new"}'
     absent = await call(mcp, "query_instant", datasource_id="live", promql=query)
     assert absent["suggestions"] == [
-        'fresh_value_metric has no series with kind="new" (its values: old)'
+        'metric "fresh_value_metric" has no series with kind="new" (its values: "old")'
     ]
     serve(live, query, 'fresh_value_metric{kind="new"} 1')
     got = await call(

@@ -506,9 +506,12 @@ async def test_query_exemplars_without_exemplars_explains_why(mcp: McpClient) ->
     assert "exemplar storage" in got["hint"]
 
 
-async def test_query_exemplars_rejects_bad_promql_before_asking(mcp: McpClient) -> None:
+async def test_query_exemplars_answers_bad_promql_with_prometheus_position(
+    mcp: McpClient,
+) -> None:
     error = await call_error(mcp, "query_exemplars", datasource_id="prom", promql="rate(x[5m]")
     assert error["code"] == "invalid_query"
+    assert (error["line"], error["column"]) == (1, 11)
 
 
 # --- flavours without an API, and backends answering 404 -----------------------------------

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_server import promql_explain, promql_lint, promql_syntax
+from mcp_server import promql_errors, promql_explain, promql_lint, promql_syntax
 from mcp_server.promql_syntax import Kind
 
 RATIO = (
@@ -188,11 +188,12 @@ def test_selectors_are_distinct_and_keep_offset_and_at_but_not_the_range() -> No
     [
         ("expected type matrix in call to function 'rate', got vector", "sum(rate(x[5m]))"),
         ("expected type vector in call to function 'abs', got matrix", "rate()"),
-        ("unclosed left parenthesis", None),
+        ("unclosed left parenthesis", "add the missing )"),
+        ("something no parser says", None),
     ],
 )
 def test_syntax_hints_cover_the_usual_type_mistakes(message: str, fragment: str | None) -> None:
-    hint = promql_syntax.syntax_hint(message)
+    hint = promql_errors.hint(message)
     assert (hint is None) if fragment is None else (hint is not None and fragment in hint)
 
 

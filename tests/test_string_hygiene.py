@@ -327,11 +327,6 @@ async def test_resources_prompts_and_completions_keep_backend_text_quoted(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Prometheus's error text is quoted where QueryRejected messages are built "
-    "(mcp_server/prometheus.py, the PromQL-errors branch of issue #12); remove this mark then",
-)
 async def test_prometheus_error_text_quoting_backend_labels_is_quoted_in_the_message(
     hostile_mcp: McpClient,
 ) -> None:

@@ -310,7 +310,7 @@ async def test_prometheus_execution_errors_keep_prometheus_message(mcp: McpClien
         mcp, "query_instant", datasource_id="prom", promql='label_replace(up, "a", "$1", "b", "(")'
     )
     assert error["code"] == "query_rejected"
-    assert error["message"].startswith("Prometheus (execution): invalid regular expression")
+    assert error["message"].startswith('Prometheus (execution): "invalid regular expression')
 
 
 async def test_unknown_datasource_is_reported_with_suggestions(mcp: McpClient) -> None:

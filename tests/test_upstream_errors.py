@@ -415,7 +415,7 @@ async def test_a_many_to_many_match_is_query_rejected_with_prometheus_execution_
     assert (status, error_type) == (422, "execution")
     error = await call_error(agent, "query_instant", datasource_id="prom", promql=query, time=END)
     assert error["code"] == "query_rejected" and error["retryable"] is False
-    assert error["message"] == f"Prometheus (execution): {text}"
+    assert error["message"] == f"Prometheus (execution): {json.dumps(text, ensure_ascii=False)}"
     assert "found duplicate series" in error["message"]
 
 
@@ -436,7 +436,7 @@ async def test_prometheus_own_query_timeout_is_a_retryable_timeout_with_its_mess
     )
     elapsed = time.monotonic() - started
     assert error["code"] == "timeout" and error["retryable"] is True
-    assert error["message"].startswith("Prometheus: query timed out"), error["message"]
+    assert error["message"].startswith('Prometheus: "query timed out'), error["message"]
     assert elapsed < SLOW_TIMEOUT + 3
 
 
@@ -533,7 +533,7 @@ async def test_a_refused_connection_is_retryable_backend_unavailable_without_add
             "unavailable",
             "backend_unavailable",
             True,
-            f"Prometheus (unavailable): {UNAVAILABLE_TEXT}",
+            f"Prometheus (unavailable): {json.dumps(UNAVAILABLE_TEXT)}",
         ),
         ("badgateway", "backend_unavailable", True, "HTTP 502; retry later"),
         ("500", "backend_unavailable", True, "HTTP 500; retry later"),
