@@ -114,7 +114,9 @@ async def test_a_metric_a_query_returns_is_never_diagnosed_as_missing(
     got = await call(
         mcp, "query_instant", datasource_id="live", promql='fresh_late_metric{kind="b"}'
     )
-    assert got["suggestions"] == ['fresh_late_metric has no series with kind="b" (its values: a)']
+    assert got["suggestions"] == [
+        'metric "fresh_late_metric" has no series with kind="b" (its values: "a")'
+    ]
 
 
 async def test_a_label_or_value_scraped_seconds_ago_is_never_diagnosed_as_missing(
@@ -131,7 +133,7 @@ async def test_a_label_or_value_scraped_seconds_ago_is_never_diagnosed_as_missin
         mcp, "query_instant", datasource_id="live", promql='fresh_value_metric{kind="new",zone="z"}'
     )
     assert got["suggestions"] == [
-        "fresh_value_metric has no label zone (its labels: instance, job, kind)"
+        'metric "fresh_value_metric" has no label "zone" (its labels: "instance", "job", "kind")'
     ]
 
     zoned = 'fresh_value_metric{kind="new",zone="a"}'
@@ -139,7 +141,9 @@ async def test_a_label_or_value_scraped_seconds_ago_is_never_diagnosed_as_missin
     got = await call(
         mcp, "query_instant", datasource_id="live", promql='fresh_value_metric{zone="b"}'
     )
-    assert got["suggestions"] == ['fresh_value_metric has no series with zone="b" (its values: a)']
+    assert got["suggestions"] == [
+        'metric "fresh_value_metric" has no series with zone="b" (its values: "a")'
+    ]
 
 
 def test_a_discovery_window_ends_at_or_after_now_and_a_diagnosis_window_covers_its_query() -> None:
