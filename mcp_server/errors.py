@@ -18,7 +18,8 @@
         ├── UpstreamTimeout            timeout         narrow the query or raise the timeout
         ├── ResponseTooLarge           response_too_large  narrow the query
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
-            └── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
+            ├── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
+            └── EmptyResponse          bad_response    2xx, no body (`capabilities`: no data)
 
 HTTP client errors are translated once, in `prometheus` (a parse error in the agent's own PromQL
 becomes InvalidQuery there, not QueryRejected); the MCP layer turns this tree into tool errors
@@ -127,3 +128,9 @@ class BadUpstreamResponse(UpstreamError):
 
 class EndpointNotFound(BadUpstreamResponse):
     """HTTP 404: a wrong base URL, or an optional API the backend does not serve."""
+
+
+class EmptyResponse(BadUpstreamResponse):
+    """A success status with no body (Prometheus answers HTTP 204 when it has no data, e.g.
+    exemplars of an expression without a selector): "nothing" from an optional API, a fault
+    from one that must answer."""
