@@ -8,6 +8,7 @@
     │                                                  `column` and a `hint`), or a result the
     │                                                  tool cannot give (a range vector)
     ├── DatasourceNotFound             datasource_not_found  call list_datasources
+    ├── DatasourceUnavailable          datasource_unavailable  declared but not served; says why
     ├── Unsupported                    unsupported     this backend type has no such API (or
     │                                                  a query only the backend can parse is
     │                                                  not estimated)
@@ -80,6 +81,13 @@ class InvalidQuery(InvalidArgument):
 
 class DatasourceNotFound(PromsMcpError):
     code = "datasource_not_found"
+
+
+class DatasourceUnavailable(PromsMcpError):
+    """Declared, but its definition could not be served (an unset variable, a missing Secret);
+    the message is the problem `/ready` lists, with its fix."""
+
+    code = "datasource_unavailable"
 
 
 class Unsupported(PromsMcpError):
