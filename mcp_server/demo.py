@@ -16,12 +16,15 @@ live scrape.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -67,6 +70,7 @@ def run(config: settings.Settings) -> int:
             else []
         )
         try:
+            started = time.monotonic()
             url = stack.enter_context(demo_prometheus(find_binaries(), workdir, self_target))
         except errors.ConfigurationError as exc:
             print(f"proms-mcp demo: {exc}", file=sys.stderr)
@@ -91,7 +95,32 @@ def run(config: settings.Settings) -> int:
         )
         sources = config.sources.model_copy(update={"datasources_path": provisioning_file})
         print(client_snippet(config), flush=True)
-        return server.run(config.model_copy(update={"sources": sources}))
+        gate = AlertFiring(url, started)
+        return server.run(config.model_copy(update={"sources": sources}), extensions=[gate])
+
+
+class AlertFiring:
+    """Holds MCP back until the demo's alert fires, so an agent's first `list_alerts` finds
+    it. Prometheus's first rule evaluation comes within the group's 1 s interval after it
+    starts; as a server extension, that wait overlaps building the server (0.3-0.6 s)
+    instead of adding to it. Unlike the operator, it blocks in `start` on purpose: serving
+    before the demo is whole would answer the first calls with less than it has."""
+
+    def __init__(self, url: str, started: float) -> None:
+        self._url = url
+        self._started = started
+
+    async def start(self, application: server.Application) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        await asyncio.to_thread(_wait_firing, self._url, synthetic.ALERT, deadline)
+        logger.info(
+            "demo ready: %s is firing",
+            synthetic.ALERT,
+            extra={"seconds": round(time.monotonic() - self._started, 2)},
+        )
+
+    async def stop(self) -> None:
+        """Prometheus stops with `run`, after the server."""
 
 
 def client_snippet(config: settings.Settings) -> str:
@@ -146,7 +175,8 @@ def demo_prometheus(
     binaries: Binaries, workdir: pathlib.Path, extra_targets: list[str]
 ) -> Iterator[str]:
     """The demo Prometheus with the shop's history, scraping the shop live (and
-    `extra_targets` as job `proms-mcp`); yields its URL once the shop's alert fires."""
+    `extra_targets` as job `proms-mcp`); yields its URL once it answers (`AlertFiring`
+    then waits for its first rule evaluation)."""
     started = time.monotonic()
     shop = synthetic.Shop(time.time())
     with shop_target(shop) as target:
@@ -157,9 +187,8 @@ def demo_prometheus(
         config = workdir / "prometheus.yml"
         config.write_text(json.dumps(prometheus_config(target, extra_targets, rules)))
         with local_prometheus(binaries.prometheus, workdir, config, data) as url:
-            _wait_firing(url, synthetic.ALERT, time.monotonic() + READY_TIMEOUT_SECONDS)
             logger.info(
-                "demo Prometheus ready at %s with %d hours of history",
+                "demo Prometheus started at %s with %d hours of history",
                 url,
                 synthetic.HISTORY_SECONDS // 3600,
                 extra={
@@ -273,6 +302,7 @@ def local_prometheus(
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_stop_with_parent(),
         )
         try:
             _wait_ready(url, process, time.monotonic() + ready_timeout, log_file)
@@ -284,6 +314,21 @@ def local_prometheus(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """On Linux, the child gets SIGTERM when proms-mcp dies, even by SIGKILL or before its
+    signal handlers are in place: the demo Prometheus never outlives the demo. Resolved
+    before the fork, so the child only makes the one system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    death_signal = 1  # PR_SET_PDEATHSIG
+
+    def arm() -> None:
+        prctl(death_signal, signal.SIGTERM)
+
+    return arm
 
 
 def _wait_ready(

@@ -5,7 +5,9 @@ and the live scrapes then continue the same series."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -39,8 +41,9 @@ def ready(health_url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+@contextlib.contextmanager
+def running_demo(folder: pathlib.Path) -> Iterator[Demo]:
+    """`python -m mcp_server demo` from an empty folder (no local_config/), until /ready."""
     port, health = harness.free_port(), harness.free_port()
     environment = {
         k: v
@@ -51,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "mcp_server", "demo"],
-        cwd=tmp_path_factory.mktemp("demo"),  # no local_config/ here
+        cwd=folder,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -66,6 +69,31 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def children(pid: int) -> list[int]:
+    """The processes that `pid`'s main thread started (Linux)."""
+    text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited, waiting to be reaped
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with running_demo(tmp_path_factory.mktemp("demo")) as running:
+        yield running
+
+
+DEMO = "demo-prometheus"
 
 
 def no_nulls(result: dict[str, Any]) -> bool:
@@ -107,42 +135,56 @@ async def test_the_first_calls_after_ready_find_history_up_metrics_and_a_firing_
 
 
 async def test_live_scrapes_continue_the_backfilled_series_without_a_reset(demo: Demo) -> None:
-    """The first scrape comes 5-20 s after the start (Prometheus's 5 s target tick, then the
-    15 s interval); its metadata only exists live, and no counter restarts at the seam."""
+    """The first scrapes come 5-20 s after the start (Prometheus's 5 s target tick, then the
+    15 s interval). A first scrape adds series to its target's cache (the history has 0
+    there); metadata only exists live; and no counter restarts at the seam."""
+    scraped_shop = 'count(max_over_time(scrape_series_added{job="shop"}[1m]) > 0)'
     async with Client(demo.mcp_url) as mcp:
         deadline = time.monotonic() + 40
-        while True:
-            described = await call(
-                mcp,
-                "get_metric_metadata",
-                datasource_id="demo-prometheus",
-                metric_name="http_requests_total",
-            )
-            if described["metadata"] or time.monotonic() > deadline:
+        while True:  # polling, bounded by the deadline
+            shop = await call(mcp, "query_instant", datasource_id=DEMO, promql=scraped_shop)
+            own = await call(mcp, "query_instant", datasource_id=DEMO, promql="up == 1")
+            live = bool(shop["series"]) and shop["series"][0]["value"] == len(synthetic.INSTANCES)
+            jobs = {labels_of(own, s)["job"] for s in own["series"]}
+            if (live and "proms-mcp" in jobs) or time.monotonic() > deadline:
                 break
-            await asyncio.sleep(0.5)  # polling, bounded by the deadline
+            await asyncio.sleep(0.5)
+        described = await call(
+            mcp, "get_metric_metadata", datasource_id=DEMO, metric_name="http_requests_total"
+        )
         resets = await call(
             mcp,
             "query_instant",
-            datasource_id="demo-prometheus",
+            datasource_id=DEMO,
             promql="sum(resets(http_requests_total[10m]))",
         )
-        self_scraped = await call(
-            mcp, "query_instant", datasource_id="demo-prometheus", promql='up{job="proms-mcp"}'
-        )
+    assert live and "proms-mcp" in jobs, (shop, own)
     assert described["metadata"][0]["type"] == "counter", described
     assert resets["series"][0]["value"] == 0, resets
-    assert self_scraped["series"], self_scraped
 
 
-def test_the_demo_stops_cleanly_and_printed_the_client_snippet(demo: Demo) -> None:
+def test_the_demo_stops_cleanly_with_its_prometheus_and_printed_the_client_snippet(
+    demo: Demo,
+) -> None:
+    prometheus = children(demo.process.pid)
+    assert prometheus
     demo.process.send_signal(signal.SIGTERM)
     output, _ = demo.process.communicate(timeout=20)
     assert demo.process.returncode == 0, output
+    assert all(gone(pid) for pid in prometheus)
     assert '"mcpServers"' in output and demo.mcp_url in output
-    prepared = re.search(r'"message": "demo Prometheus ready[^\n]*"seconds": ([0-9.]+)', output)
-    assert prepared, output
-    print(f"demo: Prometheus prepared in {prepared[1]} s, ready after {demo.ready_after:.2f} s")
+    whole = re.search(r'"message": "demo ready[^\n]*"seconds": ([0-9.]+)', output)
+    assert whole, output
+    print(f"demo: whole after {whole[1]} s of its own, /ready after {demo.ready_after:.2f} s")
+
+
+def test_a_killed_demo_takes_its_prometheus_with_it(tmp_path: pathlib.Path) -> None:
+    with running_demo(tmp_path) as killed:
+        prometheus = children(killed.process.pid)
+        assert prometheus
+        killed.process.kill()
+        killed.process.wait()
+        harness.poll(lambda: all(gone(pid) for pid in prometheus), timeout=15)
 
 
 def test_history_ends_where_the_live_target_starts_for_every_series() -> None:
@@ -183,3 +225,20 @@ def test_live_counters_and_buckets_only_grow_after_the_history() -> None:
 
 def test_an_unknown_instance_has_no_exposition() -> None:
     assert synthetic.Shop(time.time()).exposition("10.0.0.1:8080", time.time()) is None
+
+
+def test_a_missing_promtool_is_named_with_the_fix(tmp_path: pathlib.Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "GRAFANA_DATASOURCES_PATH"}
+    environment.update(PORT=str(harness.free_port()), PROMTOOL_BIN=str(tmp_path / "promtool"))
+    finished = subprocess.run(
+        [sys.executable, "-m", "mcp_server", "demo"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert finished.returncode == 2, finished
+    assert f"PROMTOOL_BIN={tmp_path / 'promtool'} is not an executable file" in finished.stderr
+    assert "Traceback" not in finished.stderr + finished.stdout
