@@ -127,9 +127,11 @@ def client_snippet(config: settings.Settings) -> str:
     url = f"http://127.0.0.1:{config.server.port}{server.MCP_PATH}"
     snippet = {"mcpServers": {"proms-mcp": {"type": "http", "url": url}}}
     return (
-        f"proms-mcp demo: a local Prometheus is served as datasource {DEMO_DATASOURCE!r}.\n"
+        f"proms-mcp demo: a local Prometheus with {synthetic.HISTORY_SECONDS // 3600} hours of a "
+        f"synthetic shop is served as datasource {DEMO_DATASOURCE!r}.\n"
         f"Add this to your MCP client configuration (e.g. .cursor/mcp.json):\n"
-        f"{json.dumps(snippet, indent=2)}"
+        f"{json.dumps(snippet, indent=2)}\n"
+        f"Then ask your agent: why is {synthetic.ALERT} firing on {DEMO_DATASOURCE}?"
     )
 
 
