@@ -50,7 +50,8 @@ def running_demo(folder: pathlib.Path) -> Iterator[Demo]:
         for k, v in os.environ.items()
         if k not in ("GRAFANA_DATASOURCES_PATH", "AUTH_MODE", "HOST")
     }
-    environment.update(PORT=str(port), HEALTH_METRICS_PORT=str(health))
+    # Its temporary folder too: a killed demo cannot remove it, pytest will.
+    environment.update(PORT=str(port), HEALTH_METRICS_PORT=str(health), TMPDIR=str(folder))
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "mcp_server", "demo"],
