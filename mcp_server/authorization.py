@@ -56,8 +56,9 @@ class Authorizer:
         self._cache: dict[tuple[Any, ...], tuple[float, bool]] = {}
         self._inflight: dict[tuple[Any, ...], asyncio.Task[bool]] = {}
 
-    async def allowed(self, who: identity.Identity, datasource: datasources.Datasource) -> bool:
-        source = datasource.source
+    async def allowed(self, who: identity.Identity, source: datasources.Source) -> bool:
+        """Decided by where a datasource is declared, so one that is declared but not served
+        is shown to exactly the callers who could query it once fixed."""
         if source.kind is datasources.SourceKind.FILE:
             return self._file_policy is Policy.ALLOW
         if source.kind is datasources.SourceKind.CONFIGMAP:

@@ -32,26 +32,47 @@ class Backends:
         self, datasource_id: str
     ) -> tuple[datasources.Datasource, prometheus.PrometheusClient]:
         """A datasource the caller may use; one it may not is reported exactly like one that
-        does not exist, so its existence does not leak."""
+        does not exist, so its existence does not leak. One that is declared but not served
+        is reported with the reason, to the callers who could query it once fixed."""
         snapshot = self.registry.current()
-        datasource = snapshot.get(datasource_id.strip())
-        if datasource is None or not await self._allowed(datasource):
-            visible = await self.visible(snapshot)
-            raise errors.DatasourceNotFound(_not_found_message(datasource_id, visible))
-        return datasource, self.pool.client_for(datasource)
+        wanted = datasource_id.strip()
+        datasource = snapshot.get(wanted)
+        if datasource is not None and await self._allowed(datasource.source):
+            return datasource, self.pool.client_for(datasource)
+        broken = snapshot.unavailable.get(datasources.DatasourceId(wanted))
+        if datasource is None and broken is not None and await self._allowed(broken.source):
+            raise errors.DatasourceUnavailable(unavailable_message(broken))
+        visible = await self.visible(snapshot)
+        raise errors.DatasourceNotFound(_not_found_message(datasource_id, visible))
 
     async def visible(self, snapshot: registry.Snapshot) -> list[datasources.Datasource]:
         candidates = sorted(snapshot.datasources.values(), key=lambda d: d.id)
-        if self.authorizer is None:
-            return candidates
-        verdicts = await asyncio.gather(*(self._allowed(d) for d in candidates))
+        verdicts = await self._verdicts([d.source for d in candidates])
         return [d for d, ok in zip(candidates, verdicts, strict=True) if ok]
 
-    async def _allowed(self, datasource: datasources.Datasource) -> bool:
+    async def unavailable(self, snapshot: registry.Snapshot) -> list[registry.Unavailable]:
+        """Declared but not served, for the callers who may see them (as `visible`)."""
+        candidates = sorted(snapshot.unavailable.values(), key=lambda u: u.id)
+        verdicts = await self._verdicts([u.source for u in candidates])
+        return [u for u, ok in zip(candidates, verdicts, strict=True) if ok]
+
+    async def _verdicts(self, sources: list[datasources.Source]) -> list[bool]:
+        if self.authorizer is None:
+            return [True] * len(sources)
+        return list(await asyncio.gather(*(self._allowed(s) for s in sources)))
+
+    async def _allowed(self, source: datasources.Source) -> bool:
         if self.authorizer is None:
             return True
         who = identity.current.get()
-        return who is not None and await self.authorizer.allowed(who, datasource)
+        return who is not None and await self.authorizer.allowed(who, source)
+
+
+def unavailable_message(broken: registry.Unavailable) -> str:
+    return (
+        f"datasource {results.quoted(broken.id)} is declared but not served: "
+        f"{results.clean(broken.reason)}"
+    )
 
 
 def _not_found_message(datasource_id: str, visible: list[datasources.Datasource]) -> str:

@@ -1,8 +1,9 @@
 """Which Prometheus HTTP APIs each backend flavour serves, so a tool an endpoint cannot
 answer says so up front (`unsupported`) instead of failing with an opaque 404.
 
-The table only lists what is known to be missing; anything else is tried, and a 404 from
-an optional API is reported as `unsupported` too (see `optional_api`).
+The table only lists what is known to be missing; anything else is tried, a 404 from an
+optional API is reported as `unsupported` too, and a success without a body (Prometheus's
+HTTP 204 for "no data") as an empty answer (see `fetch`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ async def fetch(
     cache_seconds: float = 0.0,
     promql: str | None = None,
 ) -> prometheus.ApiResult:
-    """`client.get` for an optional API: refused up front when the flavour lacks it, and a
-    404 (an older or differently built backend) reported as `unsupported`, not as a bug.
+    """`client.get` for an optional API: refused up front when the flavour lacks it, a 404
+    (an older or differently built backend) reported as `unsupported`, not as a bug, and a
+    success without a body (Prometheus's HTTP 204 for "no data") answered as nothing.
     `promql` is the agent's PromQL when the request carries it (see `promql_parse.send`)."""
     require(datasource, api)
     try:
@@ -70,6 +72,8 @@ async def fetch(
                 client, path, params, promql, cache_seconds=cache_seconds
             )
         return await client.get(path, params, cache_seconds=cache_seconds)
+    except errors.EmptyResponse:
+        return prometheus.ApiResult(data=None)
     except errors.EndpointNotFound:
         raise errors.Unsupported(
             f"datasource {results.quoted(datasource.id)} does not serve the {api.value} API "

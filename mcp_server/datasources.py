@@ -121,6 +121,9 @@ class Problem:
     message: str
     entry: str | None = None  # e.g. "datasources[2] (name 'thanos')"
     field: str | None = None  # e.g. "jsonData.httpMethod"
+    datasource_id: DatasourceId | None = None
+    """The id the definition would be served as, when it names one: agents asking for it are
+    told why it is not served (`datasource_unavailable`) instead of that it does not exist."""
 
     def __str__(self) -> str:
         where = str(self.source)

@@ -8,6 +8,7 @@
     │                                                  `column` and a `hint`), or a result the
     │                                                  tool cannot give (a range vector)
     ├── DatasourceNotFound             datasource_not_found  call list_datasources
+    ├── DatasourceUnavailable          datasource_unavailable  declared but not served; says why
     ├── Unsupported                    unsupported     this backend type has no such API (or
     │                                                  a query only the backend can parse is
     │                                                  not estimated)
@@ -18,7 +19,8 @@
         ├── UpstreamTimeout            timeout         narrow the query or raise the timeout
         ├── ResponseTooLarge           response_too_large  narrow the query
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
-            └── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
+            ├── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
+            └── EmptyResponse          bad_response    2xx, no body (`capabilities`: no data)
 
 HTTP client errors are translated once, in `prometheus` (a parse error in the agent's own PromQL
 becomes InvalidQuery there, not QueryRejected); the MCP layer turns this tree into tool errors
@@ -81,6 +83,13 @@ class DatasourceNotFound(PromsMcpError):
     code = "datasource_not_found"
 
 
+class DatasourceUnavailable(PromsMcpError):
+    """Declared, but its definition could not be served (an unset variable, a missing Secret);
+    the message is the problem `/ready` lists, with its fix."""
+
+    code = "datasource_unavailable"
+
+
 class Unsupported(PromsMcpError):
     """The datasource's backend does not serve the API a tool needs (targets on Mimir)."""
 
@@ -127,3 +136,9 @@ class BadUpstreamResponse(UpstreamError):
 
 class EndpointNotFound(BadUpstreamResponse):
     """HTTP 404: a wrong base URL, or an optional API the backend does not serve."""
+
+
+class EmptyResponse(BadUpstreamResponse):
+    """A success status with no body (Prometheus answers HTTP 204 when it has no data, e.g.
+    exemplars of an expression without a selector): "nothing" from an optional API, a fault
+    from one that must answer."""

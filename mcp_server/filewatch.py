@@ -3,8 +3,10 @@
 Polling the content (not inotify) is deliberate: Kubernetes updates mounted ConfigMaps by
 swapping a symlink, which inotify watches on the file miss, and a few small files are cheap
 to re-read. A document that cannot be parsed at all keeps the last good datasources in
-service and is reported in logs, metrics and `/ready`; a bad entry in an otherwise good
-document is skipped and reported while the rest load.
+service and is reported in logs, metrics and `/ready` (with the problems of the
+configuration still served); at a cold start there is nothing to keep, and the source stays
+not ready until a document parses. A bad entry in an otherwise good document is skipped and
+reported while the rest load.
 """
 
 from __future__ import annotations
@@ -59,10 +61,13 @@ class FileSource:
         )
         contribution = registry.keep_last_good(self._last_good, fresh)
         self._registry.put(contribution)
-        broken = [p for p in loaded.problems if p.entry is None]
-        if contribution is not fresh:
-            message = "; ".join(str(p) for p in broken)
-            return self._fail(f"kept the last good configuration: {message}", counted=True)
+        if registry.broken(fresh):
+            message = "; ".join(str(p) for p in loaded.problems if p.entry is None)
+            if contribution is not fresh:
+                return self._fail(f"kept the last good configuration: {message}", counted=True)
+            # No good configuration yet: serve what there is, say what is wrong, and stay
+            # not ready, so a rollout with a broken file stops instead of serving nothing.
+            return self._fail(f"no valid configuration yet: {message}", counted=True)
         self._last_good = contribution
         for problem in loaded.problems:
             logger.error("datasource not served: %s", problem)
@@ -73,8 +78,6 @@ class FileSource:
         )
         observability.CONFIG_RELOADS.labels("file", "success").inc()
         self._status.succeeded(READINESS_NAME)
-        if broken:  # first load, nothing good to keep: serve what there is, say what is wrong
-            self._status.failed(READINESS_NAME, "; ".join(str(p) for p in broken))
         return True
 
     def _fail(self, message: str, *, fingerprint: str | None = None, counted: bool = False) -> bool:

@@ -277,6 +277,8 @@ def register(app: FastMCP, live: backends.Backends) -> None:
                 datasource, client, capabilities.Api.RUNTIME_INFO, "/api/v1/status/runtimeinfo"
             )
             runtime = answer.data
+            if not out.mapping(runtime):
+                note = "no runtime information: the backend sent none"
         except (errors.Unsupported, errors.UpstreamError) as exc:
             note = f"no runtime information: {exc.message}"
         return out.build_info(datasource.id, build.data, runtime, note)

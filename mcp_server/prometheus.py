@@ -319,6 +319,11 @@ def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
             "datasource URL is the Prometheus API base (with any sub-path) and that the "
             "backend supports this endpoint"
         )
+    if status_code < 300 and not body.strip():
+        raise errors.EmptyResponse(
+            f"the backend answered HTTP {status_code} with an empty body instead of a "
+            "Prometheus API response; check the datasource URL"
+        )
     if status_code == 429:
         raise errors.BackendUnavailable("the backend is rate limiting (HTTP 429); retry later")
     if status_code >= 500:

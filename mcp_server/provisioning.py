@@ -258,7 +258,8 @@ def _read_entry(
     name = reader.text("name", required="is required: agents select a datasource by its name")
     label = f"{where} (name {name!r})" if name else where
     built = _build(reader, name, source)
-    problems = tuple(datasources.Problem(source, m, label, f) for f, m in reader.issues)
+    named = datasources.DatasourceId(name) if name else None
+    problems = tuple(datasources.Problem(source, m, label, f, named) for f, m in reader.issues)
     return _Entry(name, where, label, source, None if problems else built, problems)
 
 

@@ -8,6 +8,9 @@ within a kind) and the loser is reported, never silently dropped.
 
 Readers call `current()` once per request and keep that snapshot for the whole call, so a
 reload in the middle of a tool call is never half-seen.
+
+A declared datasource that is not served (its problems name its id) stays known as
+`unavailable`, with those problems, so an agent asking for it learns why and what fixes it.
 Record names are imported directly here because the snapshot's own field is called
 `datasources`.
 """
@@ -44,14 +47,38 @@ class Contribution:
 
 def keep_last_good(previous: Contribution | None, fresh: Contribution) -> Contribution:
     """When a whole document broke (a problem with no entry), keep serving what it served
-    before and report the new problems; a bad entry alone never holds the others back."""
-    broken = any(problem.entry is None for problem in fresh.problems)
-    if not broken or previous is None:
+    before and report the new problems with the old ones, which still hold for what is
+    served; a bad entry alone never holds the others back."""
+    if not broken(fresh) or previous is None:
         return fresh
-    return Contribution(fresh.source, previous.datasources, fresh.problems)
+    problems = tuple(dict.fromkeys((*previous.problems, *fresh.problems)))
+    return Contribution(fresh.source, previous.datasources, problems)
+
+
+def broken(contribution: Contribution) -> bool:
+    """Whether a whole document failed (a problem with no entry): nothing it meant is known."""
+    return any(problem.entry is None for problem in contribution.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """A datasource that is declared but not served, and the problems that keep it out."""
+
+    id: DatasourceId
+    source: Source
+    problems: tuple[Problem, ...]
+
+    @property
+    def reason(self) -> str:
+        """The problems as `/ready` lists them: where, what is wrong, and the fix."""
+        return "; ".join(str(problem) for problem in self.problems)
 
 
 def _empty_mapping() -> Mapping[DatasourceId, Datasource]:
+    return MappingProxyType({})
+
+
+def _no_unavailable() -> Mapping[DatasourceId, Unavailable]:
     return MappingProxyType({})
 
 
@@ -61,6 +88,7 @@ class Snapshot:
     created_monotonic: float = 0.0
     datasources: Mapping[DatasourceId, Datasource] = field(default_factory=_empty_mapping)
     problems: tuple[Problem, ...] = ()
+    unavailable: Mapping[DatasourceId, Unavailable] = field(default_factory=_no_unavailable)
 
     def get(self, datasource_id: str) -> Datasource | None:
         """By id, or by Grafana uid so agents may use either."""
@@ -146,7 +174,26 @@ class Registry:
             created_monotonic=time.monotonic(),
             datasources=MappingProxyType(merged),
             problems=tuple(problems),
+            unavailable=MappingProxyType(_unavailable(problems, merged)),
         )
         for listener in self._listeners:
             listener(self._snapshot)
         return self._snapshot
+
+
+def _unavailable(
+    problems: Iterable[Problem], served: Mapping[DatasourceId, Datasource]
+) -> dict[DatasourceId, Unavailable]:
+    """Ids that problems name and no source serves; the first declaration's source decides
+    who may see it, as it would decide who may query it."""
+    found: dict[DatasourceId, Unavailable] = {}
+    for problem in problems:
+        wanted = problem.datasource_id
+        if wanted is None or wanted in served:
+            continue
+        known = found.get(wanted)
+        if known is None:
+            found[wanted] = Unavailable(wanted, problem.source, (problem,))
+        elif known.source == problem.source:
+            found[wanted] = Unavailable(wanted, known.source, (*known.problems, problem))
+    return found

@@ -100,9 +100,16 @@ class DatasourceInfo(_Result):
     source: str = Field(description="where it is declared: file, configmap or custom resource")
 
 
+class UnavailableDatasource(_Result):
+    id: str = Field(description="declared with this id, but not served")
+    source: str = Field(description="where it is declared: file, configmap or custom resource")
+    reason: str = Field(description="why it is not served, and the fix")
+
+
 class DatasourceList(_Result):
     datasources: list[DatasourceInfo]
     total: int
+    unavailable: list[UnavailableDatasource] | None = None
 
 
 class MetricList(_Result):

@@ -75,7 +75,15 @@ def register(app: FastMCP, live: backends.Backends) -> None:
             )
             for ds in visible
         ]
-        return results.DatasourceList(datasources=items, total=len(items))
+        unavailable = [
+            results.UnavailableDatasource(
+                id=broken.id, source=broken.source.kind.value, reason=results.clean(broken.reason)
+            )
+            for broken in await live.unavailable(snapshot)
+        ]
+        return results.DatasourceList(
+            datasources=items, total=len(items), unavailable=unavailable or None
+        )
 
     @app.tool(annotations=READ_ONLY, output_schema=None)
     @calls.guarded("list_metrics")

@@ -1,17 +1,56 @@
-"""Shared fixtures: a real Prometheus with synthetic history, and proms-mcp serving it."""
+"""Shared fixtures: a real Prometheus with synthetic history, and proms-mcp serving it.
+
+Property tests are replayable. Every run uses one Hypothesis seed for all of them and prints
+it in the header: a fixed one under CI (`CI` set; the example database off, so a run depends
+on nothing but the code and the seed), a fresh one per run elsewhere, so local runs keep
+exploring. `--hypothesis-seed=N` or `HYPOTHESIS_SEED=N` replays a run; an input that broke
+something is then kept as an explicit `@example` next to its test.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import random
 from collections.abc import AsyncIterator, Iterator
 
+import hypothesis
 import pytest
 from fastmcp import Client
 
 from tests import harness, prometheus_process
 
 from .harness import RunningServer
+
+CI_SEED = "0"
+"""The seed of every CI run unless HYPOTHESIS_SEED says otherwise: CI explores the same
+inputs each time, so it is red only when the code changed."""
+
+hypothesis.settings.register_profile("ci", database=None, print_blob=True)
+hypothesis.settings.register_profile("dev", print_blob=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Choose the profile and the seed before Hypothesis's own plugin reads its options."""
+    ci = bool(os.environ.get("CI"))
+    if config.getoption("hypothesis_profile") is None:
+        config.option.hypothesis_profile = "ci" if ci else "dev"
+    if config.getoption("hypothesis_seed") is None:
+        chosen = os.environ.get("HYPOTHESIS_SEED") or (
+            CI_SEED if ci else str(random.randrange(2**32))
+        )
+        config.option.hypothesis_seed = chosen
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.getoption("hypothesis_seed")
+    profile = config.getoption("hypothesis_profile")
+    return (
+        f"hypothesis: profile {profile!r}, seed {seed} "
+        f"(replay: make test PYTEST_ARGS='--hypothesis-seed={seed}')"
+    )
 
 
 @pytest.fixture(scope="session")

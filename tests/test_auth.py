@@ -20,6 +20,7 @@ from proms_operator import runtime
 
 from mcp_server import server
 from tests import harness, kube
+from tests.answers import call, call_error
 from tests.prometheus_process import RunningPrometheus
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
@@ -31,6 +32,7 @@ USERS = {
 GRANTS = {
     ("alice", "team-a", "allowed"),
     ("alice", "team-a", "forwarding"),
+    ("alice", "team-a", "locked"),
     ("bob", "team-a", "secret"),
 }
 INITIALIZE = harness.INITIALIZE
@@ -122,6 +124,12 @@ async def app(
         )
     kmock.objects[kube.CRS, "team-a", "forwarding"] = kube.datasource(
         "team-a", "forwarding", url=backend, auth={"forwardCallerToken": True}
+    )
+    kmock.objects[kube.CRS, "team-a", "locked"] = kube.datasource(  # its Secret does not exist
+        "team-a",
+        "locked",
+        url=prometheus.url,
+        auth={"bearerToken": {"secretKeyRef": {"name": "locked-token", "key": "token"}}},
     )
     files = tmp_path / "ds.json"
     files.write_text(
@@ -245,6 +253,36 @@ async def test_a_denied_datasource_looks_exactly_like_a_missing_one(
     ].replace("team-a/secreT", "X")
     assert (
         '"team-a/secret"' not in denied_error["message"].split('no datasource "team-a/secret"')[1]
+    )
+
+
+async def test_an_unavailable_datasource_says_why_only_to_callers_who_may_query_it(
+    app: server.Application,
+) -> None:
+    await harness.eventually(lambda: "team-a/locked" in app.registry.current().unavailable)
+    async with client(app, "alice-token-0123456789") as mcp:
+        listed = await call(mcp, "list_datasources")
+        error = await call_error(
+            mcp, "query_instant", datasource_id="team-a/locked", promql="vector(1)"
+        )
+    reason = "Secret team-a/locked-token does not exist"
+    assert [(u["id"], u["source"]) for u in listed["unavailable"]] == [
+        ("team-a/locked", "prometheusdatasource")
+    ]
+    assert reason in listed["unavailable"][0]["reason"]
+    assert error["code"] == "datasource_unavailable" and reason in error["message"]
+    async with client(app, "bob-token-0123456789") as mcp:
+        listed = await call(mcp, "list_datasources")
+        denied = await call_error(
+            mcp, "query_instant", datasource_id="team-a/locked", promql="vector(1)"
+        )
+        missing = await call_error(
+            mcp, "query_instant", datasource_id="team-a/lockeD", promql="vector(1)"
+        )
+    assert "unavailable" not in listed
+    assert denied["code"] == missing["code"] == "datasource_not_found"
+    assert denied["message"].replace("team-a/locked", "X") == missing["message"].replace(
+        "team-a/lockeD", "X"
     )
 
 

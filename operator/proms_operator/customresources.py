@@ -141,12 +141,16 @@ class CustomResources:
             except specs.SpecError as exc:
                 message = exc.message
                 previous = self._last_good.get(key)
+                problem = datasources.Problem(
+                    source, exc.message, datasource_id=specs.datasource_id(namespace, name)
+                )
                 if exc.reason == "InvalidSpec" and previous is not None:
                     # A broken edit must not take a working datasource away from agents.
-                    self._registry.put(registry.Contribution(source, (previous,)))
+                    self._registry.put(registry.Contribution(source, (previous,), (problem,)))
                     message += "; still serving the last valid spec"
                 else:
-                    self._registry.remove(source)
+                    # Not served, but known: agents who may query it are told why.
+                    self._registry.put(registry.Contribution(source, (), (problem,)))
                     if exc.reason != "InvalidSpec":  # a missing Secret revokes on purpose
                         self._last_good.pop(key, None)
                 ready = conditions.Condition(conditions.READY, "False", exc.reason, message)
