@@ -21,6 +21,11 @@ ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim
 # --- builder: the locked dependencies and the project, installed into /app/.venv ---------
 FROM ${PYTHON_IMAGE} AS builder
 
+# binutils for `strip` (below).
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/*
+
 # Extra CA certificates (PEM text) trusted only by this stage's downloads (pip and uv), e.g.
 # the CA of a TLS-intercepting egress proxy: `make image BUILD_CA_FILE=/path/ca.pem`. The
 # runtime stage starts again from PYTHON_IMAGE, so none of it reaches the image.
@@ -53,18 +58,64 @@ RUN stdlib=$(python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])
     && mkdir /stdlib-bytecode \
     && find "$stdlib" -name '*.pyc' -print0 | tar --null -cf - -T - | tar -xf - -C /stdlib-bytecode
 
+# Locked packages nothing in proms-mcp imports: fastmcp's command line (cyclopts, rich-rst,
+# docstring-parser, pyperclip), its OAuth proxy and file store (authlib, aiofile, caio), its
+# OpenAPI provider (openapi-pydantic, jsonschema-path, pathable) and pydantic's EmailStr
+# validation (email-validator, dnspython). Each is imported only by the feature that needs it.
+# (beartype stays: py-key-value-aio, fastmcp's session state on the 2025-06-18 protocol,
+# imports it.) tests/test_image.py serves every tool on both protocols from the image, and
+# runs the operator, without them.
+ARG NOT_SHIPPED="cyclopts rich-rst docstring-parser pyperclip authlib aiofile caio openapi-pydantic jsonschema-path pathable email-validator dnspython"
+
 WORKDIR /src
 
 # Dependencies first: these layers are rebuilt only when the lock file changes.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-editable --no-install-project
+RUN uv sync --locked --no-dev --no-editable --no-install-project \
+      $(for p in $NOT_SHIPPED; do printf -- '--no-install-package %s ' "$p"; done)
+
+# Ship only what runs: no test suites, type stubs, C/Cython sources or debug symbols (the
+# extension modules' debug info is 27 of their 52 MB), and no pip or setuptools in the venv.
+# No bytecode for what never runs here (the sources stay, so an import still works, compiling
+# as it goes): pygments' lexers but Python's (rich only highlights tracebacks, and our logs are
+# JSON), pydantic.v1, fastmcp's command line, contrib and OAuth providers; 5 MB.
+# kubernetes_asyncio's generated API and model classes (20 MB of source and 20 MB of
+# bytecode, mostly docstrings) are all imported by its package, but proms-mcp calls only its
+# `config` and `Configuration`: they ship as bytecode alone, compiled without docstrings (they
+# hold no asserts), 8 MB. A traceback through them shows file and line, not the text.
+RUN site=$(/app/.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+    && find "$site" -depth -type d \( -name tests -o -name test \) -exec rm -rf {} + \
+    && find "$site" -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
+         -o -name '*.c' -o -name '*.h' \) -delete \
+    && rm -rf "$site"/pip "$site"/pip-* "$site"/setuptools "$site"/setuptools-* \
+    && find "$site" -name '*.so' -exec strip --strip-unneeded {} + \
+    && for tree in pygments/lexers pydantic/v1 fastmcp/cli fastmcp/contrib fastmcp/server/auth/providers; do \
+         find "$site/$tree" -name '*.pyc' ! -name '__init__.*' ! -name '_mapping.*' ! -name 'python.*' -delete; \
+       done \
+    && generated="$site/kubernetes_asyncio/client/api $site/kubernetes_asyncio/client/models" \
+    && find $generated -name __pycache__ -exec rm -rf {} + \
+    && /app/.venv/bin/python -m compileall -q -b -o 2 $generated \
+    && find $generated -name '*.py' -delete \
+    && /app/.venv/bin/python -c "import kubernetes_asyncio.client"
+
+# py-key-value-aio has beartype rewrite its modules as they are imported (beartype.claw), and
+# keeps that bytecode under its own name: import them all once here so that it exists.
+RUN printf '%s\n' 'import importlib, pkgutil' 'import key_value.aio as kv' \
+      'for found in pkgutil.walk_packages(kv.__path__, "key_value.aio.", onerror=print):' \
+      '    try: importlib.import_module(found.name)' \
+      '    except Exception: pass  # stores whose optional dependencies are not installed' \
+    | /app/.venv/bin/python -W ignore -
 
 # The project last: a change to it rebuilds only what follows.
 COPY README.md ./
 COPY mcp_server/ mcp_server/
 COPY operator/ operator/
 COPY crds/ crds/
-RUN uv sync --locked --no-dev --no-editable \
+# (uv compiles the whole venv when it compiles: only the project's own bytecode is made here.)
+RUN UV_COMPILE_BYTECODE=0 uv sync --locked --no-dev --no-editable \
+      $(for p in $NOT_SHIPPED; do printf -- '--no-install-package %s ' "$p"; done) \
+    && site=$(/app/.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+    && /app/.venv/bin/python -m compileall -q "$site/mcp_server" "$site/proms_operator" \
     && /app/.venv/bin/python -c "import mcp_server.server, proms_operator.main"
 
 # --- runtime: Python and the virtual environment, nothing else ----------------------------
