@@ -13,7 +13,7 @@ BUILD_CA_FILE ?=
 DOCKER_BUILD_FLAGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install prerequisites helm run test lint format bench e2e image chart-check clean
+.PHONY: install prerequisites helm run test lint format bench e2e image image-check chart-check clean
 
 prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -66,6 +66,9 @@ image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_F
 	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
 	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
 	  $(if $(BUILD_CA_FILE),--build-arg BUILD_CA_CERTS="$$(cat '$(BUILD_CA_FILE)')") .
+
+image-check: install helm  ## build the image and run it as the chart does; fails where no Docker engine can be had
+	PROMS_MCP_REQUIRE_DOCKER=1 HELM=$(HELM) $(UV) run --locked pytest tests/test_image.py $(PYTEST_ARGS)
 
 chart-check: install helm  ## lint and render the chart in every scenario, validate every manifest
 	$(HELM) lint --strict charts/proms-mcp
