@@ -52,12 +52,13 @@ format: install
 	$(UV) run --locked ruff check --fix .
 	$(UV) run --locked ruff format .
 
-bench: install  ## benchmarks; results in bench/results/
+bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
 	$(UV) run --locked python -m bench.propagation
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
 	$(UV) run --locked python -m bench.scale  # 1000 datasources: start-up, RSS idle and after a call to each
+	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
 image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_FILE, DOCKER_BUILD_FLAGS
 	docker build --tag $(IMAGE) $(DOCKER_BUILD_FLAGS) \
