@@ -135,7 +135,9 @@ class Container:
         """Seconds until `condition` holds; fails with the log if the container exits first."""
         started = time.monotonic()
         while not condition():
-            if not self.state()["Running"]:
+            # The condition is looked at again once the container is seen stopped: it may have
+            # stopped in between, and the condition may be about that.
+            if not self.state()["Running"] and not condition():
                 raise AssertionError(f"{self.name} exited before {what}:\n{self.logs()[-3000:]}")
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"{self.name}: not {what} within {timeout:g}s")
