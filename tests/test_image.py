@@ -23,7 +23,7 @@ import re
 import shutil
 import subprocess
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -111,13 +111,18 @@ def serving(
     built: image_build.Built,
     pod: image_run.ChartPod,
     provisioning: pathlib.Path,
-    **options: Any,
+    *,
+    user: str | None = None,
+    env: Mapping[str, str] = {},
 ) -> Iterator[image_run.Container]:
     """The image serving `provisioning` (datasource "prom"), ready."""
-    env = {**STANDALONE, **options.pop("env", {})}
-    volumes = {provisioning: PROVISIONING}
     with image_run.running(
-        engine, built.tag, pod, env=env, volumes=volumes, **options
+        engine,
+        built.tag,
+        pod,
+        user=user,
+        env={**STANDALONE, **env},
+        volumes={provisioning: PROVISIONING},
     ) as container:
         container.wait_ready()
         yield container
