@@ -3,10 +3,17 @@
 SHELL := /bin/bash
 UV ?= uv
 HELM ?= .tools/bin/helm
-IMAGE ?= proms-mcp:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= proms-mcp:$(VERSION)
+# The image's base (both stages); the check builds its own where no registry is reachable.
+PYTHON_IMAGE ?= docker.io/library/python:3.11-slim
+# PEM file of CA certificates the build's downloads need beyond the base's (e.g. a
+# TLS-intercepting proxy's CA); only the builder stage sees them.
+BUILD_CA_FILE ?=
+DOCKER_BUILD_FLAGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install prerequisites helm run test lint format bench e2e image chart-check clean
+.PHONY: install prerequisites helm run test lint format bench e2e image image-check chart-check clean
 
 prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -45,17 +52,24 @@ format: install
 	$(UV) run --locked ruff check --fix .
 	$(UV) run --locked ruff format .
 
-bench: install  ## benchmarks; results in bench/results/
+bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
 	$(UV) run --locked python -m bench.propagation
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
 	$(UV) run --locked python -m bench.scale  # 1000 datasources: start-up, RSS idle and after a call to each
+	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
-image:  ## the container image (needs a Docker engine)
-	docker build --tag $(IMAGE) \
-	  --build-arg REVISION=$$(git rev-parse HEAD) \
-	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_FILE, DOCKER_BUILD_FLAGS
+	docker build --tag $(IMAGE) $(DOCKER_BUILD_FLAGS) \
+	  --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	  --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+	  $(if $(BUILD_CA_FILE),--build-arg BUILD_CA_CERTS="$$(cat '$(BUILD_CA_FILE)')") .
+
+image-check: install helm  ## build the image and run it as the chart does; fails where no Docker engine can be had
+	PROMS_MCP_REQUIRE_DOCKER=1 HELM=$(HELM) $(UV) run --locked pytest tests/test_image.py $(PYTEST_ARGS)
 
 chart-check: install helm  ## lint and render the chart in every scenario, validate every manifest
 	$(HELM) lint --strict charts/proms-mcp
