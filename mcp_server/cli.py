@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None, *, extensions: ExtensionFactory | None =
     parser = argparse.ArgumentParser(
         prog="proms-mcp",
         description="MCP server for Prometheus-compatible backends. Configured by environment "
-        "variables (see README): PORT, HEALTH_METRICS_PORT, GRAFANA_DATASOURCES_PATH, ...",
+        "variables (see docs/configuration.md): PORT, HEALTH_METRICS_PORT, "
+        "GRAFANA_DATASOURCES_PATH, ...",
     )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command")
