@@ -8,29 +8,37 @@ import pathlib
 import signal
 import subprocess
 import sys
+from typing import IO
 
 import httpx
 
 from tests import harness
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+PROMS_MCP = pathlib.Path(sys.executable).with_name("proms-mcp")
+"""The console script users run (`make run`, the image, the chart): proms_operator.main."""
+
+_CLUSTER_VARIABLES = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "PROMS_MCP_MODE")
+
+
+def environment(**env: str) -> dict[str, str]:
+    """This environment without settings or a cluster (so `auto` mode is standalone)."""
+    unset = ("GRAFANA_DATASOURCES_PATH", "AUTH_MODE", "HOST", *_CLUSTER_VARIABLES)
+    return {k: v for k, v in os.environ.items() if k not in unset} | env
 
 
 def start(
-    arguments: list[str], cwd: pathlib.Path, **env: str
+    arguments: list[str], cwd: pathlib.Path, *, output: IO[str] | None = None, **env: str
 ) -> tuple[subprocess.Popen[str], int, int]:
+    """`proms-mcp ARGUMENTS` on free ports, its stderr and stdout in one pipe (or `output`:
+    a pipe nobody reads blocks the process once it holds 64 KiB)."""
+    assert PROMS_MCP.exists(), f"{PROMS_MCP}: run `uv sync` first"
     port, health = harness.free_port(), harness.free_port()
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("GRAFANA_DATASOURCES_PATH", "AUTH_MODE", "HOST")
-    }
-    environment.update(PORT=str(port), HEALTH_METRICS_PORT=str(health), **env)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_server", *arguments],
+        [str(PROMS_MCP), *arguments],
         cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
+        env=environment(PORT=str(port), HEALTH_METRICS_PORT=str(health), **env),
+        stdout=subprocess.PIPE if output is None else output,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -107,3 +115,51 @@ def test_mcp_requests_leave_access_lines_and_probes_do_not(tmp_path: pathlib.Pat
     access = [e["message"] for e in entries if e["logger"] == "uvicorn.access"]
     assert any('"POST /mcp/ HTTP/1.1" 200' in line for line in access), output
     assert not any("/ready" in line or "/metrics" in line for line in access), access
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, and everything it wrote to its pipe; it must have exited 0."""
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    return output or ""
+
+
+def test_the_proms_mcp_command_in_standalone_mode_never_imports_kopf_or_the_kubernetes_client(
+    tmp_path: pathlib.Path, datasources_file: pathlib.Path
+) -> None:
+    # CPython reports every module's first import on stderr with PYTHONPROFILEIMPORTTIME: the
+    # whole life of the real entry point, including lazy imports during a tool call.
+    log = tmp_path / "proms-mcp.log"
+    with log.open("w") as output:
+        process, port, health = start(
+            [],
+            tmp_path,
+            output=output,
+            GRAFANA_DATASOURCES_PATH=str(datasources_file),
+            PYTHONPROFILEIMPORTTIME="1",
+        )
+        try:
+            harness.poll(lambda: is_ready(health) or process.poll() is not None, timeout=30)
+            assert process.poll() is None, log.read_text()[-2000:]
+            arguments = {"datasource_id": "prom", "promql": "up"}
+            call = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "query_instant", "arguments": arguments},
+            }
+            headers = {"Accept": "application/json, text/event-stream"}
+            url = f"http://127.0.0.1:{port}/mcp/"
+            answer = httpx.post(url, json=call, headers=headers, timeout=30)
+            assert answer.json()["result"]["isError"] is False, answer.text
+        finally:
+            stop(process)
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in log.read_text().splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"proms_operator.main", "mcp_server.server"} <= imported, "not the proms-mcp command"
+    kubernetes = sorted(m for m in imported if m.split(".")[0] in ("kopf", "kubernetes_asyncio"))
+    assert kubernetes == [], kubernetes[:5]
