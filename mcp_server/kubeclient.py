@@ -15,12 +15,14 @@ import logging
 import os
 import pathlib
 import secrets
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import yaml
 
 if TYPE_CHECKING:
     from kubernetes_asyncio.client import Configuration
@@ -31,8 +33,11 @@ _IN_CLUSTER_TOKEN = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/
 
 
 class ApiError(Exception):
+    """The Kubernetes API could not be used. `status` is its HTTP answer, 0 when there was
+    none (unreachable, or an unusable client configuration): the message then says why."""
+
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"Kubernetes API answered {status}: {message}")
+        super().__init__(f"Kubernetes API answered {status}: {message}" if status else message)
         self.status = status
 
 
@@ -77,14 +82,12 @@ class _BearerAuth(httpx.Auth):
 
 
 class KubeApi:
-    def __init__(self, configuration: Configuration) -> None:
+    def __init__(self, configuration: Configuration, *, origin: str = "the configuration") -> None:
         self._credentials = _Credentials(configuration)
         self.server = str(configuration.host).rstrip("/")
-        verify: ssl.SSLContext | bool = bool(configuration.verify_ssl)
-        if configuration.verify_ssl and configuration.ssl_ca_cert:
-            verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-        if isinstance(verify, ssl.SSLContext) and configuration.cert_file:
-            verify.load_cert_chain(configuration.cert_file, configuration.key_file)
+        self.origin = origin
+        """Where the address and credentials came from, for messages (a setting and a path)."""
+        verify = _verification(configuration, origin)
         self._configuration = configuration
         self._http = httpx.AsyncClient(
             base_url=self.server,
@@ -103,7 +106,11 @@ class KubeApi:
         api_url: str | None = None,
         ca_cert_path: pathlib.Path | None = None,
     ) -> KubeApi:
-        """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location."""
+        """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location.
+
+        An unusable configuration (a missing or malformed kubeconfig, a certificate file that
+        cannot be read) raises ApiError naming the setting and the file.
+        """
         # Imported on first use: the client package costs about 65 MB of memory and seconds
         # of start-up, and a server without AUTH_MODE=active or the operator never needs it.
         try:
@@ -113,23 +120,45 @@ class KubeApi:
             raise ApiError(0, f"the Kubernetes client cannot be imported: {exc}") from None
 
         configuration = Configuration()
+        origin = _origin(kubeconfig)
         try:
             if in_cluster():
                 kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
                     client_configuration=configuration
                 )
             else:
+                _check_kubeconfig(kubeconfig)
                 await kube_config.load_kube_config(
                     config_file=str(kubeconfig) if kubeconfig else None,
                     client_configuration=configuration,
                 )
-            if api_url:
-                configuration.host = api_url
-            if ca_cert_path is not None:
-                configuration.ssl_ca_cert = str(ca_cert_path)
-            return cls(configuration)
-        except (kube_config.ConfigException, OSError, ValueError, ssl.SSLError) as exc:
-            raise ApiError(0, f"unusable Kubernetes client configuration: {exc}") from None
+        except (kube_config.ConfigException, OSError, ValueError) as exc:
+            raise ApiError(0, f"{origin}: {_configuration_problem(exc)}") from None
+        if api_url:
+            configuration.host = api_url
+            origin = f"OPENSHIFT_API_URL, credentials from {origin}"
+        if ca_cert_path is not None:
+            try:
+                ssl.create_default_context(cafile=str(ca_cert_path))
+            except OSError as exc:  # ssl.SSLError included
+                problem = _file_problem(exc)
+                raise ApiError(0, f"OPENSHIFT_CA_CERT_PATH {ca_cert_path}: {problem}") from None
+            configuration.ssl_ca_cert = str(ca_cert_path)
+        return cls(configuration, origin=origin)
+
+    async def check_reachable(self) -> None:
+        """Raise ApiError unless the API server answers at all (any HTTP status will do).
+
+        For start-up: a wrong address, DNS name or CA is then one clear line naming where
+        the address came from, instead of a server that stays unready while it retries.
+        """
+        try:
+            await self._http.get("/version")
+        except httpx.HTTPError as exc:
+            cause = _transport_problem(exc, httpx.URL(self.server).host)
+            raise ApiError(
+                0, f"cannot reach the Kubernetes API at {self.server} (from {self.origin}): {cause}"
+            ) from None
 
     @property
     def configuration(self) -> Configuration:
@@ -203,7 +232,10 @@ class KubeApi:
         try:
             return await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ApiError(0, f"{type(exc).__name__} reaching the Kubernetes API") from None
+            cause = _transport_problem(exc, httpx.URL(self.server).host)
+            raise ApiError(
+                0, f"cannot reach the Kubernetes API at {self.server}: {cause}"
+            ) from None
 
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
@@ -216,3 +248,101 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
         raise ApiError(response.status_code, message or response.reason_phrase)
     body = response.json()
     return body if isinstance(body, dict) else {}
+
+
+# --- what went wrong, in words -------------------------------------------------------------
+
+
+def _origin(kubeconfig: pathlib.Path | None) -> str:
+    if in_cluster():
+        return "the in-cluster service account"
+    if kubeconfig is not None:
+        return f"KUBECONFIG {kubeconfig}"
+    return f"KUBECONFIG (unset, so {_DEFAULT_KUBECONFIG})"
+
+
+_DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+def _check_kubeconfig(kubeconfig: pathlib.Path | None) -> None:
+    """kubernetes-asyncio crashes (TypeError, YAML errors) on an empty or malformed file."""
+    path = kubeconfig or pathlib.Path(_DEFAULT_KUBECONFIG).expanduser()
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"not valid YAML{where}") from None
+    if not isinstance(document, dict):
+        raise ValueError("not a kubeconfig (empty, or not a YAML mapping)")
+
+
+def _configuration_problem(exc: Exception) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError):
+        name = f"{exc.filename}: " if exc.filename else ""
+        return name + _file_problem(exc)
+    text = str(exc)
+    if text.startswith("File does not exist"):  # kubernetes-asyncio's words for a missing file
+        return f"{text.partition(':')[2].strip()}: no such file"
+    return text
+
+
+def _file_problem(exc: OSError) -> str:
+    """A certificate or configuration file that could not be used, in words."""
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
+            return "not a PEM certificate"
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            return "the key does not belong to the certificate"
+        return f"not a usable certificate or key ({exc.reason or exc})"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    return (exc.strerror or str(exc)).lower()
+
+
+def _verification(configuration: Configuration, origin: str) -> ssl.SSLContext | bool:
+    """httpx's `verify`: the configured CA (and client certificate) as an SSL context."""
+    if not configuration.verify_ssl:
+        return False
+    if not configuration.ssl_ca_cert:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    except OSError as exc:
+        problem = _file_problem(exc)
+        raise ApiError(
+            0, f"{origin}: certificate authority {configuration.ssl_ca_cert}: {problem}"
+        ) from None
+    if configuration.cert_file:
+        try:
+            context.load_cert_chain(configuration.cert_file, configuration.key_file)
+        except OSError as exc:
+            problem = _file_problem(exc)
+            raise ApiError(
+                0, f"{origin}: client certificate {configuration.cert_file}: {problem}"
+            ) from None
+    return context
+
+
+def _transport_problem(exc: httpx.HTTPError, host: str) -> str:
+    """Why no HTTP answer came: refused, DNS, TLS, timeout (never an HTTP status)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return f"TLS: the server's certificate is not trusted ({link.verify_message})"
+        if isinstance(link, ssl.SSLError):
+            return f"TLS handshake failed ({link.reason or link})"
+        if isinstance(link, socket.gaierror):
+            return f"DNS: {host} does not resolve ({link.strerror})"
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, ConnectionResetError):
+            return "the connection was reset"
+        link = link.__cause__ or link.__context__
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server broke the HTTP exchange ({exc})"
+    return str(exc) or type(exc).__name__
