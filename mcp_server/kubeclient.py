@@ -1,35 +1,29 @@
 """Plain requests to the Kubernetes API: reviews, reads, status patches, events.
 
 Used by authentication (TokenReview, SubjectAccessReview) and by the operator (kopf does the
-watching; what the controller reads on demand or writes goes through here). Credentials come
-from in-cluster config or KUBECONFIG, loaded by kubernetes-asyncio, which also refreshes
-rotating ServiceAccount tokens; OPENSHIFT_API_URL / OPENSHIFT_CA_CERT_PATH override the
-location. Failures become `ApiError` once, here.
+watching; what the controller reads on demand or writes goes through here). Where the API is
+and the credentials come from `kubeconfig` (in-cluster, or KUBECONFIG);
+OPENSHIFT_API_URL / OPENSHIFT_CA_CERT_PATH override the location. Failures become `ApiError`
+once, here.
 """
 
 from __future__ import annotations
 
 import datetime
-import inspect
 import logging
-import os
 import pathlib
 import secrets
 import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import httpx
-import yaml
 
-if TYPE_CHECKING:
-    from kubernetes_asyncio.client import Configuration
+from . import kubeconfig
 
 logger = logging.getLogger(__name__)
-
-_IN_CLUSTER_TOKEN = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 class ApiError(Exception):
@@ -48,50 +42,40 @@ def object_key(body: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and _IN_CLUSTER_TOKEN.exists()
+    return kubeconfig.in_cluster()
 
 
-def configured(kubeconfig: pathlib.Path | None) -> bool:
+def configured(kubeconfig_path: pathlib.Path | None) -> bool:
     """Is there a Kubernetes API to talk to (decides PROMS_MCP_MODE=auto)?"""
-    return in_cluster() or (kubeconfig is not None and kubeconfig.exists())
-
-
-@dataclass(frozen=True, slots=True)
-class _Credentials:
-    configuration: Configuration
-
-    async def token(self) -> str | None:
-        hook: Any = self.configuration.refresh_api_key_hook
-        if hook is not None:
-            refreshed = hook(self.configuration)
-            if inspect.isawaitable(refreshed):
-                await refreshed
-        value = self.configuration.api_key.get("BearerToken")
-        return str(value).removeprefix("Bearer ").strip() if value else None
+    return in_cluster() or (kubeconfig_path is not None and kubeconfig_path.exists())
 
 
 class _BearerAuth(httpx.Auth):
-    def __init__(self, credentials: _Credentials) -> None:
-        self._credentials = credentials
+    def __init__(self, tokens: kubeconfig.Tokens) -> None:
+        self._tokens = tokens
 
     async def async_auth_flow(self, request: httpx.Request) -> Any:
-        token = await self._credentials.token()
+        token = await self._tokens.token()
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
 
 class KubeApi:
-    def __init__(self, configuration: Configuration, *, origin: str = "the configuration") -> None:
-        self._credentials = _Credentials(configuration)
-        self.server = str(configuration.host).rstrip("/")
-        self.origin = origin
+    def __init__(self, config: kubeconfig.ClientConfig) -> None:
+        """Raises ApiError when a certificate or key of `config` is not one."""
+        try:
+            verify = config.ssl_context()
+        except kubeconfig.Unusable as exc:
+            raise ApiError(0, str(exc)) from None
+        self.config = config
+        self.server = config.server.rstrip("/")
+        self.origin = config.origin
         """Where the address and credentials came from, for messages (a setting and a path)."""
-        verify = _verification(configuration, origin)
-        self._configuration = configuration
+        self._extensions = {"sni_hostname": config.server_name} if config.server_name else {}
         self._http = httpx.AsyncClient(
             base_url=self.server,
-            auth=_BearerAuth(self._credentials),
+            auth=_BearerAuth(config.tokens) if config.tokens is not None else None,
             verify=verify,
             timeout=httpx.Timeout(30.0, connect=10.0),
             trust_env=False,
@@ -101,7 +85,7 @@ class KubeApi:
     @classmethod
     async def connect(
         cls,
-        kubeconfig: pathlib.Path | None,
+        kubeconfig_path: pathlib.Path | None,
         *,
         api_url: str | None = None,
         ca_cert_path: pathlib.Path | None = None,
@@ -111,40 +95,17 @@ class KubeApi:
         An unusable configuration (a missing or malformed kubeconfig, a certificate file that
         cannot be read) raises ApiError naming the setting and the file.
         """
-        # Imported on first use: the client package costs about 65 MB of memory and seconds
-        # of start-up, and a server without AUTH_MODE=active or the operator never needs it.
         try:
-            from kubernetes_asyncio import config as kube_config
-            from kubernetes_asyncio.client import Configuration
-        except ImportError as exc:  # a broken install: a clear start-up error, not a crash
-            raise ApiError(0, f"the Kubernetes client cannot be imported: {exc}") from None
-
-        configuration = Configuration()
-        origin = _origin(kubeconfig)
-        try:
-            if in_cluster():
-                kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-            else:
-                _check_kubeconfig(kubeconfig)
-                await kube_config.load_kube_config(
-                    config_file=str(kubeconfig) if kubeconfig else None,
-                    client_configuration=configuration,
-                )
-        except (kube_config.ConfigException, OSError, ValueError) as exc:
-            raise ApiError(0, f"{origin}: {_configuration_problem(exc)}") from None
-        if api_url:
-            configuration.host = api_url
-            origin = f"OPENSHIFT_API_URL, credentials from {origin}"
-        if ca_cert_path is not None:
-            try:
-                ssl.create_default_context(cafile=str(ca_cert_path))
-            except OSError as exc:  # ssl.SSLError included
-                problem = _file_problem(exc)
-                raise ApiError(0, f"OPENSHIFT_CA_CERT_PATH {ca_cert_path}: {problem}") from None
-            configuration.ssl_ca_cert = str(ca_cert_path)
-        return cls(configuration, origin=origin)
+            config = kubeconfig.load(kubeconfig_path)
+            if api_url:
+                origin = f"OPENSHIFT_API_URL, credentials from {config.origin}"
+                config = replace(config, server=api_url, origin=origin)
+            if ca_cert_path is not None:
+                ca = kubeconfig.read_pem(ca_cert_path, f"OPENSHIFT_CA_CERT_PATH {ca_cert_path}")
+                config = replace(config, ca=ca)
+        except kubeconfig.Unusable as exc:
+            raise ApiError(0, str(exc)) from None
+        return cls(config)
 
     async def check_reachable(self) -> None:
         """Raise ApiError unless the API server answers at all (any HTTP status will do).
@@ -153,19 +114,17 @@ class KubeApi:
         the address came from, instead of a server that stays unready while it retries.
         """
         try:
-            await self._http.get("/version")
+            await self._http.get("/version", extensions=self._extensions)
         except httpx.HTTPError as exc:
             cause = _transport_problem(exc, httpx.URL(self.server).host)
             raise ApiError(
                 0, f"cannot reach the Kubernetes API at {self.server} (from {self.origin}): {cause}"
             ) from None
-
-    @property
-    def configuration(self) -> Configuration:
-        return self._configuration
+        except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
+            raise ApiError(0, str(exc)) from None
 
     async def token(self) -> str | None:
-        return await self._credentials.token()
+        return await self.config.tokens.token() if self.config.tokens is not None else None
 
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return _checked(await self._request("POST", path, json=body))
@@ -230,7 +189,9 @@ class KubeApi:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.request(method, path, **kwargs)
+            return await self._http.request(method, path, extensions=self._extensions, **kwargs)
+        except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
+            raise ApiError(0, str(exc)) from None
         except httpx.HTTPError as exc:
             cause = _transport_problem(exc, httpx.URL(self.server).host)
             raise ApiError(
@@ -251,77 +212,6 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
 
 
 # --- what went wrong, in words -------------------------------------------------------------
-
-
-def _origin(kubeconfig: pathlib.Path | None) -> str:
-    if in_cluster():
-        return "the in-cluster service account"
-    if kubeconfig is not None:
-        return f"KUBECONFIG {kubeconfig}"
-    return f"KUBECONFIG (unset, so {_DEFAULT_KUBECONFIG})"
-
-
-_DEFAULT_KUBECONFIG = "~/.kube/config"
-
-
-def _check_kubeconfig(kubeconfig: pathlib.Path | None) -> None:
-    """kubernetes-asyncio crashes (TypeError, YAML errors) on an empty or malformed file."""
-    path = kubeconfig or pathlib.Path(_DEFAULT_KUBECONFIG).expanduser()
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(f"not valid YAML{where}") from None
-    if not isinstance(document, dict):
-        raise ValueError("not a kubeconfig (empty, or not a YAML mapping)")
-
-
-def _configuration_problem(exc: Exception) -> str:
-    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError):
-        name = f"{exc.filename}: " if exc.filename else ""
-        return name + _file_problem(exc)
-    text = str(exc)
-    if text.startswith("File does not exist"):  # kubernetes-asyncio's words for a missing file
-        return f"{text.partition(':')[2].strip()}: no such file"
-    return text
-
-
-def _file_problem(exc: OSError) -> str:
-    """A certificate or configuration file that could not be used, in words."""
-    if isinstance(exc, ssl.SSLError):
-        if exc.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
-            return "not a PEM certificate"
-        if exc.reason == "KEY_VALUES_MISMATCH":
-            return "the key does not belong to the certificate"
-        return f"not a usable certificate or key ({exc.reason or exc})"
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    return (exc.strerror or str(exc)).lower()
-
-
-def _verification(configuration: Configuration, origin: str) -> ssl.SSLContext | bool:
-    """httpx's `verify`: the configured CA (and client certificate) as an SSL context."""
-    if not configuration.verify_ssl:
-        return False
-    if not configuration.ssl_ca_cert:
-        return True
-    try:
-        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    except OSError as exc:
-        problem = _file_problem(exc)
-        raise ApiError(
-            0, f"{origin}: certificate authority {configuration.ssl_ca_cert}: {problem}"
-        ) from None
-    if configuration.cert_file:
-        try:
-            context.load_cert_chain(configuration.cert_file, configuration.key_file)
-        except OSError as exc:
-            problem = _file_problem(exc)
-            raise ApiError(
-                0, f"{origin}: client certificate {configuration.cert_file}: {problem}"
-            ) from None
-    return context
 
 
 def _transport_problem(exc: httpx.HTTPError, host: str) -> str:

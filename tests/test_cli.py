@@ -286,7 +286,7 @@ def test_a_bad_certificate_authority_in_the_kubeconfig_is_one_line_naming_both_f
         tmp_path / "kubeconfig", "https://127.0.0.1:6443", certificate_authority=ca
     )
     line = refused(tmp_path, PROMS_MCP_MODE="operator", KUBECONFIG=str(kubeconfig))
-    assert f"KUBECONFIG {kubeconfig}: certificate authority {ca}: not a PEM certificate" in line
+    assert f"KUBECONFIG {kubeconfig}: certificate-authority {ca}: not a PEM certificate" in line
 
 
 @pytest.mark.parametrize("fault", ["refused", "dns", "tls"])
