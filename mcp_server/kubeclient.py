@@ -115,7 +115,7 @@ class KubeApi:
         """
         try:
             await self._http.get("/version", extensions=self._extensions)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:  # OSError: see _transport_problem
             cause = _transport_problem(exc, httpx.URL(self.server).host)
             raise ApiError(
                 0, f"cannot reach the Kubernetes API at {self.server} (from {self.origin}): {cause}"
@@ -192,7 +192,7 @@ class KubeApi:
             return await self._http.request(method, path, extensions=self._extensions, **kwargs)
         except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
             raise ApiError(0, str(exc)) from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:  # OSError: see _transport_problem
             cause = _transport_problem(exc, httpx.URL(self.server).host)
             raise ApiError(
                 0, f"cannot reach the Kubernetes API at {self.server}: {cause}"
@@ -214,8 +214,13 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
 # --- what went wrong, in words -------------------------------------------------------------
 
 
-def _transport_problem(exc: httpx.HTTPError, host: str) -> str:
-    """Why no HTTP answer came: refused, DNS, TLS, timeout (never an HTTP status)."""
+def _transport_problem(exc: httpx.HTTPError | OSError, host: str) -> str:
+    """Why no HTTP answer came: refused, DNS, TLS, timeout (never an HTTP status).
+
+    httpcore maps errors while connecting, not all of them while reading: a TLS 1.3 server
+    that wants a client certificate says so in an alert after the handshake, which reaches
+    us as a bare ssl.SSLError.
+    """
     if isinstance(exc, httpx.ConnectTimeout):
         return "connecting timed out"
     if isinstance(exc, httpx.TimeoutException):
@@ -225,7 +230,12 @@ def _transport_problem(exc: httpx.HTTPError, host: str) -> str:
         if isinstance(link, ssl.SSLCertVerificationError):
             return f"TLS: the server's certificate is not trusted ({link.verify_message})"
         if isinstance(link, ssl.SSLError):
-            return f"TLS handshake failed ({link.reason or link})"
+            reason = str(link.reason or link)
+            if "CERTIFICATE_REQUIRED" in reason:
+                return "TLS: the server wants a client certificate and got none"
+            if ("ALERT" in reason and "CERTIFICATE" in reason) or "UNKNOWN_CA" in reason:
+                return f"TLS: the server refused our client certificate ({reason})"
+            return f"TLS handshake failed ({reason})"
         if isinstance(link, socket.gaierror):
             return f"DNS: {host} does not resolve ({link.strerror})"
         if isinstance(link, ConnectionRefusedError):
