@@ -79,10 +79,6 @@ RUN uv sync --locked --no-dev --no-editable --no-install-project \
 # No bytecode for what never runs here (the sources stay, so an import still works, compiling
 # as it goes): pygments' lexers but Python's (rich only highlights tracebacks, and our logs are
 # JSON), pydantic.v1, fastmcp's command line, contrib and OAuth providers; 5 MB.
-# kubernetes_asyncio's generated API and model classes (20 MB of source and 20 MB of
-# bytecode, mostly docstrings) are all imported by its package, but proms-mcp calls only its
-# `config` and `Configuration`: they ship as bytecode alone, compiled without docstrings (they
-# hold no asserts), 8 MB. A traceback through them shows file and line, not the text.
 RUN site=$(/app/.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
     && find "$site" -depth -type d \( -name tests -o -name test \) -exec rm -rf {} + \
     && find "$site" -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
@@ -91,12 +87,7 @@ RUN site=$(/app/.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths
     && find "$site" -name '*.so' -exec strip --strip-unneeded {} + \
     && for tree in pygments/lexers pydantic/v1 fastmcp/cli fastmcp/contrib fastmcp/server/auth/providers; do \
          find "$site/$tree" -name '*.pyc' ! -name '__init__.*' ! -name '_mapping.*' ! -name 'python.*' -delete; \
-       done \
-    && generated="$site/kubernetes_asyncio/client/api $site/kubernetes_asyncio/client/models" \
-    && find $generated -name __pycache__ -exec rm -rf {} + \
-    && /app/.venv/bin/python -m compileall -q -b -o 2 $generated \
-    && find $generated -name '*.py' -delete \
-    && /app/.venv/bin/python -c "import kubernetes_asyncio.client"
+       done
 
 # py-key-value-aio has beartype rewrite its modules as they are imported (beartype.claw), and
 # keeps that bytecode under its own name: import them all once here so that it exists.

@@ -2,13 +2,14 @@
 same requests sent directly to Prometheus, alternating rounds so machine drift cancels out.
 
 Writes bench/results/latest.md and latest.json. Everything runs on loopback on this machine:
-a real Prometheus with synthetic history, proms-mcp as its own process (`python -m
-mcp_server`, production settings: INFO logs to a file), and the load generator in this
-process. The load generator speaks raw HTTP/1.1 over one keep-alive connection per worker
-(`bench.rawhttp`): a client library would cost more CPU than the servers it measures, on the
-same cores. The raw rows speak the 2025-06-18 protocol era; the `2026-07-28 transport` row
-speaks what current clients default to, a different path through the MCP SDK. The FastMCP-
-client row shows what a real MCP client adds on the caller's side.
+a real Prometheus with synthetic history, proms-mcp as its own process (the shipped
+`proms-mcp` entry point in standalone mode, production settings: INFO logs to a file), and
+the load generator in this process. The load generator speaks raw HTTP/1.1 over one
+keep-alive connection per worker (`bench.rawhttp`): a client library would cost more CPU than
+the servers it measures, on the same cores. The raw rows speak the 2025-06-18 protocol era;
+the `2026-07-28 transport` row speaks what current clients default to, a different path
+through the MCP SDK. The FastMCP-client row shows what a real MCP client adds on the
+caller's side.
 
 Every call asks for a different evaluation time (a shift of up to ten minutes), so identical
 requests in flight are not coalesced into one upstream request: each call costs proms-mcp
@@ -44,7 +45,6 @@ Call = Callable[[rawhttp.Connection, int], Awaitable[None]]
 
 _CONCURRENCIES = (1, 8, 32)
 _SHIFT_SECONDS = 600
-_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,6 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
 async def measure(
@@ -84,13 +78,13 @@ async def measure(
         finally:
             await connection.aclose()
 
-    server_before = cpu_seconds(target.pid)
+    server_before = soak.cpu_seconds(target.pid)
     cpu_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
-    server_cpu = cpu_seconds(target.pid) - server_before
+    server_cpu = soak.cpu_seconds(target.pid) - server_before
     return {
         "calls": len(latencies),
         "p50_ms": percentile(latencies, 0.5) * 1000,
@@ -246,10 +240,9 @@ async def run(calls_per_round: int, rounds: int) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as folder,
         prometheus_process.running_prometheus(pathlib.Path(folder)) as prom,
     ):
-        started = time.perf_counter()
         datasources = {"datasources": [{"name": "bench", "type": "prometheus", "url": prom.url}]}
         with soak.server_process(pathlib.Path(folder), datasources, LOG_LEVEL="INFO") as mcp:
-            report["startup_to_ready_s"] = time.perf_counter() - started
+            report["startup_to_ready_s"] = mcp.startup_seconds
             report["rss_idle_mb"] = mcp.rss_mb()
             async with (
                 httpx.AsyncClient(trust_env=False) as raw,

@@ -1,9 +1,19 @@
-"""`python -m bench.scale`: proms-mcp serving many datasources (1000 by default).
+"""`python -m bench.scale`: memory and start-up of the shipped `proms-mcp`, per configuration.
 
-Start-up to ready and RSS idle, then one query_instant on every datasource (so each one
-has its pooled client and connection), RSS after that and after a second round, and the
-size of list_datasources. Every datasource points at the one synthetic Prometheus under a
-different name: what counts here is proms-mcp's memory per datasource, not the backends'.
+- `standalone, 1 datasource`: a provisioning file with one datasource (`make run` with a
+  backend of your own);
+- `standalone, 1000 datasources`: the same file with 1000;
+- `operator, 1000 PrometheusDatasources`: no file, 1000 CRs in a Kubernetes API (KMock over
+  HTTP through a kubeconfig, `bench.kubeapi`), as in a cluster.
+
+For each: start-up to ready (process start to the first 200 on /ready; in operator mode that
+is after the first listing of every CR, whose status is written then: 2000 requests to KMock,
+which serves each in ~10 ms of this process's CPU, so the server's own CPU time to ready is
+reported beside it), RSS idle (ready, and in operator mode once every CR has been probed
+and its status written), then one query_instant on every datasource at concurrency 32, RSS
+after that round and after a second, and the size of list_datasources.
+Every datasource points at the one synthetic Prometheus: what counts is proms-mcp's memory
+per datasource, not the backends'. RSS is in MiB (VmRSS / 1024).
 
 Writes bench/results/scale.md and scale.json.
 """
@@ -12,18 +22,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import pathlib
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from bench import save, soak
-from tests import prometheus_process
+from bench import kubeapi, save, soak
+from tests import kube, prometheus_process
 
 _CONCURRENCY = 32
+_NAMESPACE = "bench"
 
 
 def provisioning(prometheus_url: str, count: int) -> dict[str, Any]:
@@ -34,16 +48,16 @@ def provisioning(prometheus_url: str, count: int) -> dict[str, Any]:
     return {"apiVersion": 1, "datasources": documents}
 
 
-async def query_every(http: httpx.AsyncClient, url: str, count: int, offset: int) -> int:
+async def query_every(http: httpx.AsyncClient, url: str, ids: list[str], offset: int) -> int:
     """One query_instant per datasource at concurrency 32; the number that failed."""
-    queue = list(range(count))
+    queue = list(enumerate(ids))
     failed = 0
 
     async def worker() -> None:
         nonlocal failed
         while queue:
-            i = queue.pop()
-            arguments = {"datasource_id": f"ds-{i:04d}", "promql": f"vector({i})"}
+            i, datasource = queue.pop()
+            arguments = {"datasource_id": datasource, "promql": f"vector({i})"}
             answer = await soak.call_tool(http, url, offset + i, "query_instant", arguments)
             if "result" not in answer or soak.error_code(answer["result"]) is not None:
                 failed += 1
@@ -52,62 +66,143 @@ async def query_every(http: httpx.AsyncClient, url: str, count: int, offset: int
     return failed
 
 
-async def run(count: int) -> dict[str, Any]:
-    report: dict[str, Any] = {"datasources": count}
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        prometheus_process.running_prometheus(pathlib.Path(folder)) as prom,
-    ):
-        started = time.perf_counter()
-        document = provisioning(prom.url, count)
-        with soak.server_process(pathlib.Path(folder), document) as server:
-            report["startup_to_ready_s"] = time.perf_counter() - started
-            report["rss_idle_mb"] = server.rss_mb()
-            limits = soak.client_limits(_CONCURRENCY)
-            async with httpx.AsyncClient(trust_env=False, timeout=60, limits=limits) as http:
-                for round_number in (1, 2):
-                    began = time.perf_counter()
-                    failed = await query_every(http, server.mcp_url, count, round_number * count)
-                    report[f"round_{round_number}"] = {
-                        "calls": count,
-                        "failed": failed,
-                        "seconds": time.perf_counter() - began,
-                        "rss_mb": server.rss_mb(),
-                    }
-                listing = await soak.call_tool(http, server.mcp_url, 1, "list_datasources", {})
-                text = listing["result"]["content"][0]["text"]
-                report["list_datasources"] = {
-                    "bytes": len(text.encode()),
-                    "listed": len(json.loads(text).get("datasources", [])),
-                }
+@dataclass(frozen=True)
+class Started:
+    server: soak.ServerProcess
+    ids: list[str]
+    settled: Callable[[], bool]
+    """True once start-up work after readiness is done (operator: every CR probed)."""
+
+
+def standalone(folder: pathlib.Path, prometheus_url: str, count: int) -> Iterator[Started]:
+    document = provisioning(prometheus_url, count)
+    with soak.server_process(folder, document) as server:
+        yield Started(server, [f"ds-{i:04d}" for i in range(count)], lambda: True)
+
+
+def operator(folder: pathlib.Path, prometheus_url: str, count: int) -> Iterator[Started]:
+    names = [f"ds-{i:04d}" for i in range(count)]
+    bodies = [kube.datasource(_NAMESPACE, name, url=prometheus_url) for name in names]
+    with kubeapi.serving(folder, bodies) as api:
+        keys = [(_NAMESPACE, name) for name in names]
+
+        def probed(body: dict[str, Any]) -> bool:
+            conditions = (body.get("status") or {}).get("conditions") or []
+            return any(c.get("type") == "Reachable" for c in conditions)
+
+        with soak.server_process(
+            folder,
+            None,
+            ready_timeout=600,
+            PROMS_MCP_MODE="operator",
+            KUBECONFIG=str(api.kubeconfig),
+        ) as server:
+            yield Started(
+                server,
+                [f"{_NAMESPACE}/{name}" for name in names],
+                lambda: api.count(keys, probed) == count,
+            )
+
+
+Start = Callable[[pathlib.Path, str, int], Iterator[Started]]
+
+CONFIGURATIONS: dict[str, tuple[str, Start, int]] = {
+    "standalone-1": ("standalone, 1 datasource (file)", standalone, 1),
+    "standalone-1000": ("standalone, 1000 datasources (file)", standalone, 1000),
+    "operator-1000": ("operator, 1000 PrometheusDatasources (KMock over HTTP)", operator, 1000),
+}
+
+
+async def measure(started: Started) -> dict[str, Any]:
+    server = started.server
+    report: dict[str, Any] = {
+        "datasources": len(started.ids),
+        "startup_to_ready_s": server.startup_seconds,
+        "startup_cpu_s": server.startup_cpu_seconds,
+    }
+    began = time.perf_counter()
+    deadline = time.monotonic() + 600
+    while not started.settled():
+        if time.monotonic() > deadline:
+            raise RuntimeError("start-up work did not settle within 600 s")
+        await asyncio.sleep(0.2)
+    report["ready_to_settled_s"] = time.perf_counter() - began
+    report["rss_idle_mb"] = server.rss_mb()
+    limits = soak.client_limits(_CONCURRENCY)
+    async with httpx.AsyncClient(trust_env=False, timeout=60, limits=limits) as http:
+        for round_number in (1, 2):
+            began = time.perf_counter()
+            offset = round_number * len(started.ids)
+            failed = await query_every(http, server.mcp_url, started.ids, offset)
+            report[f"round_{round_number}"] = {
+                "calls": len(started.ids),
+                "failed": failed,
+                "seconds": time.perf_counter() - began,
+                "rss_mb": server.rss_mb(),
+            }
+        listing = await soak.call_tool(http, server.mcp_url, 1, "list_datasources", {})
+        text = listing["result"]["content"][0]["text"]
+        report["list_datasources"] = {
+            "bytes": len(text.encode()),
+            "listed": len(json.loads(text).get("datasources", [])),
+        }
     return report
 
 
-def markdown(report: dict[str, Any]) -> str:
-    rounds = [report["round_1"], report["round_2"]]
-    lines = [
-        f"| {report['datasources']} datasources | value |",
-        "|---|---|",
-        f"| start-up to ready | {report['startup_to_ready_s']:.2f} s |",
-        f"| RSS idle | {report['rss_idle_mb']:.1f} MB |",
-    ]
-    for number, data in enumerate(rounds, 1):
-        lines.append(
-            f"| RSS after round {number} (one query_instant per datasource, "
-            f"{data['calls'] / data['seconds']:.0f} calls/s, {data['failed']} failed) "
-            f"| {data['rss_mb']:.1f} MB |"
-        )
+def run(keys: list[str]) -> dict[str, Any]:
+    reports: dict[str, Any] = {"entry_point": soak.PROMS_MCP.name, "configurations": {}}
+    with (
+        tempfile.TemporaryDirectory() as name,
+        prometheus_process.running_prometheus(pathlib.Path(name)) as prom,
+    ):
+        for key in keys:
+            label, start, count = CONFIGURATIONS[key]
+            with (
+                tempfile.TemporaryDirectory(dir=name) as folder,
+                contextlib.contextmanager(start)(pathlib.Path(folder), prom.url, count) as started,
+            ):
+                report = asyncio.run(measure(started))
+            reports["configurations"][label] = report
+            print(line(label, report), flush=True)
+    return reports
+
+
+HEADER = (
+    "| `proms-mcp` configuration | start-up to ready (its CPU) | RSS idle | RSS after a call "
+    "to each (round 1) | round 2 | calls/s (round 1) | failed | list_datasources |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def line(name: str, report: dict[str, Any]) -> str:
+    first, second = report["round_1"], report["round_2"]
     listing = report["list_datasources"]
-    lines.append(f"| list_datasources | {listing['listed']} listed, {listing['bytes']:,} bytes |")
-    return "\n".join(lines) + "\n"
+    return (
+        f"| {name} | {report['startup_to_ready_s']:.1f} s ({report['startup_cpu_s']:.1f} s) "
+        f"| {report['rss_idle_mb']:.1f} MiB "
+        f"| {first['rss_mb']:.1f} MiB | {second['rss_mb']:.1f} MiB "
+        f"| {first['calls'] / first['seconds']:.0f} | {first['failed'] + second['failed']} "
+        f"| {listing['listed']} listed, {listing['bytes']:,} bytes |"
+    )
+
+
+def markdown(reports: dict[str, Any]) -> str:
+    rows = [line(name, report) for name, report in reports["configurations"].items()]
+    return "\n".join([HEADER, *rows]) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale")
-    parser.add_argument("--datasources", type=int, default=1000)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(CONFIGURATIONS),
+        help="measure this configuration (repeatable; all by default)",
+    )
     arguments = parser.parse_args()
-    report = asyncio.run(run(arguments.datasources))
-    save("scale", report, markdown(report))
+    print(HEADER, flush=True)
+    reports = run(arguments.only or list(CONFIGURATIONS))
+    save("scale", reports, markdown(reports), show=False)
 
 
 if __name__ == "__main__":

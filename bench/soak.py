@@ -59,13 +59,22 @@ class Target(Protocol):
     def rss_mb(self) -> float: ...
 
 
+PROMS_MCP = pathlib.Path(sys.executable).with_name("proms-mcp")
+"""The shipped entry point (`make run`, the image and the chart start it), not `python -m
+mcp_server`: it is what users run, and what its memory figures must describe."""
+
+
 @dataclass(frozen=True)
 class ServerProcess:
-    """`python -m mcp_server` as its own process: its RSS is the server's alone."""
+    """`proms-mcp` as its own process: its RSS is the server's alone."""
 
     process: subprocess.Popen[bytes]
     mcp_url: str
     health_url: str
+    startup_seconds: float
+    """From the process's start to its first 200 on /ready."""
+    startup_cpu_seconds: float
+    """The process's own CPU time until then (the rest is waiting: on an API, a backend)."""
     rss_of = "the server process"
 
     def rss_mb(self) -> float:
@@ -90,6 +99,15 @@ class ServerThread:
 
     def rss_mb(self) -> float:
         return rss_mb(os.getpid())
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
 def rss_mb(pid: int) -> float:
@@ -120,35 +138,47 @@ def provisioning(prometheus_url: str, failing_url: str, **extra: str) -> dict[st
 
 @contextlib.contextmanager
 def server_process(
-    folder: pathlib.Path, datasources: dict[str, Any], **env: str
+    folder: pathlib.Path,
+    datasources: dict[str, Any] | None,
+    *,
+    ready_timeout: float = 120,
+    **env: str,
 ) -> Iterator[ServerProcess]:
-    """`python -m mcp_server` on free loopback ports, ready; stopped (SIGTERM) on exit."""
-    path = folder / "soak-datasources.json"
-    path.write_text(json.dumps(datasources))
+    """`proms-mcp serve` on free loopback ports, ready; stopped (SIGTERM) on exit.
+
+    Standalone, serving `datasources` from a provisioning file, unless `env` says otherwise
+    (PROMS_MCP_MODE=operator and KUBECONFIG: the operator, `datasources` may be None).
+    """
     port, health = harness.free_port(), harness.free_port()
     environment = {
-        k: v for k, v in os.environ.items() if k not in ("AUTH_MODE", "HOST", "KUBECONFIG")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AUTH_MODE", "HOST", "KUBECONFIG", "GRAFANA_DATASOURCES_PATH")
     }
     environment.update(
         PORT=str(port),
         HEALTH_METRICS_PORT=str(health),
-        GRAFANA_DATASOURCES_PATH=str(path),
         PROMS_MCP_MODE="standalone",
         LOG_LEVEL="WARNING",
     )
+    if datasources is not None:
+        path = folder / "soak-datasources.json"
+        path.write_text(json.dumps(datasources))
+        environment["GRAFANA_DATASOURCES_PATH"] = str(path)
     environment.update(env)
     log = (folder / "soak-server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_server"], env=environment, stdout=log, stderr=log
-    )
-    running = ServerProcess(process, f"http://127.0.0.1:{port}/mcp/", f"http://127.0.0.1:{health}")
+    started = time.perf_counter()
+    process = subprocess.Popen([str(PROMS_MCP), "serve"], env=environment, stdout=log, stderr=log)
+    health_url = f"http://127.0.0.1:{health}"
     try:
-        deadline = time.monotonic() + 120  # its imports take 5-30 s on a busy machine
-        while not _ready(running.health_url):
+        deadline = time.monotonic() + ready_timeout  # its imports take 3-30 s on a busy machine
+        while not _ready(health_url):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"proms-mcp did not start; see {folder / 'soak-server.log'}")
             time.sleep(0.05)
-        yield running
+        startup = time.perf_counter() - started
+        mcp_url = f"http://127.0.0.1:{port}/mcp/"
+        yield ServerProcess(process, mcp_url, health_url, startup, cpu_seconds(process.pid))
     finally:
         process.terminate()
         try:

@@ -18,7 +18,7 @@ import os
 import pathlib
 from collections.abc import Mapping
 
-from . import datasources, observability, provisioning, readiness, registry
+from . import datasources, errors, observability, provisioning, readiness, registry
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,27 @@ class FileSource:
         self._fingerprint: str | None = None
         self._last_good: registry.Contribution | None = None
         status.register(READINESS_NAME)
+
+    def check_readable(self) -> None:
+        """Refuse a start whose GRAFANA_DATASOURCES_PATH cannot be read at all.
+
+        Only at start-up: later, a path that becomes unreadable keeps the last good
+        datasources in service (and /ready says why), as a broken edit does.
+        """
+        try:
+            self.path.stat()
+            self._fingerprint_now()
+        except FileNotFoundError as exc:
+            missing = "" if exc.filename in (None, str(self.path)) else f" ({exc.filename})"
+            raise errors.ConfigurationError(
+                f"GRAFANA_DATASOURCES_PATH {self.path} does not exist{missing}"
+            ) from None
+        except OSError as exc:
+            where = "" if exc.filename in (None, str(self.path)) else f" ({exc.filename})"
+            reason = (exc.strerror or str(exc)).lower()
+            raise errors.ConfigurationError(
+                f"GRAFANA_DATASOURCES_PATH {self.path} cannot be read{where}: {reason}"
+            ) from None
 
     def reload(self) -> bool:
         """Re-read the path; True when something new was applied."""

@@ -1,38 +1,37 @@
 """Plain requests to the Kubernetes API: reviews, reads, status patches, events.
 
 Used by authentication (TokenReview, SubjectAccessReview) and by the operator (kopf does the
-watching; what the controller reads on demand or writes goes through here). Credentials come
-from in-cluster config or KUBECONFIG, loaded by kubernetes-asyncio, which also refreshes
-rotating ServiceAccount tokens; OPENSHIFT_API_URL / OPENSHIFT_CA_CERT_PATH override the
-location. Failures become `ApiError` once, here.
+watching; what the controller reads on demand or writes goes through here). Where the API is
+and the credentials come from `kubeconfig` (in-cluster, or KUBECONFIG);
+OPENSHIFT_API_URL / OPENSHIFT_CA_CERT_PATH override the location. Failures become `ApiError`
+once, here.
 """
 
 from __future__ import annotations
 
 import datetime
-import inspect
 import logging
-import os
 import pathlib
 import secrets
+import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import httpx
 
-if TYPE_CHECKING:
-    from kubernetes_asyncio.client import Configuration
+from . import kubeconfig
 
 logger = logging.getLogger(__name__)
 
-_IN_CLUSTER_TOKEN = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-
 
 class ApiError(Exception):
+    """The Kubernetes API could not be used. `status` is its HTTP answer, 0 when there was
+    none (unreachable, or an unusable client configuration): the message then says why."""
+
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"Kubernetes API answered {status}: {message}")
+        super().__init__(f"Kubernetes API answered {status}: {message}" if status else message)
         self.status = status
 
 
@@ -43,52 +42,40 @@ def object_key(body: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and _IN_CLUSTER_TOKEN.exists()
+    return kubeconfig.in_cluster()
 
 
-def configured(kubeconfig: pathlib.Path | None) -> bool:
+def configured(kubeconfig_path: pathlib.Path | None) -> bool:
     """Is there a Kubernetes API to talk to (decides PROMS_MCP_MODE=auto)?"""
-    return in_cluster() or (kubeconfig is not None and kubeconfig.exists())
-
-
-@dataclass(frozen=True, slots=True)
-class _Credentials:
-    configuration: Configuration
-
-    async def token(self) -> str | None:
-        hook: Any = self.configuration.refresh_api_key_hook
-        if hook is not None:
-            refreshed = hook(self.configuration)
-            if inspect.isawaitable(refreshed):
-                await refreshed
-        value = self.configuration.api_key.get("BearerToken")
-        return str(value).removeprefix("Bearer ").strip() if value else None
+    return in_cluster() or (kubeconfig_path is not None and kubeconfig_path.exists())
 
 
 class _BearerAuth(httpx.Auth):
-    def __init__(self, credentials: _Credentials) -> None:
-        self._credentials = credentials
+    def __init__(self, tokens: kubeconfig.Tokens) -> None:
+        self._tokens = tokens
 
     async def async_auth_flow(self, request: httpx.Request) -> Any:
-        token = await self._credentials.token()
+        token = await self._tokens.token()
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
 
 class KubeApi:
-    def __init__(self, configuration: Configuration) -> None:
-        self._credentials = _Credentials(configuration)
-        self.server = str(configuration.host).rstrip("/")
-        verify: ssl.SSLContext | bool = bool(configuration.verify_ssl)
-        if configuration.verify_ssl and configuration.ssl_ca_cert:
-            verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-        if isinstance(verify, ssl.SSLContext) and configuration.cert_file:
-            verify.load_cert_chain(configuration.cert_file, configuration.key_file)
-        self._configuration = configuration
+    def __init__(self, config: kubeconfig.ClientConfig) -> None:
+        """Raises ApiError when a certificate or key of `config` is not one."""
+        try:
+            verify = config.ssl_context()
+        except kubeconfig.Unusable as exc:
+            raise ApiError(0, str(exc)) from None
+        self.config = config
+        self.server = config.server.rstrip("/")
+        self.origin = config.origin
+        """Where the address and credentials came from, for messages (a setting and a path)."""
+        self._extensions = {"sni_hostname": config.server_name} if config.server_name else {}
         self._http = httpx.AsyncClient(
             base_url=self.server,
-            auth=_BearerAuth(self._credentials),
+            auth=_BearerAuth(config.tokens) if config.tokens is not None else None,
             verify=verify,
             timeout=httpx.Timeout(30.0, connect=10.0),
             trust_env=False,
@@ -98,45 +85,46 @@ class KubeApi:
     @classmethod
     async def connect(
         cls,
-        kubeconfig: pathlib.Path | None,
+        kubeconfig_path: pathlib.Path | None,
         *,
         api_url: str | None = None,
         ca_cert_path: pathlib.Path | None = None,
     ) -> KubeApi:
-        """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location."""
-        # Imported on first use: the client package costs about 65 MB of memory and seconds
-        # of start-up, and a server without AUTH_MODE=active or the operator never needs it.
-        try:
-            from kubernetes_asyncio import config as kube_config
-            from kubernetes_asyncio.client import Configuration
-        except ImportError as exc:  # a broken install: a clear start-up error, not a crash
-            raise ApiError(0, f"the Kubernetes client cannot be imported: {exc}") from None
+        """In-cluster config, else KUBECONFIG; `api_url`/`ca_cert_path` override location.
 
-        configuration = Configuration()
+        An unusable configuration (a missing or malformed kubeconfig, a certificate file that
+        cannot be read) raises ApiError naming the setting and the file.
+        """
         try:
-            if in_cluster():
-                kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-            else:
-                await kube_config.load_kube_config(
-                    config_file=str(kubeconfig) if kubeconfig else None,
-                    client_configuration=configuration,
-                )
+            config = kubeconfig.load(kubeconfig_path)
             if api_url:
-                configuration.host = api_url
+                origin = f"OPENSHIFT_API_URL, credentials from {config.origin}"
+                config = replace(config, server=api_url, origin=origin)
             if ca_cert_path is not None:
-                configuration.ssl_ca_cert = str(ca_cert_path)
-            return cls(configuration)
-        except (kube_config.ConfigException, OSError, ValueError, ssl.SSLError) as exc:
-            raise ApiError(0, f"unusable Kubernetes client configuration: {exc}") from None
+                ca = kubeconfig.read_pem(ca_cert_path, f"OPENSHIFT_CA_CERT_PATH {ca_cert_path}")
+                config = replace(config, ca=ca)
+        except kubeconfig.Unusable as exc:
+            raise ApiError(0, str(exc)) from None
+        return cls(config)
 
-    @property
-    def configuration(self) -> Configuration:
-        return self._configuration
+    async def check_reachable(self) -> None:
+        """Raise ApiError unless the API server answers at all (any HTTP status will do).
+
+        For start-up: a wrong address, DNS name or CA is then one clear line naming where
+        the address came from, instead of a server that stays unready while it retries.
+        """
+        try:
+            await self._http.get("/version", extensions=self._extensions)
+        except (httpx.HTTPError, OSError) as exc:  # OSError: see _transport_problem
+            cause = _transport_problem(exc, httpx.URL(self.server).host)
+            raise ApiError(
+                0, f"cannot reach the Kubernetes API at {self.server} (from {self.origin}): {cause}"
+            ) from None
+        except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
+            raise ApiError(0, str(exc)) from None
 
     async def token(self) -> str | None:
-        return await self._credentials.token()
+        return await self.config.tokens.token() if self.config.tokens is not None else None
 
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return _checked(await self._request("POST", path, json=body))
@@ -201,9 +189,14 @@ class KubeApi:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ApiError(0, f"{type(exc).__name__} reaching the Kubernetes API") from None
+            return await self._http.request(method, path, extensions=self._extensions, **kwargs)
+        except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
+            raise ApiError(0, str(exc)) from None
+        except (httpx.HTTPError, OSError) as exc:  # OSError: see _transport_problem
+            cause = _transport_problem(exc, httpx.URL(self.server).host)
+            raise ApiError(
+                0, f"cannot reach the Kubernetes API at {self.server}: {cause}"
+            ) from None
 
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
@@ -216,3 +209,40 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
         raise ApiError(response.status_code, message or response.reason_phrase)
     body = response.json()
     return body if isinstance(body, dict) else {}
+
+
+# --- what went wrong, in words -------------------------------------------------------------
+
+
+def _transport_problem(exc: httpx.HTTPError | OSError, host: str) -> str:
+    """Why no HTTP answer came: refused, DNS, TLS, timeout (never an HTTP status).
+
+    httpcore maps errors while connecting, not all of them while reading: a TLS 1.3 server
+    that wants a client certificate says so in an alert after the handshake, which reaches
+    us as a bare ssl.SSLError.
+    """
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return f"TLS: the server's certificate is not trusted ({link.verify_message})"
+        if isinstance(link, ssl.SSLError):
+            reason = str(link.reason or link)
+            if "CERTIFICATE_REQUIRED" in reason:
+                return "TLS: the server wants a client certificate and got none"
+            if ("ALERT" in reason and "CERTIFICATE" in reason) or "UNKNOWN_CA" in reason:
+                return f"TLS: the server refused our client certificate ({reason})"
+            return f"TLS handshake failed ({reason})"
+        if isinstance(link, socket.gaierror):
+            return f"DNS: {host} does not resolve ({link.strerror})"
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, ConnectionResetError):
+            return "the connection was reset"
+        link = link.__cause__ or link.__context__
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server broke the HTTP exchange ({exc})"
+    return str(exc) or type(exc).__name__

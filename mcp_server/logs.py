@@ -2,6 +2,12 @@
 
 uvicorn's own loggers (including access lines) are routed through the same formatter so a
 log pipeline sees one format. Extra fields come from `logger.info(..., extra={...})`.
+
+The process runs two uvicorn servers (MCP and health), and uvicorn logs the same lifecycle
+lines for each ("Started server process", "Shutting down", ...). `name_this_server` marks
+the task that runs one of them, and every uvicorn line logged from that task (or from the
+tasks it starts, such as the lifespan) names the server and its port: a `server` and `port`
+field, and the message prefixed with "MCP server (port 8000): ".
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import datetime
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -61,6 +68,52 @@ def without_access_lines(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return quiet
+
+
+@dataclass(frozen=True, slots=True)
+class ServerName:
+    """Which of the process's HTTP servers logged a line."""
+
+    label: str
+    """How messages name it: "MCP" or "health"."""
+    port: int
+
+    @property
+    def field(self) -> str:
+        return self.label.lower()
+
+    def prefix(self, message: str) -> str:
+        return f"{self.label} server (port {self.port}): {message}"
+
+
+_SERVER: contextvars.ContextVar[ServerName | None] = contextvars.ContextVar(
+    "proms_mcp_server", default=None
+)
+
+
+def name_this_server(name: ServerName) -> None:
+    """uvicorn lines logged from the current task and the tasks it starts name `name`.
+
+    Call it first thing in the task that runs the server: a task's context is its own copy.
+    """
+    lifecycle = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _NameTheServer) for f in lifecycle.filters):
+        lifecycle.addFilter(_NameTheServer())
+    _SERVER.set(name)
+
+
+class _NameTheServer(logging.Filter):
+    """On `uvicorn.error` (uvicorn's lifecycle and error lines): name the server."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)  # the same text with terminal colours
+        name = _SERVER.get()
+        if name is not None and "server" not in record.__dict__:
+            record.msg = name.prefix(record.getMessage())
+            record.args = ()
+            record.server = name.field
+            record.port = name.port
+        return True
 
 
 def configure(level: str) -> None:

@@ -221,6 +221,11 @@ def _check_exposure(settings: Settings) -> None:
             "set AUTH_MODE=active to require Kubernetes bearer tokens, or AUTH_MODE=none to "
             "serve without authentication on purpose"
         )
+    if settings.server.port == settings.server.health_metrics_port:
+        raise errors.ConfigurationError(
+            f"PORT and HEALTH_METRICS_PORT are both {settings.server.port}: the MCP endpoint "
+            "and /health, /ready, /metrics need two ports (HEALTH_METRICS_PORT=0 turns it off)"
+        )
     if auth.file_access not in ("allow", "deny"):
         raise errors.ConfigurationError("FILE_DATASOURCE_ACCESS: expected allow or deny")
     if auth.configmap_access not in ("sar", "allow", "deny"):

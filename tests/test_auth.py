@@ -5,10 +5,12 @@ real MCP client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import pathlib
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -18,7 +20,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from proms_operator import runtime
 
-from mcp_server import server
+from mcp_server import errors, server
 from tests import harness, kube
 from tests.answers import call, call_error
 from tests.prometheus_process import RunningPrometheus
@@ -321,21 +323,48 @@ async def test_an_api_failure_is_a_retryable_503_that_is_never_cached(
     assert recovered.status_code == 200
 
 
-async def test_an_unreachable_api_fails_closed(
-    tmp_path: pathlib.Path, kmock: kmock.KubernetesEmulator
+class _VersionOnly(BaseHTTPRequestHandler):
+    """An API server that answers the start-up check, and nothing else, before it goes."""
+
+    def do_GET(self) -> None:
+        body = b'{"major": "1", "minor": "31"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_an_api_unreachable_at_start_refuses_the_start_saying_where(
+    tmp_path: pathlib.Path,
 ) -> None:
+    address = f"http://127.0.0.1:{harness.free_port()}"
     config = harness.make_settings(
         auth={"mode": "active", "mode_explicit": True},
-        operator={
-            "kubeconfig": kube.kubeconfig(
-                tmp_path / "kubeconfig", f"http://127.0.0.1:{harness.free_port()}"
-            )
-        },
+        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", address)},
     )
-    async with harness.serving(config) as application:
-        response = await post_initialize(
-            application, {"Authorization": "Bearer alice-token-0123456789"}
+    with pytest.raises(errors.ConfigurationError) as refused:
+        async with harness.serving(config):
+            pass
+    assert f"cannot reach the Kubernetes API at {address}" in str(refused.value)
+    assert "connection refused" in str(refused.value)
+
+
+async def test_an_api_that_goes_away_after_start_fails_closed(tmp_path: pathlib.Path) -> None:
+    with contextlib.ExitStack() as api:
+        address = api.enter_context(harness.http_server(_VersionOnly))
+        config = harness.make_settings(
+            auth={"mode": "active", "mode_explicit": True},
+            operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", address)},
         )
+        async with harness.serving(config) as application:
+            api.close()
+            response = await post_initialize(
+                application, {"Authorization": "Bearer alice-token-0123456789"}
+            )
     assert response.status_code == 503
 
 

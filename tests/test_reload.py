@@ -114,14 +114,28 @@ def test_a_bad_entry_is_skipped_and_reported_while_the_others_load(
     assert "broken" in problems[0] and "url" in problems[0]
 
 
-def test_a_missing_file_at_start_is_not_ready_with_the_reason(tmp_path: pathlib.Path) -> None:
+def test_a_missing_file_at_start_refuses_the_start_naming_the_variable(
+    tmp_path: pathlib.Path,
+) -> None:
     config = harness.make_settings(sources={"datasources_path": tmp_path / "absent.yaml"})
-    with harness.serve_in_thread(config) as server:
-        response = httpx.get(server.health_url + "/ready", timeout=5)
-        assert response.status_code == 503
-        assert "absent.yaml" in response.json()["sources"]["file"]["last_error"]
-        (tmp_path / "absent.yaml").write_text("apiVersion: 1\ndatasources: []\n")
-        harness.poll(lambda: httpx.get(server.health_url + "/ready", timeout=5).status_code == 200)
+    with (
+        pytest.raises(RuntimeError, match=r"GRAFANA_DATASOURCES_PATH \S+absent.yaml does not"),
+        harness.serve_in_thread(config),
+    ):
+        pass
+
+
+def test_a_file_that_goes_away_keeps_the_last_good_configuration_and_says_why(
+    running: harness.RunningServer, config_file: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    config_file.unlink()
+    harness.poll(
+        lambda: "datasources.yaml" in (ready(running)["sources"]["file"]["last_error"] or "")
+    )
+    assert served_ids(running) == {"alpha"}
+    write(config_file, prom("alpha", prometheus.url), prom("beta", prometheus.url))
+    harness.poll(lambda: served_ids(running) == {"alpha", "beta"})
+    assert ready(running)["sources"]["file"]["last_error"] is None
 
 
 def test_reloads_are_counted_in_metrics(

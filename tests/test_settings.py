@@ -49,6 +49,7 @@ def test_the_seed_variable_names_are_read() -> None:
         ({"AUTH_MODE": "maybe"}, "AUTH_MODE"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
         ({"HOST": "0.0.0.0"}, "AUTH_MODE"),
+        ({"PORT": "9000", "HEALTH_METRICS_PORT": "9000"}, "HEALTH_METRICS_PORT"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(environ: dict[str, str], named: str) -> None:

@@ -27,18 +27,19 @@ STOP_GRACE_SECONDS = 2.0
 
 async def login_info(api: kubeclient.KubeApi) -> kopf.ConnectionInfo:
     """kopf's watches use the same identity as our own requests."""
-    configuration = api.configuration
-    rotating = configuration.refresh_api_key_hook is not None
+    config = api.config
     return kopf.ConnectionInfo(
         server=api.server,
-        ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
+        ca_data=config.ca.text if config.ca is not None else None,
+        insecure=not config.verify,
         token=await api.token(),
-        certificate_path=configuration.cert_file,
-        private_key_path=configuration.key_file,
+        certificate_data=(
+            config.client_certificate.text if config.client_certificate is not None else None
+        ),
+        private_key_data=config.client_key.text if config.client_key is not None else None,
         expiration=(
             datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
-            if rotating
+            if config.rotating
             else None
         ),
     )

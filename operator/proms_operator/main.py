@@ -1,4 +1,9 @@
-"""`proms-mcp`: the MCP server, with the Kubernetes operator when a cluster is configured."""
+"""`proms-mcp`: the MCP server, with the Kubernetes operator when a cluster is configured.
+
+The operator (and with it kopf and kubernetes-asyncio, about 60 MiB of memory and a second
+or more of imports) is imported only once a cluster is configured: in standalone mode this
+command costs what `python -m mcp_server` costs.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from mcp_server import cli, errors, kubeclient, server, settings
-
-from . import runtime
 
 
 def extensions(config: settings.Settings) -> Sequence[server.Extension]:
@@ -22,6 +25,8 @@ def extensions(config: settings.Settings) -> Sequence[server.Extension]:
                 "PROMS_MCP_MODE=operator but no Kubernetes API is configured: run in a pod, "
                 "or set KUBECONFIG to an existing file"
             )
+        from . import runtime  # imports kopf: only now that there is a cluster to watch
+
         return (runtime.KubernetesSources(config),)
     return ()
 

@@ -1,10 +1,10 @@
 """The operator as an extension of the MCP server process.
 
-Start-up order: connect to the API, list every watched kind once and apply it to the
-registry (only then is the `kubernetes` source ready), then hand over to kopf's watches for
-changes, and probe CR datasources periodically. `proms-mcp` serves throughout: health is
-answered while the first listing runs, and a failing API keeps readiness false with the
-reason, retrying.
+Start-up order: connect to the API (or refuse to start if it does not answer at all), list
+every watched kind once and apply it to the registry (only then is the `kubernetes` source
+ready), then hand over to kopf's watches for changes, and probe CR datasources periodically.
+`proms-mcp` serves throughout: health is answered while the first listing runs, and a
+failing API keeps readiness false with the reason, retrying.
 
 Two safety nets keep the registry converging on the API's truth. A supervisor lists again
 and restarts kopf when its watches give up (a non-410 error in a watch stream, 5xx past
@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from mcp_server import kubeclient, server, settings
+from mcp_server import errors, kubeclient, server, settings
 
 from . import configmaps, customresources, embedding, probing, specs
 
@@ -47,8 +47,21 @@ class KubernetesSources:
         self._touched: _Touched | None = None  # while a resync lists
 
     async def start(self, application: server.Application) -> None:
+        """Connect, or refuse the start: an unusable kubeconfig or an API that does not
+        answer at all is a deployment mistake to report at once, in one line (later API
+        failures are retried, keeping readiness false with the reason)."""
+        try:
+            api = await kubeclient.KubeApi.connect(self._config.kubeconfig)
+        except kubeclient.ApiError as exc:
+            raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        try:
+            await api.check_reachable()
+        except kubeclient.ApiError as exc:
+            await api.aclose()
+            raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        self._api = api
         application.readiness.register(READINESS_NAME)
-        application.start_background("kubernetes-sources", self._run(application))
+        application.start_background("kubernetes-sources", self._run(application, api))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -57,15 +70,7 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, application: server.Application) -> None:
-        while True:
-            try:
-                self._api = await kubeclient.KubeApi.connect(self._config.kubeconfig)
-                break
-            except kubeclient.ApiError as exc:
-                application.readiness.failed(READINESS_NAME, f"cannot configure the API: {exc}")
-                await asyncio.sleep(_RETRY_SECONDS)
-        api = self._api
+    async def _run(self, application: server.Application, api: kubeclient.KubeApi) -> None:
         crs = self.crs = customresources.CustomResources(application.registry, api)
         maps = self.configmaps = configmaps.ConfigMaps(application.registry, api, self._config)
         application.start_background(

@@ -1,0 +1,95 @@
+"""A Kubernetes API for benchmarks: KMock served over HTTP from a thread of its own.
+
+proms-mcp runs as its own process and reaches it through a kubeconfig, as it would reach an
+API server. KMock lives in a thread with its own event loop, so the benchmark's blocking
+waits and its load generator never stall the API, and trims its request log every second
+(KMock checks every request against all earlier ones; a benchmark needs no history).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import kmock
+
+from tests import kube
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KubeApi:
+    url: str
+    kubeconfig: pathlib.Path
+    emulator: kmock.KubernetesEmulator
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, work: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
+        """Run `work` in the API's event loop and wait for its result."""
+
+        async def run() -> T:
+            return await work()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def count(
+        self, keys: Iterable[tuple[str, str]], predicate: Callable[[dict[str, Any]], bool]
+    ) -> int:
+        """How many of the PrometheusDatasources (namespace, name) satisfy `predicate`."""
+
+        async def counted() -> int:
+            objects = self.emulator.objects
+            return sum(1 for ns, name in keys if predicate(dict(objects[kube.CRS, ns, name])))
+
+        return self.call(counted)
+
+
+@contextlib.contextmanager
+def serving(folder: pathlib.Path, datasources: Iterable[dict[str, Any]]) -> Iterator[KubeApi]:
+    """KMock holding `datasources` (PrometheusDatasource bodies), and a kubeconfig for it."""
+    started = threading.Event()
+    stop: list[asyncio.Event] = []
+    found: list[KubeApi] = []
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator):
+            kube.declare(emulator)
+            for body in datasources:
+                metadata = body["metadata"]
+                emulator.objects[kube.CRS, metadata["namespace"], metadata["name"]] = body
+            url = str(emulator.url).rstrip("/")
+            kubeconfig = kube.kubeconfig(folder / "kubeconfig", url)
+            found.append(KubeApi(url, kubeconfig, emulator, asyncio.get_running_loop()))
+            stop.append(asyncio.Event())
+            started.set()
+            while not stop[0].is_set():
+                del emulator._requests[:]  # private, bench only: see the module docstring
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop[0].wait(), 1.0)
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name="kmock-api", daemon=True)
+    thread.start()
+    started.wait(60)
+    if failure or not found:
+        raise RuntimeError(f"the KMock API did not start: {failure}")
+    api = found[0]
+    try:
+        yield api
+    finally:
+        api.loop.call_soon_threadsafe(stop[0].set)
+        thread.join(30)
