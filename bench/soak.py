@@ -5,7 +5,7 @@ It counts what a long run would reveal: unexpected errors (a healthy datasource 
 answer, the failing one must give the same error code every time), lost or mixed-up
 responses (every JSON-RPC id answered once, `vector(i)` answers i), and memory growth (the
 server process's RSS after a warm-up, and after the run). The issue's figure is 20,000
-calls; the fast suite runs a shorter soak through the same code (tests/test_soak.py,
+calls; the fast suite runs a shorter soak through the same code (tests/app/test_soak.py,
 PROMS_MCP_SOAK_CALLS).
 """
 
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from tests import harness, prometheus_process
+from tests.support import harness, prometheus_process
 
 MCP_HEADERS = {
     "Accept": "application/json, text/event-stream",

@@ -19,9 +19,8 @@ import hypothesis
 import pytest
 from fastmcp import Client
 
-from tests import harness, prometheus_process
-
-from .harness import RunningServer
+from tests.support import harness, prometheus_process
+from tests.support.harness import RunningServer
 
 CI_SEED = "0"
 """The seed of every CI run unless HYPOTHESIS_SEED says otherwise: CI explores the same

@@ -6,7 +6,7 @@ and a 401/403 on a datasource that forwards the caller's token is expected: the 
 no caller.
 
 The backend's words (its version, its error text) reach the CR's status and `kubectl
-describe`: they are cleaned (`results.clean`), and the version is quoted in the message.
+describe`: they are cleaned (`hygiene.clean`), and the version is quoted in the message.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mcp_server import datasources, errors, prometheus, results
+from mcp_server.backends import prometheus
+from mcp_server.core import errors, hygiene
+from mcp_server.sources import datasources
 
 from . import conditions, customresources
 
@@ -40,10 +42,10 @@ async def probe(
     except errors.UpstreamError as exc:
         return _unreachable(exc), None
     data = answer.data if isinstance(answer.data, dict) else {}
-    version = results.clean(data.get("version") or "").strip() or None
+    version = hygiene.clean(data.get("version") or "").strip() or None
     if version is None:
         return _reachable("ProbeSucceeded", "buildinfo answered"), None
-    message = f"buildinfo answered (version {results.quoted(version)})"
+    message = f"buildinfo answered (version {hygiene.quoted(version)})"
     return _reachable("ProbeSucceeded", message), version
 
 
@@ -53,7 +55,7 @@ def _reachable(reason: str, message: str) -> conditions.Condition:
 
 def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
     """The error's message may carry the backend's text: cleaned before it reaches the CR."""
-    message = results.clean(f"{exc.code}: {exc.message}")
+    message = hygiene.clean(f"{exc.code}: {exc.message}")
     return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
 
 

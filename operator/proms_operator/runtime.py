@@ -23,7 +23,9 @@ from typing import Any
 
 import kopf
 
-from mcp_server import errors, kubeclient, server, settings
+from mcp_server.app import assembly
+from mcp_server.core import errors, settings
+from mcp_server.kube import kubeclient
 
 from . import configmaps, customresources, embedding, probing, specs
 
@@ -46,7 +48,7 @@ class KubernetesSources:
         self._stopping = False
         self._touched: _Touched | None = None  # while a resync lists
 
-    async def start(self, application: server.Application) -> None:
+    async def start(self, application: assembly.Application) -> None:
         """Connect, or refuse the start: an unusable kubeconfig or an API that does not
         answer at all is a deployment mistake to report at once, in one line (later API
         failures are retried, keeping readiness false with the reason)."""
@@ -70,7 +72,7 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, application: server.Application, api: kubeclient.KubeApi) -> None:
+    async def _run(self, application: assembly.Application, api: kubeclient.KubeApi) -> None:
         crs = self.crs = customresources.CustomResources(application.registry, api)
         maps = self.configmaps = configmaps.ConfigMaps(application.registry, api, self._config)
         application.start_background(
@@ -104,7 +106,7 @@ class KubernetesSources:
 
     async def _list_until_done(
         self,
-        application: server.Application,
+        application: assembly.Application,
         api: kubeclient.KubeApi,
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
@@ -158,7 +160,7 @@ class KubernetesSources:
 
     async def _resync_forever(
         self,
-        application: server.Application,
+        application: assembly.Application,
         api: kubeclient.KubeApi,
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,

@@ -17,8 +17,9 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from mcp_server import datasources, timespec
-from mcp_server import errors as mcp_errors
+from mcp_server.core import errors as mcp_errors
+from mcp_server.core import timespec
+from mcp_server.sources import datasources
 
 GROUP = "proms-mcp.dev"
 VERSION = "v1alpha1"
