@@ -25,13 +25,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..auth import authentication, authorization
-from ..backends import live, prometheus
+from ..backends import live, pooling
 from ..core import errors, logs, settings
 from ..kube import kubeclient
 from ..protocol import calls, fast_path, listing
 from ..results import budget
 from ..sources import filewatch, readiness, registry
-from ..tools import checking, guidance, inspecting, querying
+from ..tools import checking, estimating, framing, guidance, inspecting, querying
 from . import health, listeners
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ narrow; empty answers carry `suggestions`. Errors carry a code: fix arguments on
 invalid_*, retry retryable ones."""
 
 
+TOOLS = (*querying.TOOLS, *inspecting.TOOLS, *checking.TOOLS, *estimating.TOOLS)
+"""Every tool, in the order tools/list shows them."""
+
+
 def build_mcp(
     backends: live.Backends, *, max_result_tokens: int = budget.DEFAULT_MAX_TOKENS
 ) -> FastMCP:
@@ -61,14 +65,12 @@ def build_mcp(
         instructions=INSTRUCTIONS,
         middleware=[
             calls.ArgumentErrors(),
-            budget.ServerLimit(max_result_tokens),
+            calls.ServerLimit(max_result_tokens),
             listing.LeanListing(backends),
         ],
         mask_error_details=True,
     )
-    querying.register(app, backends)
-    inspecting.register(app, backends)
-    checking.register(app, backends)
+    framing.register(app, backends, TOOLS)
     guidance.register(app, backends)
     return app
 
@@ -145,7 +147,7 @@ class Application:
         self.settings = config
         self.registry = registry.Registry()
         self.readiness = readiness.Readiness()
-        self.pool = prometheus.ClientPool(
+        self.pool = pooling.ClientPool(
             default_timeout=config.prometheus.query_timeout_seconds,
             max_response_bytes=config.prometheus.max_response_bytes,
         )
@@ -391,7 +393,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 GC_THRESHOLDS = (10_000, 10, 10)
 """Young-generation size before a collection (CPython's default is 700): with dozens of calls
 in flight, the default collected several times per call, scanning and promoting the same
-backends request objects again and again."""
+live request objects again and again."""
 
 
 def tune_gc() -> None:

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from ..auth import authorization, identity
 from ..core import errors, hygiene
 from ..sources import datasources, registry
-from . import prometheus
+from . import pooling, prometheus
 
 
 class Backends:
     def __init__(
         self,
         live: registry.Registry,
-        pool: prometheus.ClientPool,
+        pool: pooling.ClientPool,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:

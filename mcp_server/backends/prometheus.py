@@ -1,4 +1,4 @@
-"""HTTP client for one Prometheus-compatible API, and the pool that keeps one per datasource.
+"""HTTP client for one Prometheus-compatible API.
 
 This is the seam where the HTTP client (aiohttp) meets the rest of the code: transport
 failures and Prometheus error bodies are translated into `errors` here, once: a parse error
@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import functools
 import json
 import logging
-import os
 import re
 import socket
-import ssl
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import certifi
-import pydantic
 
 from ..auth import identity
 from ..core import errors, hygiene, observability
 from ..promql import syntax_errors
 from ..sources import datasources
+from . import tls
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +42,7 @@ _KEEPALIVE_SECONDS = 5.0
 """Idle pooled connections are closed after this (proxies in front of backends drop them)."""
 _CONNECT_SECONDS = 10.0
 _CACHE_LIMIT = 256
-_CLIENT_MARGIN_SECONDS = 1.0
+CLIENT_MARGIN_SECONDS = 1.0
 """Client-side deadline = server-side timeout + this, so Prometheus's own message wins."""
 
 
@@ -84,7 +78,7 @@ class PrometheusClient:
         self._gate = asyncio.Semaphore(MAX_CONCURRENT_PER_DATASOURCE)
         self._cache: dict[tuple[object, ...], tuple[float, ApiResult]] = {}
         self._headers = _static_headers(self.connection)
-        self._ssl = _ssl_context(self.connection.tls)
+        self._ssl = tls.context(self.connection.tls)
         self._http: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -202,7 +196,7 @@ class PrometheusClient:
         status = "error"
         try:
             try:  # waiting for a turn counts against the caller's timeout too
-                async with asyncio.timeout(effective_timeout + _CLIENT_MARGIN_SECONDS):
+                async with asyncio.timeout(effective_timeout + CLIENT_MARGIN_SECONDS):
                     async with self._gate:
                         status_code, answer = await self._send(method, url, body, headers)
             except TimeoutError:
@@ -345,97 +339,3 @@ def _static_headers(connection: datasources.Connection) -> dict[str, str]:
         pair = f"{basic.username}:{basic.password.get_secret_value()}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
     return headers
-
-
-def _ssl_context(tls: datasources.TLSSettings) -> ssl.SSLContext:
-    """The shared default context unless something differs from it (creating one costs
-    tens of milliseconds). `serverName` is applied per request (`server_hostname`)."""
-    if replace(tls, server_name=None) == datasources.TLSSettings():
-        return _default_ssl_context()
-    if tls.insecure_skip_verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif tls.ca_pem is not None:
-        context = ssl.create_default_context(cadata=tls.ca_pem.get_secret_value())
-    else:
-        context = ssl.create_default_context()
-    if tls.client_cert_pem is not None and tls.client_key_pem is not None:
-        _load_client_pair(context, tls.client_cert_pem.get_secret_value(), tls.client_key_pem)
-    return context
-
-
-def _load_client_pair(context: ssl.SSLContext, cert_pem: str, key_pem: pydantic.SecretStr) -> None:
-    """ssl only loads key pairs from files: write them to a private file and remove it at once."""
-    with tempfile.TemporaryDirectory(prefix="proms-mcp-tls-") as folder:
-        path = os.path.join(folder, "pair.pem")
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(cert_pem.strip() + "\n" + key_pem.get_secret_value().strip() + "\n")
-        try:
-            context.load_cert_chain(path)
-        except (ssl.SSLError, ValueError) as exc:
-            raise errors.ConfigurationError(
-                "the TLS client certificate and key do not form a valid pair"
-            ) from exc
-
-
-@functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
-    """Verification against certifi's CA bundle, as httpx did: not every image has one."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-class ClientPool:
-    """One pooled client per datasource, rebuilt only when its Connection changes.
-
-    A replaced client is closed after a grace period so calls already using it finish.
-    """
-
-    def __init__(self, *, default_timeout: float, max_response_bytes: int) -> None:
-        self._default_timeout = default_timeout
-        self._max_bytes = max_response_bytes
-        self._clients: dict[datasources.DatasourceId, PrometheusClient] = {}
-        self._retiring: dict[asyncio.Task[None], PrometheusClient] = {}
-
-    def client_for(self, datasource: datasources.Datasource) -> PrometheusClient:
-        client = self._clients.get(datasource.id)
-        if client is not None and client.connection == datasource.connection:
-            return client
-        fresh = PrometheusClient(
-            datasource, default_timeout=self._default_timeout, max_response_bytes=self._max_bytes
-        )
-        self._clients[datasource.id] = fresh
-        if client is not None:
-            self._retire(client)
-        return fresh
-
-    def prune(self, live: Mapping[datasources.DatasourceId, datasources.Datasource]) -> None:
-        """Drop clients of datasources that are gone or changed (called on each new snapshot)."""
-        for datasource_id, client in list(self._clients.items()):
-            current = live.get(datasource_id)
-            if current is None or current.connection != client.connection:
-                del self._clients[datasource_id]
-                self._retire(client)
-
-    def _retire(self, client: PrometheusClient) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (shutdown or a reload thread): the client is garbage-collected
-        task = loop.create_task(self._close_later(client), name=f"retire-{client.datasource_id}")
-        self._retiring[task] = client
-        task.add_done_callback(lambda done: self._retiring.pop(done, None))
-
-    async def _close_later(self, client: PrometheusClient) -> None:
-        await asyncio.sleep(client.timeout + _CLIENT_MARGIN_SECONDS)
-        await client.aclose()
-
-    async def aclose(self) -> None:
-        clients = list(self._clients.values()) + list(self._retiring.values())
-        for task in list(self._retiring):
-            task.cancel()
-        self._clients.clear()
-        for client in clients:
-            with contextlib.suppress(Exception):
-                await client.aclose()

@@ -11,10 +11,11 @@ sees only a generic `internal` error.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import mcp_types
 import pydantic
@@ -30,6 +31,7 @@ logger = logging.getLogger("proms_mcp.calls")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+B = TypeVar("B")
 
 _LOGGED_ARGUMENTS = (
     "datasource_id",
@@ -94,42 +96,53 @@ def _compact(result: R, limit: int) -> R:
     return EncodedResult.of(*fitted)  # type: ignore[return-value]
 
 
-def guarded(
-    tool_name: str,
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Wrap a tool body; keeps its signature so FastMCP still derives the schemas from it."""
+def guarded(body: Callable[Concatenate[B, P], Awaitable[R]], bound: B) -> Callable[P, Awaitable[R]]:
+    """A tool body as FastMCP registers it: `bound` (the live backends) passed as its first
+    argument, and left out of the signature FastMCP derives the input schema from; the call
+    timed, counted, logged, its errors made tool errors and its result cut to the budget."""
+    tool_name = body.__name__
 
-    def decorate(body: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(body)
-        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            started = time.perf_counter()
-            outcome = "success"
-            requested = kwargs.get("max_tokens")
-            limit = budget.for_call(requested if isinstance(requested, int) else None)
-            budget_token = budget.current.set(limit)
-            try:
-                return _compact(await body(*args, **kwargs), limit)
-            except errors.PromsMcpError as exc:
-                outcome = exc.code
-                return error_result(  # type: ignore[return-value]
-                    exc.code, exc.message, retryable=exc.retryable, fields=exc.fields()
-                )
-            except Exception:
-                outcome = "internal"
-                logger.exception("tool %s failed unexpectedly", tool_name)
-                return error_result(  # type: ignore[return-value]
-                    "internal", "internal error in proms-mcp; the server log has the details"
-                )
-            finally:
-                budget.current.reset(budget_token)
-                elapsed = time.perf_counter() - started
-                observability.TOOL_CALLS.labels(tool_name, outcome).inc()
-                observability.TOOL_LATENCY.labels(tool_name).observe(elapsed)
-                _log_call(tool_name, kwargs, outcome, elapsed)
+    @functools.wraps(body)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        started = time.perf_counter()
+        outcome = "success"
+        requested = kwargs.get("max_tokens")
+        limit = budget.for_call(requested if isinstance(requested, int) else None)
+        budget_token = budget.current.set(limit)
+        try:
+            return _compact(await body(bound, *args, **kwargs), limit)
+        except errors.PromsMcpError as exc:
+            outcome = exc.code
+            return error_result(  # type: ignore[return-value]
+                exc.code, exc.message, retryable=exc.retryable, fields=exc.fields()
+            )
+        except Exception:
+            outcome = "internal"
+            logger.exception("tool %s failed unexpectedly", tool_name)
+            return error_result(  # type: ignore[return-value]
+                "internal", "internal error in proms-mcp; the server log has the details"
+            )
+        finally:
+            budget.current.reset(budget_token)
+            elapsed = time.perf_counter() - started
+            observability.TOOL_CALLS.labels(tool_name, outcome).inc()
+            observability.TOOL_LATENCY.labels(tool_name).observe(elapsed)
+            _log_call(tool_name, kwargs, outcome, elapsed)
 
-        return call
+    return without_first_parameter(call, body)
 
-    return decorate
+
+def without_first_parameter(
+    wrapper: Callable[P, Awaitable[R]], body: Callable[..., Any]
+) -> Callable[P, Awaitable[R]]:
+    """`wrapper` described as `body` without its first parameter, which the wrapper passes
+    itself: FastMCP derives schemas (tools) and URI parameters (resources) from this."""
+    signature = inspect.signature(body, eval_str=True)
+    parameters = list(signature.parameters.values())[1:]
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    wrapper.__annotations__["return"] = signature.return_annotation
+    return wrapper
 
 
 def _log_call(tool: str, arguments: dict[str, Any], outcome: str, elapsed: float) -> None:
@@ -175,3 +188,21 @@ def _summarise_validation(exc: Exception) -> str:
         where = ".".join(str(p) for p in item.get("loc", ()) if p != "call") or "arguments"
         parts.append(f"{where}: {item.get('msg', 'invalid')}")
     return "invalid arguments: " + "; ".join(parts)
+
+
+class ServerLimit(Middleware):
+    """Makes MAX_RESULT_TOKENS the default budget of every tool call of this server."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self._max_tokens = max_tokens
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        token = budget.server_limit.set(self._max_tokens)
+        try:
+            return await call_next(context)
+        finally:
+            budget.server_limit.reset(token)

@@ -16,26 +16,17 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-import mcp_types
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools.base import ToolResult
-from pydantic import Field
+from typing import Any
 
 DEFAULT_MAX_TOKENS = 10_000
 """Well under the 25k-token cap of common clients, leaving room for the agent's own work."""
 MIN_MAX_TOKENS = 200
 BYTES_PER_TOKEN = 3
 
-MaxTokens = Annotated[
-    int | None,
-    Field(ge=MIN_MAX_TOKENS, description="lower this result's token budget"),
-]
-
-_server_limit: contextvars.ContextVar[int] = contextvars.ContextVar(
+server_limit: contextvars.ContextVar[int] = contextvars.ContextVar(
     "server_limit", default=DEFAULT_MAX_TOKENS
 )
+"""MAX_RESULT_TOKENS of the server serving the call (set by `calls.ServerLimit`)."""
 current: contextvars.ContextVar[int] = contextvars.ContextVar(
     "result_budget", default=DEFAULT_MAX_TOKENS
 )
@@ -72,26 +63,8 @@ def _finite(data: Any) -> Any:
 
 
 def for_call(requested: int | None) -> int:
-    server = _server_limit.get()
+    server = server_limit.get()
     return server if requested is None else max(MIN_MAX_TOKENS, min(requested, server))
-
-
-class ServerLimit(Middleware):
-    """Makes MAX_RESULT_TOKENS the default budget of every tool call of this server."""
-
-    def __init__(self, max_tokens: int) -> None:
-        self._max_tokens = max_tokens
-
-    async def on_call_tool(
-        self,
-        context: MiddlewareContext[mcp_types.CallToolRequestParams],
-        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
-    ) -> ToolResult:
-        token = _server_limit.set(self._max_tokens)
-        try:
-            return await call_next(context)
-        finally:
-            _server_limit.reset(token)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core import hygiene
 
 Number = int | float | str
+T = TypeVar("T")
 
 
 class _Result(BaseModel):
@@ -193,7 +195,30 @@ def number(raw: Any) -> Number:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-def cap(items: Sequence[Any], limit: int, hint: str) -> tuple[list[Any], Truncation | None]:
-    if len(items) <= limit:
-        return list(items), None
-    return list(items[:limit]), Truncation(returned=limit, total=len(items), hint=hint)
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """The epilogue of every listing tool: what is shown of `total` items, what was left out
+    and how to narrow, and a hint when there is nothing to show."""
+
+    items: list[T]
+    total: int
+    truncated: Truncation | None
+    hint: str | None
+
+    def fields(self, name: str) -> dict[str, object]:
+        """The page as a result's fields: the items under `name`, then `total`,
+        `truncated` and (when there is one) `hint`."""
+        fields: dict[str, object] = {name: self.items, "total": self.total}
+        fields["truncated"] = self.truncated
+        if self.hint is not None:
+            fields["hint"] = self.hint
+        return fields
+
+
+def page(items: Sequence[T], limit: int, *, narrow: str, empty: str | None = None) -> Page[T]:
+    """The first `limit` items; `narrow` says how to ask for less, `empty` what to try when
+    there are none."""
+    truncated = None
+    if len(items) > limit:
+        truncated = Truncation(returned=limit, total=len(items), hint=narrow)
+    return Page(list(items[:limit]), len(items), truncated, None if items else empty)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mcp_server.backends import prometheus
+from mcp_server.backends import pooling, prometheus
 from mcp_server.core import errors, hygiene
 from mcp_server.sources import datasources
 
@@ -59,7 +59,7 @@ def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
     return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
 
 
-async def probe_all(crs: customresources.CustomResources, pool: prometheus.ClientPool) -> None:
+async def probe_all(crs: customresources.CustomResources, pool: pooling.ClientPool) -> None:
     gate = asyncio.Semaphore(_CONCURRENCY)
 
     async def one(key: customresources.ObjectKey, datasource: datasources.Datasource) -> None:
@@ -71,7 +71,7 @@ async def probe_all(crs: customresources.CustomResources, pool: prometheus.Clien
 
 
 async def probe_forever(
-    crs: customresources.CustomResources, pool: prometheus.ClientPool, interval: float
+    crs: customresources.CustomResources, pool: pooling.ClientPool, interval: float
 ) -> None:
     while True:
         try:

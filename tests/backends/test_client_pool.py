@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pydantic import SecretStr
 
-from mcp_server.backends import prometheus
+from mcp_server.backends import pooling, prometheus
 from mcp_server.sources import datasources
 
 GRACE_TIMEOUT = 0.1
@@ -47,13 +47,13 @@ async def eventually(condition: Callable[[], bool], *, timeout: float) -> None:
 
 
 @pytest.fixture
-async def pool() -> AsyncIterator[prometheus.ClientPool]:
-    pool = prometheus.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
+async def pool() -> AsyncIterator[pooling.ClientPool]:
+    pool = pooling.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
     yield pool
     await pool.aclose()
 
 
-async def test_the_same_connection_reuses_the_same_client(pool: prometheus.ClientPool) -> None:
+async def test_the_same_connection_reuses_the_same_client(pool: pooling.ClientPool) -> None:
     first = pool.client_for(datasource())
     again = pool.client_for(datasource())  # an equal record, built anew as a reload would
     assert again is first
@@ -61,7 +61,7 @@ async def test_the_same_connection_reuses_the_same_client(pool: prometheus.Clien
 
 
 async def test_a_change_outside_the_connection_keeps_the_client(
-    pool: prometheus.ClientPool,
+    pool: pooling.ClientPool,
 ) -> None:
     original = datasource()
     client = pool.client_for(original)
@@ -70,7 +70,7 @@ async def test_a_change_outside_the_connection_keeps_the_client(
 
 
 async def test_each_datasource_gets_its_own_client_even_with_equal_connections(
-    pool: prometheus.ClientPool,
+    pool: pooling.ClientPool,
 ) -> None:
     alpha = pool.client_for(datasource("alpha"))
     beta = pool.client_for(datasource("beta"))
@@ -78,13 +78,13 @@ async def test_each_datasource_gets_its_own_client_even_with_equal_connections(
     assert (alpha.datasource_id, beta.datasource_id) == ("alpha", "beta")
 
 
-async def test_the_datasource_timeout_wins_over_the_default(pool: prometheus.ClientPool) -> None:
+async def test_the_datasource_timeout_wins_over_the_default(pool: pooling.ClientPool) -> None:
     assert pool.client_for(datasource("own", timeout=7.0)).timeout == 7.0
     assert pool.client_for(datasource("default", timeout=None)).timeout == 30.0
 
 
 async def test_a_rotated_header_gives_a_new_client_and_the_old_one_closes_after_the_grace(
-    pool: prometheus.ClientPool,
+    pool: pooling.ClientPool,
 ) -> None:
     old = pool.client_for(datasource(org="tenant-1"))
     new = pool.client_for(datasource(org="tenant-2"))
@@ -99,7 +99,7 @@ async def test_a_rotated_header_gives_a_new_client_and_the_old_one_closes_after_
 
 
 async def test_prune_drops_clients_of_removed_datasources_and_keeps_the_others(
-    pool: prometheus.ClientPool,
+    pool: pooling.ClientPool,
 ) -> None:
     kept_record = datasource("kept")
     kept = pool.client_for(kept_record)
@@ -112,7 +112,7 @@ async def test_prune_drops_clients_of_removed_datasources_and_keeps_the_others(
     assert fresh is not gone and not closed(fresh)
 
 
-async def test_prune_drops_clients_whose_connection_changed(pool: prometheus.ClientPool) -> None:
+async def test_prune_drops_clients_whose_connection_changed(pool: pooling.ClientPool) -> None:
     old = pool.client_for(datasource(org="tenant-1"))
     rotated = datasource(org="tenant-2")
     pool.prune({rotated.id: rotated})
@@ -121,7 +121,7 @@ async def test_prune_drops_clients_whose_connection_changed(pool: prometheus.Cli
 
 
 async def test_aclose_closes_every_current_client() -> None:
-    pool = prometheus.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
+    pool = pooling.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
     clients = [pool.client_for(datasource(name)) for name in ("alpha", "beta", "gamma")]
     assert not any(closed(c) for c in clients)
     await pool.aclose()
@@ -129,7 +129,7 @@ async def test_aclose_closes_every_current_client() -> None:
 
 
 async def test_aclose_also_closes_clients_still_in_their_grace() -> None:
-    pool = prometheus.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
+    pool = pooling.ClientPool(default_timeout=30.0, max_response_bytes=1024 * 1024)
     retiring = pool.client_for(datasource(org="tenant-1"))
     current = pool.client_for(datasource(org="tenant-2"))
     await pool.aclose()

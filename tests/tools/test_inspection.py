@@ -17,7 +17,7 @@ from fastmcp import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mcp_server.results import inspection
+from mcp_server.results import converting
 from tests.support import answers, harness
 from tests.support import prometheus_process as synthetic
 from tests.support.answers import call, call_error, direct
@@ -340,12 +340,12 @@ async def test_list_targets_truncates_with_the_total(
     ],
 )
 def test_redact_url_removes_userinfo_and_secret_looking_parameters(url: str, redacted: str) -> None:
-    assert inspection.redact_url(url) == redacted
+    assert converting.redact_url(url) == redacted
 
 
 def test_redact_text_redacts_every_url_quoted_in_an_error() -> None:
     error = 'Get "http://a:b@h:1/m?token=t": dial tcp h:1: refused; also https://h/x?key=k.'
-    assert inspection.redact_text(error) == (
+    assert converting.redact_text(error) == (
         'Get "http://REDACTED@h:1/m?token=REDACTED": dial tcp h:1: refused; also '
         "https://h/x?key=REDACTED"
     )
