@@ -12,11 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .app import assembly
+from .app import hosting, lifecycle
 from .core import errors, logs, settings
 from .demo import command
 
-ExtensionFactory = Callable[[settings.Settings], Sequence[assembly.Extension]]
+ExtensionFactory = Callable[[settings.Settings], Sequence[hosting.Extension]]
 
 
 def main(argv: list[str] | None = None, *, extensions: ExtensionFactory | None = None) -> int:
@@ -55,4 +55,4 @@ def main(argv: list[str] | None = None, *, extensions: ExtensionFactory | None =
             file=sys.stderr,
         )
         return 2
-    return assembly.run(config, extensions=chosen)
+    return lifecycle.run(config, extensions=chosen)

@@ -6,6 +6,7 @@ need the MCP endpoint's credentials.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -15,10 +16,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core import observability
+from ..protocol import fast_path
 from ..sources import readiness, registry
 
 
-def build_app(live: registry.Registry, status: readiness.Readiness) -> Starlette:
+def build_app(
+    live: registry.Registry,
+    status: readiness.Readiness,
+    shortcut: Callable[[], fast_path.Status],
+) -> Starlette:
+    """`shortcut` says whether tools/call takes the fast path, and why not (on /ready)."""
+
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -39,6 +47,7 @@ def build_app(live: registry.Registry, status: readiness.Readiness) -> Starlette
                 }
                 for name, state in status.sources().items()
             },
+            "fast_path": _fast_path(shortcut()),
         }
         return JSONResponse(body, status_code=200 if status.ready else 503)
 
@@ -57,3 +66,7 @@ def build_app(live: registry.Registry, status: readiness.Readiness) -> Starlette
             Route("/metrics", metrics),
         ]
     )
+
+
+def _fast_path(state: fast_path.Status) -> dict[str, Any]:
+    return {"on": state.on} if state.reason is None else {"on": state.on, "reason": state.reason}

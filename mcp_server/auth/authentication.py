@@ -10,7 +10,6 @@ same token share one review.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -22,7 +21,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..core import observability
+from ..core import caching, observability
 from ..kube import kubeclient
 from . import identity
 
@@ -57,32 +56,20 @@ class TokenReviewer:
         self._audiences = audiences
         self._allow_ttl = allow_ttl
         self._deny_ttl = deny_ttl
-        self._clock = clock
-        self._cache: dict[str, tuple[float, Review]] = {}
-        self._inflight: dict[str, asyncio.Task[Review]] = {}
+        self._reviews: caching.Cache[str, Review] = caching.Cache(limit=_CACHE_LIMIT, clock=clock)
 
     async def review(self, token: str) -> Review:
         key = hashlib.sha256(token.encode()).hexdigest()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > self._clock():
+        cached = self._reviews.fresh(key)
+        if cached is not None:
             observability.AUTH_CACHE_HITS.labels("token").inc()
-            return cached[1]
-        task = self._inflight.get(key)
-        if task is None:
-            # A task of its own: one caller disconnecting must not cancel the review the
-            # other callers with the same token are waiting for.
-            task = asyncio.create_task(self._ask(token), name="token-review")
-            self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
-        result = await asyncio.shield(task)
+            return cached
+        result = await self._reviews.share(key, lambda: self._ask(token), name="token-review")
         ttl = self._allow_ttl if result.identity is not None else self._deny_ttl
         expiry = _token_expiry(token)
-        until = self._clock() + ttl
         if expiry is not None:
-            until = min(until, self._clock() + max(0.0, expiry - time.time()))
-        self._cache[key] = (until, result)
-        if len(self._cache) > _CACHE_LIMIT:
-            self._evict()
+            ttl = min(ttl, max(0.0, expiry - time.time()))
+        self._reviews.keep(key, result, ttl)
         return result
 
     async def _ask(self, token: str) -> Review:
@@ -116,15 +103,6 @@ class TokenReviewer:
                 },
             )
         )
-
-    def _evict(self) -> None:
-        """Expired entries first; if that is not enough (many live tokens), start over."""
-        now = self._clock()
-        for key, (until, _) in list(self._cache.items()):
-            if until <= now:
-                del self._cache[key]
-        if len(self._cache) > _CACHE_LIMIT // 2:
-            self._cache.clear()
 
 
 def _token_expiry(token: str) -> float | None:

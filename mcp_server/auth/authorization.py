@@ -11,14 +11,13 @@ fails is a denial that is not cached.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import observability
+from ..core import caching, observability
 from ..kube import kubeclient
 from ..sources import datasources
 from . import identity
@@ -55,9 +54,9 @@ class Authorizer:
         self._configmap_policy = configmap_policy
         self._allow_ttl = allow_ttl
         self._deny_ttl = deny_ttl
-        self._clock = clock
-        self._cache: dict[tuple[Any, ...], tuple[float, bool]] = {}
-        self._inflight: dict[tuple[Any, ...], asyncio.Task[bool]] = {}
+        self._decisions: caching.Cache[tuple[Any, ...], bool] = caching.Cache(
+            limit=_CACHE_LIMIT, clock=clock
+        )
 
     async def allowed(self, who: identity.Identity, source: datasources.Source) -> bool:
         """Decided by where a datasource is declared, so one that is declared but not served
@@ -75,25 +74,19 @@ class Authorizer:
     async def _decide(self, who: identity.Identity, attributes: dict[str, str]) -> bool:
         extra = tuple(sorted(who.extra.items()))  # scoped tokens of one user differ here
         key = (who.username, who.uid, who.groups, extra, tuple(sorted(attributes.items())))
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > self._clock():
+        cached = self._decisions.fresh(key)
+        if cached is not None:
             observability.AUTH_CACHE_HITS.labels("access").inc()
-            return cached[1]
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(self._review(who, attributes), name="access-review")
-            self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+            return cached
         try:
-            allowed = await asyncio.shield(task)
+            allowed = await self._decisions.share(
+                key, lambda: self._review(who, attributes), name="access-review"
+            )
         except kubeclient.ApiError as exc:
             logger.warning("SubjectAccessReview failed, denying: %s", exc)
             observability.AUTH_REVIEWS.labels("access", "unavailable").inc()
             return False
-        ttl = self._allow_ttl if allowed else self._deny_ttl
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()  # bounded memory; the next calls simply review again
-        self._cache[key] = (self._clock() + ttl, allowed)
+        self._decisions.keep(key, allowed, self._allow_ttl if allowed else self._deny_ttl)
         if not allowed:
             observability.AUTH_DENIALS.labels("forbidden").inc()
         return allowed

@@ -64,6 +64,15 @@ async def _config(
     return parsed if isinstance(parsed, dict) else None
 
 
+async def build_info(
+    client: prometheus.PrometheusClient, *, timeout: float | None = None
+) -> dict[str, Any]:
+    """The backend's `/api/v1/status/buildinfo` data (empty when it sent no mapping);
+    raises UpstreamError when it does not answer."""
+    answer = await client.get("/api/v1/status/buildinfo", timeout=timeout)
+    return answer.data if isinstance(answer.data, dict) else {}
+
+
 async def describe(
     datasource: datasources.Datasource, client: prometheus.PrometheusClient
 ) -> dict[str, Any]:

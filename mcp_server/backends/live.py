@@ -23,12 +23,14 @@ class Backends:
         live: registry.Registry,
         pool: pooling.ClientPool,
         *,
+        authorizer: authorization.Authorizer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = live
         self.pool = pool
         self.clock = clock
-        self.authorizer: authorization.Authorizer | None = None  # set with AUTH_MODE=active
+        self.authorizer = authorizer
+        """Per-datasource access with AUTH_MODE=active; None lets every caller use all."""
         live.subscribe(lambda snapshot: pool.prune(snapshot.datasources))
 
     async def resolve(

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from ..auth import identity
-from ..core import errors, hygiene, observability
+from ..core import caching, errors, hygiene, observability
 from ..promql import syntax_errors
 from ..sources import datasources
 from . import tls
@@ -74,9 +74,10 @@ class PrometheusClient:
         self._max_bytes = max_response_bytes
         self._base = self.connection.url.rstrip("/")
         self._extra_params = tuple(self.connection.query_parameters)
-        self._inflight: dict[tuple[object, ...], asyncio.Task[ApiResult]] = {}
         self._gate = asyncio.Semaphore(MAX_CONCURRENT_PER_DATASOURCE)
-        self._cache: dict[tuple[object, ...], tuple[float, ApiResult]] = {}
+        self._answers: caching.Cache[tuple[object, ...], ApiResult] = caching.Cache(
+            limit=_CACHE_LIMIT
+        )
         self._headers = _static_headers(self.connection)
         self._ssl = tls.context(self.connection.tls)
         self._http: aiohttp.ClientSession | None = None
@@ -139,37 +140,27 @@ class PrometheusClient:
             bearer_token = identity.token.get()
         key = (path, tuple(params), effective_timeout, bearer_token)
         if cache_seconds and not refresh:
-            cached = self._cache.get(key)
-            if cached is not None and cached[0] > time.monotonic():
+            cached = self._answers.fresh(key)
+            if cached is not None:
                 observability.UPSTREAM_CACHE_HITS.labels(self.datasource_id, path).inc()
-                return cached[1]
-        shared = self._inflight.get(key)
-        if shared is None:
-            shared = asyncio.get_running_loop().create_task(
-                self._fetch(path, params, effective_timeout, bearer_token),
-                name=f"upstream-{self.datasource_id}",
-            )
-            self._inflight[key] = shared
-            shared.add_done_callback(lambda done: self._settle(key, done))
-        else:
-            observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
+                return cached
         try:
-            answer = await asyncio.shield(shared)
+            answer = await self._answers.share(
+                key,
+                lambda: self._fetch(path, params, effective_timeout, bearer_token),
+                name=f"upstream-{self.datasource_id}",
+                joined=lambda: self._coalesced(path),
+            )
         except errors.QueryRejected as exc:
             invalid = syntax_errors.from_prometheus(exc.text) if agent_promql else None
             if invalid is None:
                 raise
             raise invalid from None
-        if cache_seconds:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic() + cache_seconds, answer)
+        self._answers.keep(key, answer, cache_seconds)
         return answer
 
-    def _settle(self, key: tuple[object, ...], done: asyncio.Task[ApiResult]) -> None:
-        self._inflight.pop(key, None)
-        if not done.cancelled():
-            done.exception()  # retrieved here: every waiter may have gone away
+    def _coalesced(self, path: str) -> None:
+        observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
 
     async def _fetch(
         self, path: str, params: Params, effective_timeout: float, bearer_token: str | None

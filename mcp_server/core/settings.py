@@ -41,6 +41,11 @@ class ServerSettings(_Frozen):
     max_result_tokens: Annotated[int, Field(ge=200, le=1_000_000)] = Field(
         10_000, description="MAX_RESULT_TOKENS: default token budget of every tool result"
     )
+    fast_path: bool = Field(
+        True,
+        description="MCP_FAST_PATH: on | off; off sends every tools/call through the MCP SDK "
+        "(the fast path also stays off by itself on FastMCP/SDK releases it was not tested with)",
+    )
 
 
 class AuthSettings(_Frozen):
@@ -136,6 +141,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "HEALTH_METRICS_PORT": ("server", "health_metrics_port"),
     "SHUTDOWN_TIMEOUT_SECONDS": ("server", "shutdown_timeout_seconds"),
     "MAX_RESULT_TOKENS": ("server", "max_result_tokens"),
+    "MCP_FAST_PATH": ("server", "fast_path"),
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),
@@ -184,6 +190,8 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
 def _shape(name: str, value: str) -> object:
     if name == "mode":
         return value.lower()
+    if name == "fast_path":
+        return {"on": True, "off": False}.get(value.lower(), value)
     if name in ("namespaces", "audiences"):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value

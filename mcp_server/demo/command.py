@@ -38,8 +38,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from ..app import assembly
+from ..app import hosting, lifecycle
 from ..core import errors, settings
+from ..protocol import mounting
 from . import synthetic
 
 logger = logging.getLogger("proms_mcp.demo")
@@ -56,11 +57,11 @@ _INSTALL = (
 
 def run(config: settings.Settings) -> int:
     if config.sources.path_explicit:
-        return assembly.run(config)
+        return lifecycle.run(config)
     if LOCAL_CONFIG.exists():
         logger.info("serving %s", LOCAL_CONFIG)
         sources = config.sources.model_copy(update={"datasources_path": LOCAL_CONFIG.resolve()})
-        return assembly.run(config.model_copy(update={"sources": sources}))
+        return lifecycle.run(config.model_copy(update={"sources": sources}))
     with (
         tempfile.TemporaryDirectory(prefix="proms-mcp-demo-") as folder,
         contextlib.ExitStack() as stack,
@@ -98,7 +99,7 @@ def run(config: settings.Settings) -> int:
         sources = config.sources.model_copy(update={"datasources_path": provisioning_file})
         print(client_snippet(config), flush=True)
         gate = AlertFiring(url, started)
-        return assembly.run(config.model_copy(update={"sources": sources}), extensions=[gate])
+        return lifecycle.run(config.model_copy(update={"sources": sources}), extensions=[gate])
 
 
 class AlertFiring:
@@ -112,7 +113,7 @@ class AlertFiring:
         self._url = url
         self._started = started
 
-    async def start(self, application: assembly.Application) -> None:
+    async def start(self, host: hosting.Host) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         await asyncio.to_thread(_wait_firing, self._url, synthetic.ALERT, deadline)
         logger.info(
@@ -126,7 +127,7 @@ class AlertFiring:
 
 
 def client_snippet(config: settings.Settings) -> str:
-    url = f"http://127.0.0.1:{config.server.port}{assembly.MCP_PATH}"
+    url = f"http://127.0.0.1:{config.server.port}{mounting.MCP_PATH}"
     snippet = {"mcpServers": {"proms-mcp": {"type": "http", "url": url}}}
     return (
         f"proms-mcp demo: a local Prometheus with {synthetic.HISTORY_SECONDS // 3600} hours of a "

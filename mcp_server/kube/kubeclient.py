@@ -83,7 +83,7 @@ class KubeApi:
         )
 
     @classmethod
-    async def connect(
+    def connect(
         cls,
         kubeconfig_path: pathlib.Path | None,
         *,

@@ -21,6 +21,15 @@ The path stays off when it could not do what the normal path does: FastMCP's Hos
 guard on, a FastMCP auth provider or extension, strict input validation, a tool that is not
 a plain function tool or has its own auth, or middleware that hooks more than tools/call
 (`__call__`, `on_message`, `on_request`). Middleware added after `index` turns it off too.
+
+It is a shim over FastMCP's and the SDK's internals (their private server object, request
+handler table and inbound checks), fenced three ways: it stays off unless the installed
+FastMCP and MCP SDK are a pair in `versions.TESTED_WITH` (tests/protocol/test_fast_path.py
+compares its answer with the SDK's for every tool on both protocol eras), MCP_FAST_PATH=off
+turns it off, and `status` says whether it is on and why not (logged at start-up, and on
+/ready).
+Upgrading FastMCP or the SDK: run that test on the new pair, then add the pair to
+`versions.TESTED_WITH` (docs/architecture.md#upgrading-fastmcp).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import fastmcp
@@ -39,15 +49,6 @@ from fastmcp import exceptions as fastmcp_exceptions
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
 from fastmcp.tools.function_tool import FunctionTool
-from mcp.server.streamable_http import check_accept_headers
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from mcp.shared.inbound import (
-    MCP_PARAM_HEADER_PREFIX,
-    InboundLadderRejection,
-    classify_inbound_request,
-    validate_mcp_param_headers,
-    x_mcp_header_map,
-)
 from mcp_types import (
     DEFAULT_NEGOTIATED_VERSION,
     SERVER_INFO_META_KEY,
@@ -60,12 +61,35 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..results import budget
-from . import calls
+from . import calls, versions
+
+try:  # the SDK's internals this path reproduces: another SDK may not have them
+    from mcp.server.streamable_http import check_accept_headers
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+    from mcp.shared.inbound import (
+        MCP_PARAM_HEADER_PREFIX,
+        InboundLadderRejection,
+        classify_inbound_request,
+        validate_mcp_param_headers,
+        x_mcp_header_map,
+    )
+except ImportError as exc:  # pragma: no cover - only on an SDK this path was not written for
+    _MISSING: str | None = f"the MCP SDK has no {exc.name or exc}"
+else:
+    _MISSING = None
 
 logger = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Whether the fast path takes tools/call requests, and if not, why not."""
+
+    on: bool
+    reason: str | None = None
+
+
 _JSON = [(b"content-type", b"application/json")]
-_PARAM = MCP_PARAM_HEADER_PREFIX.lower()
 _SINGLE_HEADERS = frozenset({"content-type", "accept", "content-length"})
 """Read here and by the SDK; when repeated, which copy counts is the SDK's call to make."""
 _CONTINUATION_KEYS = frozenset({"requestState", "inputResponses"})
@@ -75,26 +99,36 @@ _CONTINUATION_KEYS = frozenset({"requestState", "inputResponses"})
 class ToolCallFastPath:
     """ASGI wrapper in front of FastMCP's app; see the module docstring for what it takes."""
 
-    def __init__(self, app: ASGIApp, mcp: FastMCP, *, path: str) -> None:
+    def __init__(self, app: ASGIApp, mcp: FastMCP, *, path: str, enabled: bool = True) -> None:
         self._app = app
         self._mcp = mcp
         self._path = path
+        self._allowed = enabled
         self._enabled = False
+        self._reason: str | None = "not started yet"
         self._tools: Mapping[str, Tool] = {}
         self._chain: CallNext[CallToolRequestParams, ToolResult] = self._invoke
         self._middleware_count = 0
         self._header_bound: frozenset[str] = frozenset()
-        self._server_info = mcp._mcp_server.server_info_stamp
+        self._server_info: object = None
         self._params_type: type[pydantic.BaseModel] | None = None
+
+    @property
+    def status(self) -> Status:
+        if self._enabled and len(self._mcp.middleware) != self._middleware_count:
+            return Status(False, "middleware was added after the tools were indexed")
+        return Status(self._enabled, None if self._enabled else self._reason)
 
     def index(self, tools: Sequence[Tool]) -> bool:
         """Take calls for these tools from now on; False (and off) if this server has
         anything this path cannot run faithfully (see the module docstring)."""
-        reason = self._unsupported(tools)
+        reason = self._refusal(tools)
+        self._reason = reason
         if reason is not None:
             logger.info("tools/call fast path off: %s", reason)
             self._enabled = False
             return False
+        self._server_info = self._mcp._mcp_server.server_info_stamp
         handler = self._mcp._mcp_server.get_request_handler("tools/call")
         self._params_type = handler.params_type if handler is not None else None
         self._chain = self._invoke
@@ -107,7 +141,18 @@ class ToolCallFastPath:
             tool.name for tool in tools if x_mcp_header_map(tool.parameters)
         )
         self._enabled = True
+        fastmcp_version, mcp_version = versions.installed()
+        extra = {"fastmcp": fastmcp_version, "mcp": mcp_version}
+        logger.info("tools/call fast path on", extra=extra)
         return True
+
+    def _refusal(self, tools: Sequence[Tool]) -> str | None:
+        """Why this path must stay off, or None."""
+        if not self._allowed:
+            return "MCP_FAST_PATH=off"
+        if _MISSING is not None:
+            return _MISSING
+        return versions.untested() or self._unsupported(tools)
 
     def _unsupported(self, tools: Sequence[Tool]) -> str | None:
         mcp = self._mcp
@@ -205,7 +250,8 @@ class ToolCallFastPath:
         """The SDK's own 2026-07-28 checks: any rejection is left for the SDK to write."""
         if isinstance(classify_inbound_request(message, headers=headers), InboundLadderRejection):
             return False
-        if name not in self._header_bound and not any(h.startswith(_PARAM) for h in headers):
+        prefix = MCP_PARAM_HEADER_PREFIX.lower()
+        if name not in self._header_bound and not any(h.startswith(prefix) for h in headers):
             return True  # no argument is bound to a header: nothing to disagree
         schema = self._tools[name].parameters
         return validate_mcp_param_headers(schema, arguments, headers) is None

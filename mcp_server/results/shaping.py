@@ -15,18 +15,16 @@ over all of them in `values`. What was done is listed in `summarized` and `trunc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..core import hygiene, timespec
-from . import budget, figures, models
+from . import budget, models, summaries
 
 RangeFormat = Literal["auto", "points", "summary", "points+summary", "text"]
 MIN_POINTS = 30
 """Coarsening stops here: fewer points than this hide the shape an agent asked to see."""
-_SPARK = "▁▂▃▄▅▆▇█"
-_SPARK_WIDTH = 40
 _NARROW = "narrow with label matchers, aggregate (sum by ...), or topk()"
 
 
@@ -97,70 +95,6 @@ def _peak(series: Series) -> float:
     return max(finite) if finite else -math.inf
 
 
-def summarize(series: Series, start: float, step: float) -> models.SeriesSummary:
-    """The statistics of one series over its grid: `points` counts every sample, the rest
-    is over the finite ones (NaN and ±Inf are counted in `non_finite`); min_at and max_at
-    are the first point holding the extreme. Every figure is exact (see `figures`)."""
-    present = [(i, v) for i, v in enumerate(series.values) if v is not None]
-    finite = [(i, v) for i, v in present if math.isfinite(v)]
-    non_finite = len(present) - len(finite) or None
-    if not finite:
-        return models.SeriesSummary(points=len(present), non_finite=non_finite)
-    low = min(finite, key=lambda p: p[1])
-    high = max(finite, key=lambda p: p[1])
-    first, last = finite[0][1], finite[-1][1]
-    return models.SeriesSummary(
-        points=len(present),
-        first=models.number(first),
-        last=models.number(last),
-        min=models.number(low[1]),
-        min_at=timespec.isoformat(start + low[0] * step),
-        max=models.number(high[1]),
-        max_at=timespec.isoformat(start + high[0] * step),
-        mean=models.number(figures.mean(v for _, v in finite)),
-        change=models.number(last - first),  # IEEE: correctly rounded, ±Inf beyond range
-        non_finite=non_finite,
-    )
-
-
-def sparkline(values: Sequence[float | None], width: int = _SPARK_WIDTH) -> str:
-    """One character per bucket of points (its mean), scaled between the series' min and max;
-    a space where a bucket has no finite sample."""
-    if not values:
-        return ""
-    buckets = min(width, len(values))
-    means: list[float | None] = []
-    for b in range(buckets):
-        chunk = values[b * len(values) // buckets : (b + 1) * len(values) // buckets]
-        finite = [v for v in chunk if v is not None and math.isfinite(v)]
-        means.append(figures.mean(finite) if finite else None)
-    known = [m for m in means if m is not None]
-    if not known:
-        return " " * buckets
-    low, high = min(known), max(known)
-    spread = high / 2 - low / 2  # halves: the spread of finite values may exceed float64
-    return "".join(
-        " "
-        if m is None
-        else _SPARK[0 if spread == 0 else min(7, int((m / 2 - low / 2) / spread * len(_SPARK)))]
-        for m in means
-    )
-
-
-def _text_line(summary: models.SeriesSummary, spark: str, shown: dict[str, str]) -> str:
-    shown_figures = " ".join(
-        f"{name}={value}"
-        for name, value in (
-            ("first", summary.first),
-            ("last", summary.last),
-            ("min", summary.min),
-            ("max", summary.max),
-        )
-        if value is not None
-    )
-    return f"{hygiene.selector(shown)} {spark} {shown_figures}".strip()
-
-
 @dataclass(frozen=True, slots=True)
 class RangeRequest:
     datasource: str
@@ -177,104 +111,147 @@ class RangeRequest:
 
 def shape_range(request: RangeRequest, all_series: list[Series], limit: int) -> budget.Encoded:
     """The range result as JSON-ready data within `limit` tokens (see the module docstring)."""
-    ranked = sorted(all_series, key=_peak, reverse=True)
     chosen, truncated = list(all_series), None
     if len(all_series) > request.limit:
-        chosen = ranked[: request.limit]
+        chosen = sorted(all_series, key=_peak, reverse=True)[: request.limit]
         truncated = _truncated(len(chosen), len(all_series), f"{_NARROW}, or raise limit")
-    shared = common_labels([s.labels for s in chosen])
+    shape = _Range(request, all_series, chosen)
+    form = "points" if request.format == "auto" else request.format
+    data = shape.build(chosen, 1, form, truncated)
+    whole = budget.Encoded.of(data)
+    if whole.tokens <= limit:
+        return whole
     actions: list[str] = []
-    summaries: dict[int, models.SeriesSummary] = {}
-    sparklines: dict[int, str] = {}
+    if form in ("points", "points+summary") and request.step_chosen:
+        fits, data = _coarser(shape, form, truncated, limit, actions, data)
+        if fits:
+            return _with_summarized(data, limit, whole.tokens, actions)
+    if request.format == "auto" or form == "points+summary":
+        form = "summary"
+        actions.append("points replaced by per-series summaries")
+        data = shape.build(chosen, 1, form, truncated)
+        if budget.tokens(budget.encode(data)) <= limit:
+            return _with_summarized(data, limit, whole.tokens, actions)
+    best = _top_series(shape, form, limit)
+    if best is None:
+        return budget.Encoded.of(data)  # one series alone is over budget: budget.fit cuts it
+    actions.append(
+        f"kept the {len(best['series'])} of {len(all_series)} series with the highest maximum"
+    )
+    return _with_summarized(best, limit, whole.tokens, actions)
 
-    def summary_of(s: Series) -> models.SeriesSummary:  # once per series, not per build
-        if id(s) not in summaries:
-            summaries[id(s)] = summarize(s, request.start, request.step)
-        return summaries[id(s)]
 
-    def line_of(s: Series, shown: dict[str, str]) -> str:
-        if id(s) not in sparklines:
-            sparklines[id(s)] = sparkline(s.values)
-        return _text_line(summary_of(s), sparklines[id(s)], shown)
+class _Range:
+    """One range result being shaped: its series, the labels they share, and each series'
+    summary and sparkline, computed once however often the result is rebuilt."""
+
+    def __init__(self, request: RangeRequest, all_series: list[Series], chosen: list[Series]):
+        self.request = request
+        self.total = len(all_series)
+        self.chosen = chosen
+        self.shared = common_labels([s.labels for s in chosen])
+        self._summaries: dict[int, models.SeriesSummary] = {}
+        self._sparklines: dict[int, str] = {}
+
+    def summary_of(self, s: Series) -> models.SeriesSummary:
+        if id(s) not in self._summaries:
+            self._summaries[id(s)] = summaries.summarize(
+                s.values, self.request.start, self.request.step
+            )
+        return self._summaries[id(s)]
+
+    def line_of(self, s: Series, shown: dict[str, str]) -> str:
+        if id(s) not in self._sparklines:
+            self._sparklines[id(s)] = summaries.sparkline(s.values)
+        return summaries.text_line(self.summary_of(s), self._sparklines[id(s)], shown)
+
+    def row(self, s: Series, stride: int, form: str) -> models.RangeSeries:
+        shown = _without(s.labels, self.shared)
+        if form == "text":
+            return models.RangeSeries(line=self.line_of(s, shown))
+        return models.RangeSeries.model_construct(  # built, not validated: made here, per point
+            labels=shown,
+            values=_numbers(s.values[::stride]) if form in ("points", "points+summary") else None,
+            summary=self.summary_of(s) if form in ("summary", "points+summary") else None,
+            line=None,
+        )
 
     def build(
-        series: list[Series], stride: int, form: str, cut: models.Truncated | None
+        self, series: list[Series], stride: int, form: str, cut: models.Truncated | None
     ) -> dict[str, Any]:
-        step = request.step * stride
-        rows = []
-        for s in series:
-            points = s.values[::stride]
-            shown = _without(s.labels, shared)
-            if form == "text":
-                rows.append(models.RangeSeries(line=line_of(s, shown)))
-                continue
-            rows.append(  # built, not validated: every value was made here, per point
-                models.RangeSeries.model_construct(
-                    labels=shown,
-                    values=_numbers(points) if form in ("points", "points+summary") else None,
-                    summary=summary_of(s) if form in ("summary", "points+summary") else None,
-                    line=None,
-                )
-            )
+        request = self.request
         model = models.RangeResult(
             datasource=request.datasource,
             query=request.query,
             start=timespec.isoformat(request.start),
             end=timespec.isoformat(request.end),
-            step_seconds=step,
+            step_seconds=request.step * stride,
             result_type=request.result_type,
             format=form,
-            common_labels=shared or None,
-            series=rows,
-            total_series=len(all_series),
+            common_labels=self.shared or None,
+            series=[self.row(s, stride, form) for s in series],
+            total_series=self.total,
             truncated=cut,
             warnings=list(request.warnings) or None,
         )
         return model.model_dump(mode="json", exclude_none=True)
 
-    form = "points" if request.format == "auto" else request.format
-    data = build(chosen, 1, form, truncated)
-    whole = budget.Encoded.of(data)
-    full_tokens = whole.tokens
-    if full_tokens <= limit:
-        return whole
-    if form in ("points", "points+summary") and request.step_chosen:
-        points = len(chosen[0].values) if chosen else 0
-        stride = 2
-        while points // stride >= MIN_POINTS:
-            data = build(chosen, stride, form, truncated)
-            if budget.tokens(budget.encode(data)) <= limit:
-                actions.append(
-                    f"step raised from {timespec.format_duration(request.step)} to "
-                    f"{timespec.format_duration(request.step * stride)}"
-                )
-                return _with_summarized(data, limit, full_tokens, actions)
-            stride *= 2
-    if request.format == "auto" or form == "points+summary":
-        form = "summary"
-        actions.append("points replaced by per-series summaries")
-        data = build(chosen, 1, form, truncated)
+
+def _coarser(
+    shape: _Range,
+    form: str,
+    truncated: models.Truncated | None,
+    limit: int,
+    actions: list[str],
+    data: dict[str, Any],
+) -> tuple[bool, dict[str, Any]]:
+    """Every k-th point, for the smallest k that fits (never below MIN_POINTS points):
+    whether one fits, and it, or the last one tried (`data` when none was)."""
+    step = shape.request.step
+    points = len(shape.chosen[0].values) if shape.chosen else 0
+    stride = 2
+    while points // stride >= MIN_POINTS:
+        data = shape.build(shape.chosen, stride, form, truncated)
         if budget.tokens(budget.encode(data)) <= limit:
-            return _with_summarized(data, limit, full_tokens, actions)
-    # Top series: the largest prefix of the ranked list that fits.
-    ranked_chosen = sorted(chosen, key=_peak, reverse=True)
-    low, high, best = 1, len(ranked_chosen), None
+            actions.append(
+                f"step raised from {timespec.format_duration(step)} to "
+                f"{timespec.format_duration(step * stride)}"
+            )
+            return True, data
+        stride *= 2
+    return False, data
+
+
+def _top_series(shape: _Range, form: str, limit: int) -> dict[str, Any] | None:
+    """The largest prefix of the series ranked by their maximum that fits."""
+    ranked = sorted(shape.chosen, key=_peak, reverse=True)
+
+    def top(count: int) -> dict[str, Any]:
+        cut = _truncated(count, shape.total, f"{_NARROW}; or pass max_tokens")
+        candidate = shape.build(ranked[:count], 1, form, cut)
+        candidate["summarized"] = {}  # its room, filled by _with_summarized
+        return candidate
+
+    best = _largest_prefix(top, len(ranked), limit)
+    if best is not None:
+        best.pop("summarized")
+    return best
+
+
+def _largest_prefix(
+    build: Callable[[int], dict[str, Any]], most: int, limit: int
+) -> dict[str, Any] | None:
+    """The result built from the most leading items (1 to `most`) that fits `limit` with
+    room for the `summarized` note; None when not even one item does."""
+    low, high, best = 1, most, None
     while low <= high:
         middle = (low + high) // 2
-        cut = _truncated(middle, len(all_series), f"{_NARROW}; or pass max_tokens")
-        candidate = build(ranked_chosen[:middle], 1, form, cut)
-        candidate["summarized"] = {}  # its room, filled below
+        candidate = build(middle)
         if budget.tokens(budget.encode(candidate)) + 80 <= limit:
             best, low = candidate, middle + 1
         else:
             high = middle - 1
-    if best is None:
-        return budget.Encoded.of(data)  # one series alone is over budget: budget.fit cuts it
-    best.pop("summarized")
-    actions.append(
-        f"kept the {len(best['series'])} of {len(all_series)} series with the highest maximum"
-    )
-    return _with_summarized(best, limit, full_tokens, actions)
+    return best
 
 
 def _truncated(returned: int, total: int, hint: str) -> models.Truncated:
@@ -325,7 +302,7 @@ def shape_instant(
                 for labels, value in kept
             ],
             total_series=len(samples),
-            values=_value_summary(samples) if cut else None,
+            values=summaries.value_summary(samples) if cut else None,
             truncated=_highest(len(kept), len(samples)) if cut else None,
             warnings=list(request.warnings) or None,
         )
@@ -337,14 +314,9 @@ def shape_instant(
     full_tokens = whole.tokens
     if full_tokens <= limit:
         return whole
-    low, high, best = 1, len(kept) - 1, build(ranked[:1], True)
-    while low <= high:
-        middle = (low + high) // 2
-        candidate = build(ranked[:middle], True)
-        if budget.tokens(budget.encode(candidate)) + 80 <= limit:
-            best, low = candidate, middle + 1
-        else:
-            high = middle - 1
+    best = _largest_prefix(lambda count: build(ranked[:count], True), len(kept) - 1, limit)
+    if best is None:
+        best = build(ranked[:1], True)
     return _with_summarized(
         best, limit, full_tokens, [f"kept the {len(best['series'])} highest values"]
     )
@@ -356,22 +328,4 @@ def _highest(returned: int, total: int) -> models.Truncated:
         total=total,
         criterion="highest value first",
         hint=f"`values` covers all {total}; {_NARROW}",
-    )
-
-
-def _value_summary(samples: list[tuple[dict[str, str], float]]) -> models.ValueSummary:
-    """`count` is every series; min, max, mean and sum are over the finite values, exact
-    (see `figures`); NaN and ±Inf are counted in `non_finite`."""
-    finite = [v for _, v in samples if math.isfinite(v)]
-    non_finite = len(samples) - len(finite) or None
-    if not finite:
-        return models.ValueSummary(count=len(samples), non_finite=non_finite)
-    total, mean = figures.total_and_mean(finite)
-    return models.ValueSummary(
-        count=len(samples),
-        min=models.number(min(finite)),
-        max=models.number(max(finite)),
-        mean=models.number(mean),
-        sum=models.number(total),
-        non_finite=non_finite,
     )

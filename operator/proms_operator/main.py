@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from mcp_server import cli
-from mcp_server.app import assembly
+from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
 
-def extensions(config: settings.Settings) -> Sequence[assembly.Extension]:
+def extensions(config: settings.Settings) -> Sequence[hosting.Extension]:
     mode = config.operator.mode
     if mode is settings.RunMode.STANDALONE:
         return ()

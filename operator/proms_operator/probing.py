@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mcp_server.backends import pooling, prometheus
+from mcp_server.app import hosting
 from mcp_server.core import errors, hygiene
 from mcp_server.sources import datasources
 
@@ -27,10 +27,11 @@ _CONCURRENCY = 8
 
 
 async def probe(
-    client: prometheus.PrometheusClient, datasource: datasources.Datasource
+    build_info: hosting.BuildInfo, datasource: datasources.Datasource
 ) -> tuple[conditions.Condition, str | None]:
+    """The Reachable condition of `datasource`, and the version its buildinfo names."""
     try:
-        answer = await client.get("/api/v1/status/buildinfo", timeout=PROBE_TIMEOUT_SECONDS)
+        data = await build_info(datasource, timeout=PROBE_TIMEOUT_SECONDS)
     except errors.BadUpstreamResponse:
         return _reachable("Responding", "the backend answers (it does not serve buildinfo)"), None
     except errors.UpstreamUnauthorized as exc:
@@ -41,7 +42,6 @@ async def probe(
         return _unreachable(exc), None
     except errors.UpstreamError as exc:
         return _unreachable(exc), None
-    data = answer.data if isinstance(answer.data, dict) else {}
     version = hygiene.clean(data.get("version") or "").strip() or None
     if version is None:
         return _reachable("ProbeSucceeded", "buildinfo answered"), None
@@ -59,23 +59,23 @@ def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
     return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
 
 
-async def probe_all(crs: customresources.CustomResources, pool: pooling.ClientPool) -> None:
+async def probe_all(crs: customresources.CustomResources, build_info: hosting.BuildInfo) -> None:
     gate = asyncio.Semaphore(_CONCURRENCY)
 
     async def one(key: customresources.ObjectKey, datasource: datasources.Datasource) -> None:
         async with gate:
-            condition, version = await probe(pool.client_for(datasource), datasource)
+            condition, version = await probe(build_info, datasource)
             await crs.set_reachability(key, condition, version)
 
     await asyncio.gather(*(one(key, ds) for key, ds in crs.served()))
 
 
 async def probe_forever(
-    crs: customresources.CustomResources, pool: pooling.ClientPool, interval: float
+    crs: customresources.CustomResources, build_info: hosting.BuildInfo, interval: float
 ) -> None:
     while True:
         try:
-            await probe_all(crs, pool)
+            await probe_all(crs, build_info)
         except Exception:  # one bad round must not end the probing
             logger.exception("reachability probes failed")
         await asyncio.sleep(interval)

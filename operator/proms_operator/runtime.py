@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from mcp_server.app import assembly
+from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
@@ -48,12 +48,12 @@ class KubernetesSources:
         self._stopping = False
         self._touched: _Touched | None = None  # while a resync lists
 
-    async def start(self, application: assembly.Application) -> None:
+    async def start(self, host: hosting.Host) -> None:
         """Connect, or refuse the start: an unusable kubeconfig or an API that does not
         answer at all is a deployment mistake to report at once, in one line (later API
         failures are retried, keeping readiness false with the reason)."""
         try:
-            api = await kubeclient.KubeApi.connect(self._config.kubeconfig)
+            api = kubeclient.KubeApi.connect(self._config.kubeconfig)
         except kubeclient.ApiError as exc:
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
         try:
@@ -62,8 +62,8 @@ class KubernetesSources:
             await api.aclose()
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
         self._api = api
-        application.readiness.register(READINESS_NAME)
-        application.start_background("kubernetes-sources", self._run(application, api))
+        host.readiness.register(READINESS_NAME)
+        host.start_background("kubernetes-sources", self._run(host, api))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -72,23 +72,23 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, application: assembly.Application, api: kubeclient.KubeApi) -> None:
-        crs = self.crs = customresources.CustomResources(application.registry, api)
-        maps = self.configmaps = configmaps.ConfigMaps(application.registry, api, self._config)
-        application.start_background(
+    async def _run(self, host: hosting.Host, api: kubeclient.KubeApi) -> None:
+        crs = self.crs = customresources.CustomResources(host.registry, api)
+        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config)
+        host.start_background(
             "reachability-probes",
-            probing.probe_forever(crs, application.pool, self._config.probe_interval_seconds),
+            probing.probe_forever(crs, host.build_info, self._config.probe_interval_seconds),
         )
         while True:  # a supervisor: kopf gives up on some API faults; we never do
-            await self._list_until_done(application, api, crs, maps)
+            await self._list_until_done(host, api, crs, maps)
             self._kopf = embedding.EmbeddedKopf(
                 self._handlers(api, crs, maps),
                 embedding.operator_settings(),
                 namespaces=self._config.namespaces,
-                on_signal=application.request_stop,
+                on_signal=host.request_stop,
             )
             resync = asyncio.create_task(
-                self._resync_forever(application, api, crs, maps), name="kubernetes-resync"
+                self._resync_forever(host, api, crs, maps), name="kubernetes-resync"
             )
             try:
                 await self._kopf.start()
@@ -101,12 +101,12 @@ class KubernetesSources:
             if self._stopping:
                 return
             logger.error("%s; listing again and restarting them", reason)
-            application.readiness.failed(READINESS_NAME, f"{reason}; restarting")
+            host.readiness.failed(READINESS_NAME, f"{reason}; restarting")
             await asyncio.sleep(_RETRY_SECONDS)
 
     async def _list_until_done(
         self,
-        application: assembly.Application,
+        host: hosting.Host,
         api: kubeclient.KubeApi,
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
@@ -117,9 +117,9 @@ class KubernetesSources:
                 break
             except kubeclient.ApiError as exc:
                 logger.warning("listing failed, retrying: %s", exc)
-                application.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
+                host.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
-        application.readiness.succeeded(READINESS_NAME)
+        host.readiness.succeeded(READINESS_NAME)
         logger.info(
             "kubernetes sources synced",
             extra={"namespaces": list(self._config.namespaces) or "all"},
@@ -160,7 +160,7 @@ class KubernetesSources:
 
     async def _resync_forever(
         self,
-        application: assembly.Application,
+        host: hosting.Host,
         api: kubeclient.KubeApi,
         crs: customresources.CustomResources,
         maps: configmaps.ConfigMaps,
@@ -171,11 +171,11 @@ class KubernetesSources:
                 await self._resync(api, crs, maps)
             except kubeclient.ApiError as exc:
                 logger.warning("resync failed, serving the last known datasources: %s", exc)
-                application.readiness.failed(READINESS_NAME, f"resync failed: {exc}")
+                host.readiness.failed(READINESS_NAME, f"resync failed: {exc}")
             except Exception:  # one bad round must not end the resyncing
                 logger.exception("resync failed")
             else:
-                application.readiness.succeeded(READINESS_NAME)
+                host.readiness.succeeded(READINESS_NAME)
 
     async def _resync(
         self,

@@ -22,6 +22,7 @@ from proms_operator import runtime
 
 from mcp_server.app import assembly
 from mcp_server.core import errors
+from mcp_server.protocol import mounting
 from tests.support import harness, kube
 from tests.support.answers import call, call_error
 from tests.support.prometheus_process import RunningPrometheus
@@ -158,7 +159,7 @@ def base(application: assembly.Application) -> str:
 
 def client(application: assembly.Application, token: str) -> Client[StreamableHttpTransport]:
     transport = StreamableHttpTransport(
-        base(application) + assembly.MCP_PATH, headers={"Authorization": f"Bearer {token}"}
+        base(application) + mounting.MCP_PATH, headers={"Authorization": f"Bearer {token}"}
     )
     return Client(transport)
 
@@ -168,7 +169,7 @@ async def post_initialize(
 ) -> httpx.Response:
     async with httpx.AsyncClient() as http:
         return await http.post(
-            base(application) + assembly.MCP_PATH,
+            base(application) + mounting.MCP_PATH,
             json=INITIALIZE,
             headers={"Accept": "application/json, text/event-stream", **headers},
         )

@@ -74,3 +74,11 @@ def test_the_result_budget_and_resync_interval_are_read() -> None:
     assert config.operator.resync_interval_seconds == 15.0
     with pytest.raises(errors.ConfigurationError, match="MAX_RESULT_TOKENS"):
         settings.from_environ({"MAX_RESULT_TOKENS": "50"})
+
+
+def test_mcp_fast_path_is_on_unless_set_off() -> None:
+    assert settings.from_environ({}).server.fast_path is True
+    assert settings.from_environ({"MCP_FAST_PATH": "OFF"}).server.fast_path is False
+    assert settings.from_environ({"MCP_FAST_PATH": "on"}).server.fast_path is True
+    with pytest.raises(errors.ConfigurationError, match="MCP_FAST_PATH"):
+        settings.from_environ({"MCP_FAST_PATH": "sometimes"})

@@ -56,7 +56,7 @@ def https_api(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None) 
 
 
 async def reachable(path: pathlib.Path) -> None:
-    api = await kubeclient.KubeApi.connect(path)
+    api = kubeclient.KubeApi.connect(path)
     try:
         await api.check_reachable()
     finally:
@@ -65,7 +65,7 @@ async def reachable(path: pathlib.Path) -> None:
 
 async def test_a_token_is_sent_as_a_bearer_token(tmp_path: pathlib.Path) -> None:
     path = write(tmp_path / "kubeconfig", {"server": "https://api.test:6443"}, {"token": "t-1"})
-    api = await kubeclient.KubeApi.connect(path)
+    api = kubeclient.KubeApi.connect(path)
     assert (api.server, await api.token(), api.config.rotating) == (
         "https://api.test:6443",
         "t-1",
@@ -140,7 +140,7 @@ async def test_a_failing_exec_plugin_is_an_api_error_with_its_message(
 ) -> None:
     exec_spec = {"command": plugin(tmp_path, None, exit_code=1)}
     path = write(tmp_path / "kubeconfig", {"server": "https://api.test"}, {"exec": exec_spec})
-    api = await kubeclient.KubeApi.connect(path)
+    api = kubeclient.KubeApi.connect(path)
     with pytest.raises(kubeclient.ApiError, match="exit code 1: plugin says no"):
         await api.check_reachable()
     await api.aclose()

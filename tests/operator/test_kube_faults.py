@@ -28,6 +28,7 @@ from proms_operator import runtime
 
 from bench import soak
 from mcp_server.app import assembly
+from mcp_server.protocol import mounting
 from tests.support import harness, kube
 from tests.support.prometheus_process import RunningPrometheus
 
@@ -55,7 +56,7 @@ class Running:
 
     async def listed(self) -> set[str]:
         """The ids an agent gets from list_datasources."""
-        url = f"http://127.0.0.1:{self.application.settings.server.port}{assembly.MCP_PATH}"
+        url = f"http://127.0.0.1:{self.application.settings.server.port}{mounting.MCP_PATH}"
         answer = await soak.call_tool(self.http, url, 1, "list_datasources", {})
         return {d["id"] for d in answer["result"]["structuredContent"]["datasources"]}
 

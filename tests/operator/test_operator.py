@@ -17,6 +17,7 @@ from fastmcp import Client
 from proms_operator import runtime
 
 from mcp_server.app import assembly
+from mcp_server.protocol import mounting
 from tests.support import harness, kube
 from tests.support.prometheus_process import RunningPrometheus
 
@@ -64,7 +65,7 @@ def condition(
 
 
 def mcp_url(application: assembly.Application) -> str:
-    return f"http://127.0.0.1:{application.settings.server.port}{assembly.MCP_PATH}"
+    return f"http://127.0.0.1:{application.settings.server.port}{mounting.MCP_PATH}"
 
 
 async def test_a_pre_existing_cr_is_served_once_the_initial_listing_is_applied(

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.app import assembly
 from mcp_server.core import settings
-from mcp_server.protocol import calls, fast_path
-from tests.support import harness
+from mcp_server.protocol import calls, fast_path, mounting, versions
+from tests.support import harness, prometheus_process, replay
 from tests.support.answers import LEGACY, MODERN, tool_call
-from tests.support.prometheus_process import SYNTHETIC_END
+from tests.support.prometheus_process import EXEMPLAR_METRIC, SYNTHETIC_END
 
 
 class Spy:
@@ -76,11 +76,11 @@ async def stacks(config: settings.Settings, mcp: FastMCP | None = None) -> Async
     assert application.file_source is not None
     application.file_source.reload()
     mcp = mcp or application.mcp
-    fast_app = mcp.http_app(path=assembly.MCP_PATH, stateless_http=True, json_response=True)
-    sdk_app = mcp.http_app(path=assembly.MCP_PATH, stateless_http=True, json_response=True)
+    fast_app = mcp.http_app(path=mounting.MCP_PATH, stateless_http=True, json_response=True)
+    sdk_app = mcp.http_app(path=mounting.MCP_PATH, stateless_http=True, json_response=True)
     spy = Spy(fast_app)
-    shortcut = fast_path.ToolCallFastPath(spy, mcp, path=assembly.MCP_PATH)
-    await assembly.index_tools(mcp, shortcut)
+    shortcut = fast_path.ToolCallFastPath(spy, mcp, path=mounting.MCP_PATH)
+    await mounting.index_tools(mcp, shortcut)
     async with (
         fast_app.router.lifespan_context(fast_app),
         sdk_app.router.lifespan_context(sdk_app),
@@ -130,8 +130,8 @@ async def test_the_fast_path_answers_as_the_sdk_does(
     name, arguments = CALLS[case]
     body, headers = tool_call(name, arguments, modern=modern, request_id="call-1")
     async with stacks(config) as s:
-        fast = await s.fast.post(assembly.MCP_PATH, json=body, headers=headers)
-        sdk = await s.sdk.post(assembly.MCP_PATH, json=body, headers=headers)
+        fast = await s.fast.post(mounting.MCP_PATH, json=body, headers=headers)
+        sdk = await s.sdk.post(mounting.MCP_PATH, json=body, headers=headers)
         assert s.spy.methods == []  # the fast path answered it
     assert fast.status_code == sdk.status_code == 200
     assert fast.headers["content-type"] == sdk.headers["content-type"] == "application/json"
@@ -140,6 +140,73 @@ async def test_the_fast_path_answers_as_the_sdk_does(
     result = fast.json()["result"]
     if not result.get("isError"):
         assert result["structuredContent"] == json.loads(result["content"][0]["text"])
+
+
+START, END = SYNTHETIC_END - 3600, SYNTHETIC_END
+WINDOW = {"datasource_id": "prom", "start": START, "end": END}
+EVERY_TOOL: dict[str, dict[str, Any]] = {
+    "list_datasources": {},
+    "list_metrics": {**WINDOW, "limit": 20},
+    "get_metric_metadata": {
+        "datasource_id": "prom",
+        "metric_name": "prometheus_http_requests_total",
+    },
+    "query_instant": {"datasource_id": "prom", "promql": QUERY, "time": END},
+    "query_range": {**WINDOW, "promql": QUERY},
+    "get_metric_labels": {**WINDOW, "metric_name": "demo_http_requests_total"},
+    "get_label_values": {**WINDOW, "label_name": "instance"},
+    "find_metrics_by_pattern": {**WINDOW, "pattern": "http"},
+    "list_alerts": {"datasource_id": "prom"},
+    "list_rules": {"datasource_id": "prom"},
+    "list_targets": {"datasource_id": "prom"},
+    "find_series": {**WINDOW, "match": "up"},
+    "get_tsdb_status": {"datasource_id": "prom"},
+    "get_build_info": {"datasource_id": "prom"},
+    "query_exemplars": {**WINDOW, "promql": EXEMPLAR_METRIC},
+    "check_promql": {"datasource_id": "prom", "promql": "sum(demo_http_requests_total)"},
+    "estimate_query_cost": {**WINDOW, "promql": QUERY},
+}
+"""A call of every tool, with every time pinned so both stacks send the same requests."""
+
+
+@pytest.fixture
+def replayed(
+    tmp_path: pathlib.Path, prometheus: prometheus_process.RunningPrometheus
+) -> Iterator[settings.Settings]:
+    """Settings whose datasource `prom` answers each distinct request the same every time."""
+    with replay.replaying(prometheus.url) as url:
+        path = tmp_path / "datasources.yaml"
+        entry = {"name": "prom", "type": "prometheus", "url": url}
+        path.write_text(json.dumps({"apiVersion": 1, "datasources": [entry]}))
+        yield harness.make_settings(sources={"datasources_path": path})
+
+
+@pytest.mark.parametrize("modern", [False, True], ids=["2025-06-18", MODERN])
+async def test_every_tool_the_server_lists_is_answered_as_the_sdk_does(
+    replayed: settings.Settings, modern: bool
+) -> None:
+    async with stacks(replayed) as s:
+        listing = await s.sdk.post(
+            mounting.MCP_PATH,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers=_LIST_HEADERS,
+        )
+        names = [tool["name"] for tool in listing.json()["result"]["tools"]]
+        assert sorted(names) == sorted(EVERY_TOOL), "a tool without a call in EVERY_TOOL"
+        for name in names:
+            body, headers = tool_call(name, EVERY_TOOL[name], modern=modern, request_id=name)
+            fast = await s.fast.post(mounting.MCP_PATH, json=body, headers=headers)
+            sdk = await s.sdk.post(mounting.MCP_PATH, json=body, headers=headers)
+            assert s.spy.methods == [], name  # the fast path answered it
+            assert (fast.status_code, fast.headers["content-type"]) == (
+                sdk.status_code,
+                sdk.headers["content-type"],
+            ), name
+            assert fast.json() == sdk.json(), name
+            assert not fast.json()["result"].get("isError"), fast.text
+
+
+_LIST_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": LEGACY}
 
 
 Headers = list[tuple[str, str]]
@@ -237,8 +304,8 @@ async def test_anything_but_a_plain_call_reaches_the_sdk_intact(
 ) -> None:
     body, headers, method = DEFERRED[kind]
     async with stacks(config) as s:
-        fast = await s.fast.post(assembly.MCP_PATH, content=body, headers=headers)
-        sdk = await s.sdk.post(assembly.MCP_PATH, content=body, headers=headers)
+        fast = await s.fast.post(mounting.MCP_PATH, content=body, headers=headers)
+        sdk = await s.sdk.post(mounting.MCP_PATH, content=body, headers=headers)
         assert s.spy.methods == [method]
     assert fast.status_code == sdk.status_code
     assert fast.content == sdk.content
@@ -285,8 +352,8 @@ async def test_an_mcp_param_header_no_argument_is_bound_to_is_answered_as_the_sd
     body, headers = tool_call("list_datasources", {}, modern=True)
     headers["Mcp-Param-Region"] = "eu"
     async with stacks(config) as s:
-        fast = await s.fast.post(assembly.MCP_PATH, json=body, headers=headers)
-        sdk = await s.sdk.post(assembly.MCP_PATH, json=body, headers=headers)
+        fast = await s.fast.post(mounting.MCP_PATH, json=body, headers=headers)
+        sdk = await s.sdk.post(mounting.MCP_PATH, json=body, headers=headers)
     assert fast.status_code == sdk.status_code
     assert fast.json() == sdk.json()
 
@@ -297,15 +364,15 @@ async def test_wrong_media_types_and_oversized_bodies_get_the_sdk_answers(
     body, headers = tool_call("query_instant", {"datasource_id": "prom", "promql": "up", "time": 1})
     async with stacks(config) as s:
         text = await s.fast.post(
-            assembly.MCP_PATH,
+            mounting.MCP_PATH,
             content=json.dumps(body),
             headers={**headers, "content-type": "text/plain"},
         )
         no_json = await s.fast.post(
-            assembly.MCP_PATH, json=body, headers={**headers, "Accept": "text/event-stream"}
+            mounting.MCP_PATH, json=body, headers={**headers, "Accept": "text/event-stream"}
         )
         huge = dict(body, params={**body["params"], "arguments": {"promql": "x" * 5_000_000}})
-        oversized = await s.fast.post(assembly.MCP_PATH, json=huge, headers=headers)
+        oversized = await s.fast.post(mounting.MCP_PATH, json=huge, headers=headers)
         assert len(s.spy.methods) == 3
     assert text.status_code == 400
     assert no_json.status_code == 406
@@ -328,7 +395,7 @@ async def test_the_fast_path_stays_off_when_middleware_hooks_every_message(
     application.mcp.add_middleware(Audit())
     body, headers = tool_call("list_datasources", {})
     async with stacks(config, application.mcp) as s:
-        response = await s.fast.post(assembly.MCP_PATH, json=body, headers=headers)
+        response = await s.fast.post(mounting.MCP_PATH, json=body, headers=headers)
         assert s.spy.methods == ["tools/call"]
     assert response.status_code == 200 and not response.json()["result"].get("isError")
     assert "tools/call" in seen
@@ -342,3 +409,35 @@ def test_results_encode_once_and_reuse_that_text() -> None:
     assert result.structured_content == json.loads(result.encoded)
     replaced = result.model_copy(update={"structured_content": {"values": []}})
     assert replaced.encoded is None  # a middleware's replacement is never sent as stale text
+
+
+async def test_mcp_fast_path_off_leaves_every_call_to_the_sdk(config: settings.Settings) -> None:
+    off = config.model_copy(
+        update={"server": config.server.model_copy(update={"fast_path": False})}
+    )
+    application = assembly.Application(off)
+    try:
+        await mounting.index_tools(application.mcp, application.fast_path)
+        assert application.fast_path.status == fast_path.Status(False, "MCP_FAST_PATH=off")
+    finally:
+        await application.pool.aclose()
+
+
+async def test_the_fast_path_stays_off_on_releases_it_was_not_tested_with(
+    config: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(versions, "TESTED_WITH", (("0.0.1", "0.0.1"),))
+    application = assembly.Application(config)
+    try:
+        lookup = application.mcp._mcp_server.get_tool_input_schema
+        await mounting.index_tools(application.mcp, application.fast_path)
+        status = application.fast_path.status
+        assert not status.on and "is not a tested pair" in (status.reason or "")
+        assert application.mcp._mcp_server.get_tool_input_schema == lookup  # left alone
+    finally:
+        await application.pool.aclose()
+
+
+def test_ready_says_whether_the_fast_path_is_on(server: harness.RunningServer) -> None:
+    ready = httpx.get(f"{server.health_url}/ready", timeout=10).json()
+    assert ready["fast_path"] == {"on": True}

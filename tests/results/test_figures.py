@@ -32,7 +32,7 @@ from fastmcp import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mcp_server.results import shaping
+from mcp_server.results import summaries
 from tests.support import harness
 from tests.support.answers import direct
 from tests.support.harness import McpClient, RunningServer
@@ -492,4 +492,4 @@ async def test_range_summaries_on_real_prometheus_are_exact_in_every_format(
 
 
 def test_a_sparkline_of_values_whose_sum_overflows_is_drawn() -> None:
-    assert shaping.sparkline([1.7e308, 1.7e308, -1.7e308, -1.7e308], width=2) == "█▁"
+    assert summaries.sparkline([1.7e308, 1.7e308, -1.7e308, -1.7e308], width=2) == "█▁"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_server.results import budget, shaping
+from mcp_server.results import budget, shaping, summaries
 from tests.support import harness
 from tests.support import prometheus_process as synthetic
 from tests.support.answers import call, direct, labels_of, points_of
@@ -280,11 +280,9 @@ def test_fit_keeps_a_tools_own_totals() -> None:
 
 
 def test_sparkline_scales_between_min_and_max_and_marks_gaps() -> None:
-    from mcp_server.results import shaping
-
-    assert shaping.sparkline([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == "▁▂▃▄▅▆▇█"
-    assert shaping.sparkline([1.0, None, 1.0]) == "▁ ▁"
-    assert shaping.sparkline([math.nan]) == " "
+    assert summaries.sparkline([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == "▁▂▃▄▅▆▇█"
+    assert summaries.sparkline([1.0, None, 1.0]) == "▁ ▁"
+    assert summaries.sparkline([math.nan]) == " "
 
 
 def test_grid_values_of_any_number_type_become_json_numbers_and_text_agrees() -> None:

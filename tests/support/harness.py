@@ -16,9 +16,10 @@ from typing import Any
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from mcp_server.app import assembly
+from mcp_server.app import assembly, hosting
 from mcp_server.core import settings
 from mcp_server.demo import command
+from mcp_server.protocol import mounting
 
 free_port = command.free_port
 
@@ -94,7 +95,7 @@ def serve_in_thread(
     assert isinstance(loop, asyncio.AbstractEventLoop)
     running = RunningServer(
         application=application,
-        mcp_url=f"http://127.0.0.1:{config.server.port}{assembly.MCP_PATH}",
+        mcp_url=f"http://127.0.0.1:{config.server.port}{mounting.MCP_PATH}",
         health_url=f"http://127.0.0.1:{config.server.health_metrics_port}",
         loop=loop,
     )
@@ -119,7 +120,7 @@ def poll(condition: Callable[[], bool], *, timeout: float = 10.0, interval: floa
 
 @contextlib.asynccontextmanager
 async def serving(
-    config: settings.Settings, *, extensions: Sequence[assembly.Extension] = ()
+    config: settings.Settings, *, extensions: Sequence[hosting.Extension] = ()
 ) -> AsyncIterator[assembly.Application]:
     """The Application in the test's own event loop: for tests whose fakes (KMock) live in
     that loop too, where a server thread would deadlock on blocking polls."""

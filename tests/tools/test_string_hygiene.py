@@ -14,7 +14,7 @@ the forbidden code points anywhere (the text and the checks: `tests/support/hygi
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -24,7 +24,8 @@ from fastmcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference
 from proms_operator import probing
 
-from mcp_server.backends import prometheus
+from mcp_server.app import hosting
+from mcp_server.backends import facts, prometheus
 from mcp_server.core import errors, hygiene
 from mcp_server.results import budget
 from mcp_server.sources import datasources
@@ -383,6 +384,17 @@ def _client(url: str) -> tuple[prometheus.PrometheusClient, datasources.Datasour
     return client, datasource
 
 
+def _build_info(client: prometheus.PrometheusClient) -> hosting.BuildInfo:
+    """What the application gives the operator's probes, for this one client."""
+
+    async def build_info(
+        datasource: datasources.Datasource, *, timeout: float
+    ) -> Mapping[str, object]:
+        return await facts.build_info(client, timeout=timeout)
+
+    return build_info
+
+
 @pytest.mark.parametrize("backend", [HostileBuildInfo, HostileUnavailable])
 async def test_the_reachability_probe_writes_backend_text_cleaned_into_the_cr_status(
     backend: type[BaseHTTPRequestHandler],
@@ -390,7 +402,7 @@ async def test_the_reachability_probe_writes_backend_text_cleaned_into_the_cr_st
     with harness.http_server(backend) as url:
         client, datasource = _client(url)
         try:
-            condition, version = await probing.probe(client, datasource)
+            condition, version = await probing.probe(_build_info(client), datasource)
         finally:
             await client.aclose()
     assert forbidden_in(condition.message) == [] and forbidden_in(version or "") == []
