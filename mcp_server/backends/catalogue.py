@@ -17,9 +17,8 @@ cached answer as it is: they are suggestions, at most CACHE_SECONDS old.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from ..core import hygiene, timespec
+from ..core import hygiene, raw, timespec
 from . import prometheus
 
 CACHE_SECONDS = 15.0
@@ -89,7 +88,7 @@ async def label_values(
         cache_seconds=CACHE_SECONDS,
         refresh=fresh,
     )
-    return sorted(hygiene.clean(v) for v in answer.data or ())
+    return sorted(hygiene.clean(v) for v in raw.elements(answer.data))
 
 
 async def label_names(
@@ -102,15 +101,15 @@ async def label_names(
     answer = await client.get(
         "/api/v1/labels", _params(period, matches), cache_seconds=CACHE_SECONDS, refresh=fresh
     )
-    return sorted(hygiene.clean(n) for n in answer.data or () if n != "__name__")
+    return sorted(hygiene.clean(n) for n in raw.elements(answer.data) if n != "__name__")
 
 
 async def metadata(
     client: prometheus.PrometheusClient, metric: str, *, fresh: bool = False
-) -> list[dict[str, Any]]:
+) -> list[raw.MetadataEntry]:
     """The metric's /api/v1/metadata entries (type, help, unit); none when it publishes none."""
     answer = await client.get(
         "/api/v1/metadata", [("metric", metric)], cache_seconds=CACHE_SECONDS, refresh=fresh
     )
-    data = answer.data if isinstance(answer.data, dict) else {}
-    return [entry for entry in data.get(metric) or () if isinstance(entry, dict)]
+    entries = answer.data.get(metric) if isinstance(answer.data, dict) else None
+    return [raw.fields(e, raw.MetadataEntry) for e in raw.elements(entries) if isinstance(e, dict)]

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..core import errors, hygiene, timespec
+from ..core import errors, hygiene, raw, timespec
 from ..sources import datasources
 from . import capabilities, prometheus
 
@@ -58,19 +58,20 @@ async def _config(
         answer = await client.get("/api/v1/status/config", cache_seconds=CACHE_SECONDS)
         if not isinstance(answer.data, dict):
             return None
-        parsed = yaml.safe_load(str(answer.data.get("yaml", "")))
+        parsed = yaml.safe_load(str(raw.fields(answer.data, raw.Config).get("yaml", "")))
     except (errors.PromsMcpError, yaml.YAMLError):
         return None
     return parsed if isinstance(parsed, dict) else None
 
 
 async def build_info(
-    client: prometheus.PrometheusClient, *, timeout: float | None = None
-) -> dict[str, Any]:
-    """The backend's `/api/v1/status/buildinfo` data (empty when it sent no mapping);
+    client: prometheus.PrometheusClient, *, timeout: float | None = None, cached: bool = False
+) -> raw.BuildInfo:
+    """The backend's `/api/v1/status/buildinfo` data (empty when it sent no object);
     raises UpstreamError when it does not answer."""
-    answer = await client.get("/api/v1/status/buildinfo", timeout=timeout)
-    return answer.data if isinstance(answer.data, dict) else {}
+    cache = CACHE_SECONDS if cached else 0.0
+    answer = await client.get("/api/v1/status/buildinfo", timeout=timeout, cache_seconds=cache)
+    return raw.fields(answer.data, raw.BuildInfo)
 
 
 async def describe(
@@ -87,16 +88,14 @@ async def describe(
     if datasource.labels:
         facts["labels"] = dict(datasource.labels)
     with contextlib.suppress(errors.PromsMcpError):
-        build = await client.get("/api/v1/status/buildinfo", cache_seconds=CACHE_SECONDS)
-        data = build.data if isinstance(build.data, dict) else {}
-        facts["version"] = hygiene.clean(data.get("version", "")) or None
-        if data.get("application"):  # Mimir names itself here
-            facts["application"] = hygiene.clean(data["application"])
+        build = await build_info(client, cached=True)
+        facts["version"] = hygiene.clean(build.get("version", "")) or None
+        if build.get("application"):  # Mimir names itself here
+            facts["application"] = hygiene.clean(build["application"])
     if capabilities.supports(datasource, capabilities.Api.RUNTIME_INFO):
         with contextlib.suppress(errors.PromsMcpError):
             runtime = await client.get("/api/v1/status/runtimeinfo", cache_seconds=CACHE_SECONDS)
-            info = runtime.data if isinstance(runtime.data, dict) else {}
-            retention = info.get("storageRetention")
+            retention = raw.fields(runtime.data, raw.RuntimeInfo).get("storageRetention")
             if retention:
                 facts["retention"] = hygiene.clean(retention)
     interval = await scrape_interval(datasource, client)

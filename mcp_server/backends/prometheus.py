@@ -19,12 +19,11 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
 from ..auth import identity
-from ..core import caching, errors, hygiene, observability
+from ..core import caching, errors, hygiene, observability, raw
 from ..promql import syntax_errors
 from ..sources import datasources
 from . import tls
@@ -50,7 +49,9 @@ CLIENT_MARGIN_SECONDS = 1.0
 class ApiResult:
     """The `data` of a successful answer, with Prometheus's warnings kept for the agent."""
 
-    data: Any
+    data: raw.Json
+    """Read it as the shape Prometheus documents for the API with `raw.fields` or
+    `raw.objects`: this is where untyped JSON ends."""
     warnings: tuple[str, ...] = ()
 
 
@@ -274,12 +275,13 @@ _ERROR_TYPE = re.compile(r"[a-z_]{1,32}")
 
 def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
     try:
-        payload = json.loads(body) if body else None
+        payload: raw.Json = json.loads(body) if body else None
     except ValueError:
         payload = None
     if isinstance(payload, dict) and payload.get("status") == "success" and status_code < 300:
-        warnings = payload.get("warnings") or ()
-        return ApiResult(data=payload.get("data"), warnings=tuple(str(w) for w in warnings))
+        warnings = payload.get("warnings")
+        shown = tuple(str(w) for w in warnings) if isinstance(warnings, list) else ()
+        return ApiResult(data=payload.get("data"), warnings=shown)
     if isinstance(payload, dict) and payload.get("status") == "error":
         error_type = str(payload.get("errorType", "unknown"))
         if not _ERROR_TYPE.fullmatch(error_type):

@@ -22,11 +22,29 @@
             ├── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
             └── EmptyResponse          bad_response    2xx, no body (`capabilities`: no data)
 
-HTTP client errors are translated once, in `prometheus` (a parse error in the agent's own PromQL
-becomes InvalidQuery there, not QueryRejected); the MCP layer turns this tree into tool errors
-in one place (`calls`), with each error's `fields` next to its code and message. Messages are
-written for an agent and must never carry a URL, header or secret: the datasource id is
-enough to locate the problem.
+HTTP client errors are translated once, in `backends.prometheus` (a parse error in the
+agent's own PromQL becomes InvalidQuery there, not QueryRejected); the MCP layer turns this
+tree into tool errors in one place (`protocol.calls.guarded`; FastMCP's own argument
+validation failures through `calls.ArgumentErrors`), with each error's `fields` next to its
+code and message. Messages are written for an agent and must never carry a URL, header or
+secret: the datasource id is enough to locate the problem.
+
+Outside the tree, and never seen by an agent, are the errors of parts that report to their
+own caller, each translated where it meets the tree:
+
+    kube.kubeclient.ApiError           the Kubernetes API could not be used (its HTTP status,
+                                       0 when it did not answer); a ConfigurationError at
+                                       start-up, a denial in authorization, a retry and a
+                                       readiness problem in the operator
+    kube.kubeconfig.Unusable           a kubeconfig or in-cluster account that cannot be used;
+                                       becomes ApiError(0, ...) in `kubeclient`
+    sources.provisioning.ProvisioningError  the provisioning path itself is unreadable; the
+                                       file source keeps the last good datasources and says
+                                       why on /ready (flaws inside a file are Problems)
+    proms_operator.specs.SpecError     a PrometheusDatasource spec that cannot be served; its
+                                       reason and message go to the CR's status and an Event
+    auth.authentication.ReviewUnavailable  a TokenReview got no answer: HTTP 503 to the
+                                       caller, nothing cached
 """
 
 from __future__ import annotations

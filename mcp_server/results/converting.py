@@ -13,9 +13,8 @@ import json
 import math
 import re
 import urllib.parse
-from typing import Any
 
-from ..core import hygiene, timespec
+from ..core import hygiene, raw, timespec
 from . import inspection, models
 
 # --- conversion from the backend's JSON ------------------------------------------------------
@@ -64,13 +63,12 @@ def redact_text(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
 
 
-def rule_index(raw_groups: Any) -> RuleIndex:
+def rule_index(groups: list[raw.RuleGroup]) -> RuleIndex:
     index: RuleIndex = {}
     by_name: dict[str, list[inspection.AlertRule]] = collections.defaultdict(list)
-    for raw_group in items(raw_groups):
-        group = hygiene.clean(mapping(raw_group).get("name", ""))
-        for raw in items(mapping(raw_group).get("rules")):
-            rule = mapping(raw)
+    for raw_group in groups:
+        group = hygiene.clean(raw_group.get("name", ""))
+        for rule in raw.objects(raw_group.get("rules"), raw.Rule):
             if rule.get("type") != "alerting":
                 continue
             ref = inspection.AlertRule(
@@ -80,16 +78,15 @@ def rule_index(raw_groups: Any) -> RuleIndex:
                 for_duration=duration(rule.get("duration")),
             )
             by_name[ref.name].append(ref)
-            for alert in items(rule.get("alerts")):
-                index[raw_key(mapping(alert).get("labels"))] = ref
+            for raw_alert in raw.objects(rule.get("alerts"), raw.Alert):
+                index[raw_key(raw_alert.get("labels"))] = ref
     for name, refs in by_name.items():
         if len(refs) == 1:  # alerts the rule did not list (it was evaluated in between)
             index[("", name)] = refs[0]
     return index
 
 
-def alert(raw: Any, rules: RuleIndex) -> inspection.Alert:
-    item = mapping(raw)
+def alert(item: raw.Alert, rules: RuleIndex) -> inspection.Alert:
     all_labels = labels(item.get("labels"))
     name = all_labels.pop("alertname", "")
     ref = rules.get(raw_key(item.get("labels"))) or rules.get(("", name))
@@ -104,8 +101,7 @@ def alert(raw: Any, rules: RuleIndex) -> inspection.Alert:
     )
 
 
-def rule_group(raw: Any) -> inspection.RuleGroup:
-    group = mapping(raw)
+def rule_group(group: raw.RuleGroup) -> inspection.RuleGroup:
     return inspection.RuleGroup(
         name=hygiene.clean(group.get("name", "")),
         file=text(group.get("file")),
@@ -113,11 +109,11 @@ def rule_group(raw: Any) -> inspection.RuleGroup:
     )
 
 
-def rule(raw: Any, group: str) -> inspection.Rule:
-    item = mapping(raw)
+def rule(item: raw.Rule, group: str) -> inspection.Rule:
     kind = str(item.get("type", ""))
     alerting = kind == "alerting"
-    states = collections.Counter(mapping(a).get("state") for a in items(item.get("alerts")))
+    alerts = raw.objects(item.get("alerts"), raw.Alert)
+    states = collections.Counter(a.get("state") for a in alerts)
     error = item.get("lastError")
     return inspection.Rule(
         name=hygiene.clean(item.get("name", "")),
@@ -135,9 +131,8 @@ def rule(raw: Any, group: str) -> inspection.Rule:
     )
 
 
-def target(raw: Any) -> inspection.Target:
-    item = mapping(raw)
-    target_labels = mapping(item.get("labels"))
+def target(item: raw.Target) -> inspection.Target:
+    target_labels = raw.fields(item.get("labels"), raw.Labels)
     error = item.get("lastError")
     return inspection.Target(
         job=hygiene.clean(target_labels.get("job", item.get("scrapePool", ""))),
@@ -150,21 +145,22 @@ def target(raw: Any) -> inspection.Target:
     )
 
 
-def dropped_count(data: dict[str, Any], job: str | None) -> int:
+def dropped_count(data: raw.TargetsData, job: str | None) -> int:
     """Per-pool counts where the backend gives them (Prometheus 2.47+), else the list."""
     counts = data.get("droppedTargetCounts")
     if isinstance(counts, dict) and counts:
         return sum(integer(n) or 0 for pool, n in counts.items() if job is None or pool == job)
-    dropped = [mapping(t) for t in items(data.get("droppedTargets"))]
+    dropped = raw.objects(data.get("droppedTargets"), raw.Target)
     if job is None:
         return len(dropped)
     return sum(
-        job in (t.get("scrapePool"), mapping(t.get("discoveredLabels")).get("job")) for t in dropped
+        job in (t.get("scrapePool"), raw.fields(t.get("discoveredLabels"), raw.Labels).get("job"))
+        for t in dropped
     )
 
 
-def head_stats(raw: Any) -> inspection.HeadStats | None:
-    head = mapping(raw)
+def head_stats(value: object) -> inspection.HeadStats | None:
+    head = raw.fields(value, raw.HeadStats)
     if not head:
         return None
     min_ms, max_ms = integer(head.get("minTime")), integer(head.get("maxTime"))
@@ -178,38 +174,41 @@ def head_stats(raw: Any) -> inspection.HeadStats | None:
     )
 
 
-def top(raw: Any, limit: int) -> dict[str, int]:
-    entries = [mapping(e) for e in items(raw)][:limit]
+def top(value: object, limit: int) -> dict[str, int]:
+    entries = raw.objects(value, raw.TopEntry)[:limit]
     return {hygiene.clean(e.get("name", "")): integer(e.get("value")) or 0 for e in entries}
 
 
-def build_info(datasource: str, build: Any, runtime: Any, note: str | None) -> inspection.BuildInfo:
-    b, r = mapping(build), mapping(runtime)
-    reloaded = r.get("reloadConfigSuccess")
+def build_info(
+    datasource: str, build: raw.BuildInfo, runtime: raw.RuntimeInfo, note: str | None
+) -> inspection.BuildInfo:
+    reloaded = runtime.get("reloadConfigSuccess")
     return inspection.BuildInfo(
         datasource=datasource,
-        version=text(b.get("version")),
-        revision=text(b.get("revision")),
-        branch=text(b.get("branch")),
-        build_date=text(b.get("buildDate")),
-        go_version=text(b.get("goVersion")),
-        start_time=moment(r.get("startTime")),
-        storage_retention=text(r.get("storageRetention")),
+        version=text(build.get("version")),
+        revision=text(build.get("revision")),
+        branch=text(build.get("branch")),
+        build_date=text(build.get("buildDate")),
+        go_version=text(build.get("goVersion")),
+        start_time=moment(runtime.get("startTime")),
+        storage_retention=text(runtime.get("storageRetention")),
         reload_config_success=reloaded if isinstance(reloaded, bool) else None,
-        last_config_time=moment(r.get("lastConfigTime")),
-        goroutines=integer(r.get("goroutineCount")),
-        gomaxprocs=integer(r.get("GOMAXPROCS")),
-        corruption_count=integer(r.get("corruptionCount")),
+        last_config_time=moment(runtime.get("lastConfigTime")),
+        goroutines=integer(runtime.get("goroutineCount")),
+        gomaxprocs=integer(runtime.get("GOMAXPROCS")),
+        corruption_count=integer(runtime.get("corruptionCount")),
         note=note,
     )
 
 
-def exemplar_series(raw: Any, limit: int) -> tuple[list[inspection.ExemplarSeries], int]:
+def exemplar_series(
+    all_series: list[raw.ExemplarSeries], limit: int
+) -> tuple[list[inspection.ExemplarSeries], int]:
     """Series with their exemplars, keeping the newest `limit` exemplars; and the total."""
     found = [
-        (labels(mapping(series).get("seriesLabels")), _exemplar(item))
-        for series in items(raw)
-        for item in items(mapping(series).get("exemplars"))
+        (labels(series.get("seriesLabels")), _exemplar(item))
+        for series in all_series
+        for item in raw.objects(series.get("exemplars"), raw.Exemplar)
     ]
     found.sort(key=lambda pair: _newest_first(pair[1].time))
     grouped: dict[str, tuple[dict[str, str], list[inspection.Exemplar]]] = {}
@@ -219,8 +218,7 @@ def exemplar_series(raw: Any, limit: int) -> tuple[list[inspection.ExemplarSerie
     return shaped, len(found)
 
 
-def _exemplar(raw: Any) -> inspection.Exemplar:
-    item = mapping(raw)
+def _exemplar(item: raw.Exemplar) -> inspection.Exemplar:
     return inspection.Exemplar(
         labels=labels(item.get("labels")),
         value=models.number(item.get("value")),
@@ -232,63 +230,58 @@ def _newest_first(time: models.Number) -> float:
     return -time if isinstance(time, int | float) else math.inf
 
 
-# --- defensive readers: a backend's JSON may lack anything ----------------------------------
+# --- defensive readers: a backend's JSON may lack anything, or hold another type ------------
 
 
-def mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def labels(raw: Any) -> dict[str, str]:
-    return {hygiene.clean(k): hygiene.clean(v) for k, v in mapping(raw).items()}
+def labels(value: object) -> dict[str, str]:
+    return {hygiene.clean(k): hygiene.clean(v) for k, v in raw.fields(value, raw.Labels).items()}
 
 
 def label_key(label_set: dict[str, str] | None) -> str:
     return json.dumps(label_set or {}, sort_keys=True)
 
 
-def raw_key(raw: Any) -> tuple[str, ...]:
-    return tuple(f"{k}={v}" for k, v in sorted(mapping(raw).items()))
+def raw_key(value: object) -> tuple[str, ...]:
+    pairs = raw.fields(value, raw.Labels).items()
+    return tuple(f"{k}={v}" for k, v in sorted(pairs, key=lambda pair: pair[0]))
 
 
-def text(raw: Any) -> str | None:
-    return hygiene.clean(raw) if raw not in (None, "") else None
+def text(value: object) -> str | None:
+    return hygiene.clean(value) if value not in (None, "") else None
 
 
-def moment(raw: Any) -> str | None:
+def moment(value: object) -> str | None:
     """Backend timestamps as written (every fractional digit kept); Go's zero time (never
     happened) to None."""
-    if not isinstance(raw, str) or not raw:
+    if not isinstance(value, str) or not value:
         return None
-    match = _MOMENT.match(raw)
+    match = _MOMENT.match(value)
     if match is None:
-        return hygiene.clean(raw)
+        return hygiene.clean(value)
     if match.group(1).startswith("0001-"):
         return None
     return match.group(1) + match.group(2)
 
 
-def seconds(raw: Any) -> float | None:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None  # as the backend measured it, unrounded
-
-
-def duration(raw: Any) -> str | None:
-    value = seconds(raw)
-    return timespec.format_duration(value) if value and value > 0 else None
-
-
-def integer(raw: Any) -> int | None:
-    if isinstance(raw, bool):
+def seconds(value: object) -> float | None:
+    if not isinstance(value, int | float | str):
         return None
     try:
-        return int(raw)
-    except (TypeError, ValueError, OverflowError):
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None  # as the backend measured it, unrounded
+
+
+def duration(value: object) -> str | None:
+    number = seconds(value)
+    return timespec.format_duration(number) if number and number > 0 else None
+
+
+def integer(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -184,11 +184,13 @@ class LabelValues(_Result):
     hint: str | None = None
 
 
-def number(raw: Any) -> Number:
+def number(raw: object) -> Number:
     """Prometheus sample strings to JSON numbers, keeping non-finite values readable."""
+    if not isinstance(raw, int | float | str):
+        return hygiene.clean(raw)
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except ValueError:
         return hygiene.clean(raw)
     if not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")

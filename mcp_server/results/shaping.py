@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..core import hygiene, timespec
+from ..core import hygiene, raw, timespec
 from . import budget, models, summaries
 
 RangeFormat = Literal["auto", "points", "summary", "points+summary", "text"]
@@ -34,10 +34,10 @@ class Series:
     values: list[float | None]  # aligned on the query grid; None where there is no sample
 
 
-def matrix(raw: Sequence[dict[str, Any]], start: float, step: float, count: int) -> list[Series]:
+def matrix(result: Sequence[raw.Series], start: float, step: float, count: int) -> list[Series]:
     """Prometheus `matrix` JSON onto the start/step grid (range results sit exactly on it)."""
     shaped = []
-    for item in raw:  # the hottest loop of a range call: one pass per point, nothing more
+    for item in result:  # the hottest loop of a range call: one pass per point, nothing more
         grid: list[float | None] = [None] * count
         for t, v in item.get("values") or ():
             index = round((float(t) - start) / step)
@@ -65,13 +65,13 @@ def _numbers(values: Sequence[float | None]) -> list[models.Number | None]:
     return shown
 
 
-def vector(raw: Sequence[dict[str, Any]]) -> list[tuple[dict[str, str], float]]:
-    return [(hygiene.labels(item.get("metric")), _float(item["value"][1])) for item in raw]
+def vector(result: Sequence[raw.Sample]) -> list[tuple[dict[str, str], float]]:
+    return [(hygiene.labels(item.get("metric")), _float(item["value"][1])) for item in result]
 
 
-def _float(raw: Any) -> float:
+def _float(value: float | str) -> float:
     try:
-        return float(raw)
+        return float(value)
     except (TypeError, ValueError):
         return math.nan
 

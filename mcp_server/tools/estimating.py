@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import promql_parser
 from pydantic import Field
 
 from ..backends import facts, live, parsing, prometheus
-from ..core import errors, hygiene, timespec
+from ..core import errors, hygiene, raw, timespec
 from ..promql import checks, syntax
 from ..results import budget, promql_help, shaping
 from . import arguments, framing, querying
@@ -104,12 +104,12 @@ class _Estimate:
         answer = await self.client.get(
             "/api/v1/query", [("query", query), ("time", f"{self.end:.3f}")]
         )
-        data = answer.data if isinstance(answer.data, dict) else {}
-        raw = data.get("result")
-        if data.get("resultType") == "vector" and isinstance(raw, list):
-            return shaping.vector(raw)
-        if isinstance(raw, list) and len(raw) == 2:  # a scalar or a string
-            return [({}, _float(raw[1]))]
+        data = raw.fields(answer.data, raw.QueryData)
+        result = data.get("result")
+        if data.get("resultType") == "vector" and isinstance(result, list):
+            return shaping.vector(raw.objects(result, raw.Sample))
+        if isinstance(result, list) and len(result) == 2:  # a scalar or a string
+            return [({}, _float(result[1]))]
         return []
 
     async def selector_series(self, selector: str) -> int:
@@ -126,8 +126,8 @@ class _Estimate:
                 ("step", f"{probe_step:g}"),
             ],
         )
-        data = answer.data if isinstance(answer.data, dict) else {}
-        counts = [_float(v) for s in data.get("result") or () for _, v in s.get("values") or ()]
+        result = raw.objects(raw.fields(answer.data, raw.QueryData).get("result"), raw.Series)
+        counts = [_float(v) for s in result for _, v in s.get("values") or ()]
         return int(max(counts, default=0))
 
     async def result_size(self) -> tuple[int, int, _Sample]:
@@ -322,10 +322,12 @@ def _unparen(expr: promql_parser.Expr) -> promql_parser.Expr:
     return expr
 
 
-def _float(raw: Any) -> float:
+def _float(value: raw.Json) -> float:
+    if not isinstance(value, int | float | str):
+        return math.nan
     try:
-        return float(raw)
-    except (TypeError, ValueError):
+        return float(value)
+    except ValueError:
         return math.nan
 
 

@@ -75,8 +75,8 @@ async def metric(backends: live.Backends, metric_name: str, datasource_id: str =
     description: dict[str, Any] = {"datasource": scope.id, "metric": name}
     if entries:
         first = entries[0]
-        keys = ("type", "help", "unit")
-        description.update({k: hygiene.clean(first[k]) for k in keys if first.get(k)})
+        given = {"type": first.get("type"), "help": first.get("help"), "unit": first.get("unit")}
+        description.update({k: hygiene.clean(v) for k, v in given.items() if v})
     labels = await catalogue.label_names(scope.client, period, matches=[name])
     if not labels:  # "no recent series" is a verdict: confirm it past the cache
         labels = await catalogue.label_names(scope.client, period, matches=[name], fresh=True)

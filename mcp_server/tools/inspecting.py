@@ -12,13 +12,13 @@ import asyncio
 import collections
 import re
 from collections.abc import Awaitable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import promql_parser
 from pydantic import Field
 
-from ..backends import capabilities, catalogue, live, parsing, prometheus
-from ..core import errors, hygiene, timespec
+from ..backends import capabilities, catalogue, facts, live, parsing, prometheus
+from ..core import errors, hygiene, raw, timespec
 from ..promql import checks
 from ..results import converting, inspection, models
 from ..sources import datasources
@@ -55,9 +55,9 @@ async def list_alerts(
         _fetch(scope, capabilities.Api.ALERTS, "/api/v1/alerts"),
         _alerting_rules(scope.datasource, scope.client),
     )
-    raw_alerts = converting.items(converting.mapping(answer.data).get("alerts"))
+    raw_alerts = raw.fields(answer.data, raw.AlertsData).get("alerts")
     alerts = sorted(
-        (converting.alert(raw, rules) for raw in raw_alerts),
+        (converting.alert(item, rules) for item in raw.objects(raw_alerts, raw.Alert)),
         key=lambda a: (_STATE_ORDER.get(a.state, 2), a.name, converting.label_key(a.labels)),
     )
     chosen = [a for a in alerts if state is None or a.state == state]
@@ -97,10 +97,12 @@ async def list_rules(
     answer = await _fetch(scope, capabilities.Api.RULES, "/api/v1/rules", params)
     rules: list[inspection.Rule] = []
     groups: dict[str, inspection.RuleGroup] = {}
-    for raw_group in converting.items(converting.mapping(answer.data).get("groups")):
+    for raw_group in raw.objects(
+        raw.fields(answer.data, raw.RulesData).get("groups"), raw.RuleGroup
+    ):
         group = converting.rule_group(raw_group)
-        for raw in converting.items(converting.mapping(raw_group).get("rules")):
-            rule = converting.rule(raw, group.name)
+        for raw_rule in raw.objects(raw_group.get("rules"), raw.Rule):
+            rule = converting.rule(raw_rule, group.name)
             if (type is None or rule.type == type) and (
                 pattern is None or pattern.search(rule.name)
             ):
@@ -139,8 +141,8 @@ async def list_targets(
         _fetch(scope, capabilities.Api.TARGETS, "/api/v1/targets", [("state", "active")]),
         _dropped_count(scope.datasource, scope.client, job),
     )
-    raw_targets = converting.items(converting.mapping(answer.data).get("activeTargets"))
-    targets = [converting.target(raw) for raw in raw_targets]
+    raw_targets = raw.fields(answer.data, raw.TargetsData).get("activeTargets")
+    targets = [converting.target(item) for item in raw.objects(raw_targets, raw.Target)]
     if job is not None:
         targets = [t for t in targets if t.job == job]
     targets.sort(key=lambda t: (_HEALTH_ORDER.get(t.health, 1), t.job, t.instance))
@@ -183,8 +185,8 @@ async def find_series(
         cache_seconds=catalogue.CACHE_SECONDS,
         refresh=scope.fresh,
     )
-    raw_series = converting.items(answer.data)
-    series = sorted((converting.labels(raw) for raw in raw_series), key=converting.label_key)
+    raw_series = raw.elements(answer.data)
+    series = sorted((converting.labels(item) for item in raw_series), key=converting.label_key)
     page = models.page(
         series,
         limit,
@@ -213,7 +215,7 @@ async def get_tsdb_status(
     if scope.datasource.prometheus_type is datasources.PrometheusType.VICTORIAMETRICS:
         params = [("topN", str(limit))]
     answer = await _fetch(scope, capabilities.Api.TSDB_STATUS, "/api/v1/status/tsdb", params)
-    data = converting.mapping(answer.data)
+    data: dict[str, object] = dict(raw.fields(answer.data, raw.TsdbStatus))
     head = converting.head_stats(data.get("headStats"))
     lists = {
         ours: converting.top(data[theirs], limit)
@@ -236,17 +238,17 @@ async def get_build_info(
     """Backend version and build, and when available its runtime: start time, retention,
     whether the last config reload succeeded."""
     scope = await framing.scope(backends, datasource_id)
-    build = await scope.client.get("/api/v1/status/buildinfo")
-    runtime: Any = None
+    build = await facts.build_info(scope.client)
+    runtime = raw.RuntimeInfo()
     note = None
     try:
         answer = await _fetch(scope, capabilities.Api.RUNTIME_INFO, "/api/v1/status/runtimeinfo")
-        runtime = answer.data
-        if not converting.mapping(runtime):
+        runtime = raw.fields(answer.data, raw.RuntimeInfo)
+        if not runtime:
             note = "no runtime information: the backend sent none"
     except (errors.Unsupported, errors.UpstreamError) as exc:
         note = f"no runtime information: {exc.message}"
-    return converting.build_info(scope.id, build.data, runtime, note)
+    return converting.build_info(scope.id, build, runtime, note)
 
 
 async def query_exemplars(
@@ -271,7 +273,8 @@ async def query_exemplars(
         [("query", promql), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
         promql=promql,
     )
-    series, total = converting.exemplar_series(answer.data, limit)
+    raw_series = raw.objects(answer.data, raw.ExemplarSeries)
+    series, total = converting.exemplar_series(raw_series, limit)
     truncated = None
     if total > limit:
         truncated = models.Truncation(
@@ -331,7 +334,8 @@ async def _alerting_rules(
         )
     except (errors.Unsupported, errors.UpstreamError) as exc:
         return {}, f"rules unavailable: {exc.message}"
-    return converting.rule_index(converting.mapping(answer.data).get("groups")), None
+    groups = raw.fields(answer.data, raw.RulesData).get("groups")
+    return converting.rule_index(raw.objects(groups, raw.RuleGroup)), None
 
 
 async def _dropped_count(
@@ -345,7 +349,7 @@ async def _dropped_count(
         )
     except (errors.Unsupported, errors.UpstreamError) as exc:
         return None, f"dropped count unavailable: {exc.message}"
-    return converting.dropped_count(converting.mapping(answer.data), job), None
+    return converting.dropped_count(raw.fields(answer.data, raw.TargetsData), job), None
 
 
 # --- argument checks ------------------------------------------------------------------------

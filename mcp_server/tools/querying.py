@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ..backends import catalogue, diagnosis, facts, live, parsing, prometheus
-from ..core import errors, hygiene, timespec
+from ..core import errors, hygiene, raw, timespec
 from ..promql import checks, syntax
 from ..results import budget, models, shaping
 from . import arguments, framing
@@ -134,18 +134,19 @@ async def query_instant(
     answer = await parsing.send(
         scope.client, "/api/v1/query", [("query", promql), ("time", f"{at:.3f}")], promql
     )
-    data: dict[str, Any] = answer.data or {}
+    data = raw.fields(answer.data, raw.QueryData)
     result_type = str(data.get("resultType", "vector"))
-    raw = data.get("result")
+    result = data.get("result")
     if result_type == "matrix":
         raise errors.InvalidQuery(
             "the query returns a range vector (a selector with [window]); use query_range "
             "for values over time, or apply a function such as rate() or avg_over_time()"
         )
     if result_type != "vector":
-        return _plain(scope, query, at, result_type, raw, _warnings(answer))
+        return _plain(scope, query, at, result_type, result, _warnings(answer))
     request = shaping.InstantRequest(scope.id, query, at, limit, _warnings(answer))
-    shaped = shaping.shape_instant(request, shaping.vector(raw or []), budget.current.get())
+    samples = shaping.vector(raw.objects(result, raw.Sample))
+    shaped = shaping.shape_instant(request, samples, budget.current.get())
     if shaped.data["total_series"]:
         return shaped
     # The hour before `at`, on the grid discovery tools and completions use: one cache entry.
@@ -157,13 +158,14 @@ def _plain(
     query: str,
     at: float,
     result_type: str,
-    raw: object,
+    result: raw.Json,
     warnings: tuple[str, ...],
 ) -> dict[str, Any]:
     """A scalar or string result."""
     scalar = None
-    if isinstance(raw, list) and len(raw) == 2:
-        scalar = models.number(raw[1]) if result_type == "scalar" else hygiene.clean(raw[1])
+    if isinstance(result, list) and len(result) == 2:
+        value = result[1]
+        scalar = models.number(value) if result_type == "scalar" else hygiene.clean(value)
     return models.InstantResult(
         datasource=scope.id,
         query=query,
@@ -205,10 +207,10 @@ async def query_range(
         ],
         promql,
     )
-    data: dict[str, Any] = answer.data or {}
+    data = raw.fields(answer.data, raw.QueryData)
     span = end_s - start_s
     count = round(span * 1000) // round(step_s * 1000) + 1  # Prometheus's own ms count
-    series = shaping.matrix(data.get("result") or [], start_s, step_s, count)
+    series = shaping.matrix(raw.objects(data.get("result"), raw.Series), start_s, step_s, count)
     request = shaping.RangeRequest(
         datasource=scope.id,
         query=query,
