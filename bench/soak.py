@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from mcp_server.demo import local
 from tests.support import harness, prometheus_process
 
 MCP_HEADERS = {
@@ -180,12 +181,7 @@ def server_process(
         mcp_url = f"http://127.0.0.1:{port}/mcp/"
         yield ServerProcess(process, mcp_url, health_url, startup, cpu_seconds(process.pid))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        local.stop(process, timeout=15)
         log.close()
 
 

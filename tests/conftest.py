@@ -93,8 +93,7 @@ def datasources_file(
 
 @pytest.fixture(scope="session")
 def server(datasources_file: pathlib.Path) -> Iterator[RunningServer]:
-    config = harness.make_settings(sources={"datasources_path": datasources_file})
-    with harness.serve_in_thread(config) as running:
+    with harness.serving_file(datasources_file) as running:
         yield running
 
 

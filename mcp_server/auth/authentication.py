@@ -50,13 +50,11 @@ class TokenReviewer:
         audiences: tuple[str, ...] = (),
         allow_ttl: float = 60.0,
         deny_ttl: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._audiences = audiences
-        self._allow_ttl = allow_ttl
-        self._deny_ttl = deny_ttl
-        self._reviews: caching.Cache[str, Review] = caching.Cache(limit=_CACHE_LIMIT, clock=clock)
+        self._ttl = {True: allow_ttl, False: deny_ttl}
+        self._reviews: caching.Cache[str, Review] = caching.Cache(limit=_CACHE_LIMIT)
 
     async def review(self, token: str) -> Review:
         key = hashlib.sha256(token.encode()).hexdigest()
@@ -65,7 +63,7 @@ class TokenReviewer:
             observability.AUTH_CACHE_HITS.labels("token").inc()
             return cached
         result = await self._reviews.share(key, lambda: self._ask(token), name="token-review")
-        ttl = self._allow_ttl if result.identity is not None else self._deny_ttl
+        ttl = self._ttl[result.identity is not None]
         expiry = _token_expiry(token)
         if expiry is not None:
             ttl = min(ttl, max(0.0, expiry - time.time()))

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 from ..core import caching, observability
@@ -46,17 +44,13 @@ class Authorizer:
         configmap_policy: Policy = Policy.SAR,
         allow_ttl: float = 60.0,
         deny_ttl: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._verb = verb
         self._file_policy = file_policy
         self._configmap_policy = configmap_policy
-        self._allow_ttl = allow_ttl
-        self._deny_ttl = deny_ttl
-        self._decisions: caching.Cache[tuple[Any, ...], bool] = caching.Cache(
-            limit=_CACHE_LIMIT, clock=clock
-        )
+        self._ttl = {True: allow_ttl, False: deny_ttl}
+        self._decisions: caching.Cache[tuple[Any, ...], bool] = caching.Cache(limit=_CACHE_LIMIT)
 
     async def allowed(self, who: identity.Identity, source: datasources.Source) -> bool:
         """Decided by where a datasource is declared, so one that is declared but not served
@@ -86,7 +80,7 @@ class Authorizer:
             logger.warning("SubjectAccessReview failed, denying: %s", exc)
             observability.AUTH_REVIEWS.labels("access", "unavailable").inc()
             return False
-        self._decisions.keep(key, allowed, self._allow_ttl if allowed else self._deny_ttl)
+        self._decisions.keep(key, allowed, self._ttl[allowed])
         if not allowed:
             observability.AUTH_DENIALS.labels("forbidden").inc()
         return allowed

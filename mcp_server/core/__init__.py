@@ -2,8 +2,9 @@
 
 Holds: the one exception tree (`errors`), the settings read once from the environment
 (`settings`), time and duration arithmetic (`timespec`), text hygiene for backend strings
-(`hygiene`), our own Prometheus metrics (`observability`), JSON logging (`logs`) and the one
-TTL cache with coalescing of requests in flight (`caching`).
+(`hygiene`), the Prometheus API's JSON as documented (`raw`: TypedDicts), the one TTL cache
+with coalescing of requests in flight (`caching`), our own Prometheus metrics
+(`observability`) and JSON logging (`logs`).
 
 May import: the standard library, pydantic, prometheus-client, promql-parser (durations).
 Must not: import any other room of proms-mcp, a web framework, an HTTP client or the MCP SDK;

@@ -5,6 +5,7 @@ before anything reaches a backend."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field
@@ -25,49 +26,49 @@ MaxTokens = Annotated[
 PromQL = Annotated[str, Field(description="PromQL expression")]
 MetricName = Annotated[str, Field(description="exact metric name")]
 
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+_LABEL_RULE = "letters, digits and _, not starting with a digit"
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """A kind of PromQL name, and how to say that an argument is not one."""
+
+    pattern: re.Pattern[str]
+    what: str
+    example: str
+    rule: str
+    advice: str = ""
+
+    def check(self, name: str, argument: str) -> str:
+        text = name.strip()
+        if not text:
+            raise errors.InvalidArgument(
+                f"{argument} is empty; pass a {self.what} such as {self.example}"
+            )
+        if not self.pattern.match(text):
+            raise errors.InvalidArgument(
+                f"{argument}={name!r} is not a {self.what} ({self.rule}){self.advice}"
+            )
+        return text
+
+
+_METRIC = _Name(
+    re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"),
+    what="metric name",
+    example="up",
+    rule="letters, digits, _ and :, not starting with a digit",
+    advice="; for patterns use find_metrics_by_pattern",
+)
+_LABEL = _Name(re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$"), "label name", "job", _LABEL_RULE)
 
 
 def check_metric_name(name: str, *, argument: str = "metric_name") -> str:
-    return _checked_name(
-        name,
-        argument,
-        _METRIC_NAME,
-        what="metric name",
-        example="up",
-        rule="letters, digits, _ and :, not starting with a digit",
-        advice="; for patterns use find_metrics_by_pattern",
-    )
+    return _METRIC.check(name, argument)
 
 
 def check_label_name(name: str, *, argument: str = "label_name") -> str:
-    return _checked_name(
-        name,
-        argument,
-        _LABEL_NAME,
-        what="label name",
-        example="job",
-        rule="letters, digits and _, not starting with a digit",
-    )
-
-
-def _checked_name(
-    name: str,
-    argument: str,
-    pattern: re.Pattern[str],
-    *,
-    what: str,
-    example: str,
-    rule: str,
-    advice: str = "",
-) -> str:
-    text = name.strip()
-    if not text:
-        raise errors.InvalidArgument(f"{argument} is empty; pass a {what} such as {example}")
-    if not pattern.match(text):
-        raise errors.InvalidArgument(f"{argument}={name!r} is not a {what} ({rule}){advice}")
-    return text
+    return _LABEL.check(name, argument)
 
 
 def check_regex(pattern: str, *, argument: str = "pattern") -> str:

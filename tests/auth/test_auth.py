@@ -10,7 +10,6 @@ import json
 import logging
 import pathlib
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ import kmock
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from proms_operator import runtime
 
 from mcp_server.app import assembly
 from mcp_server.core import errors
@@ -146,10 +144,7 @@ async def app(
         sources={"datasources_path": files},
         operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url))},
     )
-    async with harness.serving(
-        config, extensions=[runtime.KubernetesSources(config)]
-    ) as application:
-        await harness.eventually(lambda: application.readiness.ready)
+    async with kube.operator_serving(config) as application:
         yield application
 
 
@@ -325,19 +320,11 @@ async def test_an_api_failure_is_a_retryable_503_that_is_never_cached(
     assert recovered.status_code == 200
 
 
-class _VersionOnly(BaseHTTPRequestHandler):
+class _VersionOnly(harness.Handler):
     """An API server that answers the start-up check, and nothing else, before it goes."""
 
     def do_GET(self) -> None:
-        body = b'{"major": "1", "minor": "31"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(b'{"major": "1", "minor": "31"}')
 
 
 async def test_an_api_unreachable_at_start_refuses_the_start_saying_where(

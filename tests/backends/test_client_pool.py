@@ -3,16 +3,16 @@ retired (closed after a grace) when it changes or its datasource goes away."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
 
 from mcp_server.backends import pooling, prometheus
 from mcp_server.sources import datasources
+from tests.support import harness
 
 GRACE_TIMEOUT = 0.1
 """Datasource timeout for these tests: a replaced client is closed after timeout + 1 s."""
@@ -37,13 +37,7 @@ def closed(client: prometheus.PrometheusClient) -> bool:
     return client.is_closed
 
 
-async def eventually(condition: Callable[[], bool], *, timeout: float) -> None:
-    """Wait on the running loop (the pool closes clients there) with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:g}s")
-        await asyncio.sleep(0.02)
+eventually = harness.eventually
 
 
 @pytest.fixture

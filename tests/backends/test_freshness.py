@@ -19,13 +19,11 @@ import pytest
 from fastmcp import Client
 
 from mcp_server.backends import catalogue
-from tests.support import harness
+from tests.support import harness, prometheus_process
 from tests.support.answers import call, direct
 from tests.support.harness import McpClient, RunningServer
 from tests.support.prometheus_process import (
     RunningPrometheus,
-    running_prometheus,
-    wait_until_scraped,
 )
 
 
@@ -45,13 +43,8 @@ class Target(harness.MetricsTarget):
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
-    with harness.http_server(Target) as url:
-        workdir = tmp_path_factory.mktemp("fresh-prometheus")
-        with running_prometheus(
-            workdir, extra_scrape_targets=[url.removeprefix("http://")]
-        ) as prometheus:
-            wait_until_scraped(prometheus, job="extra")
-            yield prometheus
+    with prometheus_process.scraping(Target, tmp_path_factory.mktemp("fresh-prometheus")) as prom:
+        yield prom
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ import contextlib
 import json
 import pathlib
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -24,16 +22,10 @@ from tests.support.harness import RunningServer
 @contextlib.contextmanager
 def https_backend(ca: trustme.CA) -> Iterator[str]:
     """harness.ScalarBackend behind TLS, with a certificate for 127.0.0.1 and prometheus.test."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), harness.ScalarBackend)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "prometheus.test").configure_cert(context)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, name="tls-backend", daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with harness.http_server(harness.ScalarBackend, tls=context) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

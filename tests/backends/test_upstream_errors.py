@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -328,10 +328,7 @@ def proms_mcp(
     ]
     path = tmp_path_factory.mktemp("upstream-errors") / "datasources.yaml"
     path.write_text(json.dumps({"apiVersion": 1, "datasources": entries}))
-    config = harness.make_settings(
-        sources={"datasources_path": path}, prometheus={"max_response_bytes": CAP_BYTES}
-    )
-    with harness.serve_in_thread(config) as running:
+    with harness.serving_file(path, prometheus={"max_response_bytes": CAP_BYTES}) as running:
         served = set(running.application.registry.current().datasources)
         assert served == {e["name"] for e in entries}, "every test datasource must be served"
         yield running
@@ -343,10 +340,7 @@ def small_cap_mcp(
 ) -> Iterator[RunningServer]:
     path = tmp_path_factory.mktemp("small-cap") / "datasources.yaml"
     path.write_text(json.dumps({"apiVersion": 1, "datasources": [_prom("prom", prometheus.url)]}))
-    config = harness.make_settings(
-        sources={"datasources_path": path}, prometheus={"max_response_bytes": 2048}
-    )
-    with harness.serve_in_thread(config) as running:
+    with harness.serving_file(path, prometheus={"max_response_bytes": 2048}) as running:
         yield running
 
 
@@ -374,13 +368,7 @@ def prometheus_error(prometheus: RunningPrometheus, query: str) -> tuple[int, st
     return response.status_code, body["errorType"], body["error"]
 
 
-async def eventually(condition: Callable[[], bool], *, timeout: float) -> None:
-    """Poll on the running loop (the MCP client shares it) with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:g}s")
-        await asyncio.sleep(0.01)
+eventually = harness.eventually
 
 
 def assert_no_address(message: str, *addresses: str) -> None:

@@ -48,8 +48,8 @@ EXTERNAL_COMMANDS = frozenset(
 
 TOOL_VARIABLES = {
     # variable: the file that reads it (checked below, so this list cannot keep a dead name)
-    "PROMETHEUS_BIN": "mcp_server/demo/command.py",
-    "PROMTOOL_BIN": "mcp_server/demo/command.py",
+    "PROMETHEUS_BIN": "mcp_server/demo/local.py",
+    "PROMTOOL_BIN": "mcp_server/demo/local.py",
     "CI": "tests/conftest.py",
     "HYPOTHESIS_SEED": "tests/conftest.py",
     "PROMS_MCP_SOAK_CALLS": "tests/app/test_soak.py",

@@ -10,9 +10,7 @@ import json
 import pathlib
 import ssl
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -40,19 +38,13 @@ def write(path: pathlib.Path, cluster: dict[str, Any], user: dict[str, Any]) -> 
 def https_api(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None) -> Iterator[str]:
     """An HTTPS server with a certificate for `names`; with `client_ca`, it requires a client
     certificate issued by it."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), harness.ScalarBackend)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert(*names).configure_cert(context)
     if client_ca is not None:
         client_ca.configure_trust(context)
         context.verify_mode = ssl.CERT_REQUIRED
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, name="https-api", daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with harness.http_server(harness.ScalarBackend, tls=context) as url:
+        yield url
 
 
 async def reachable(path: pathlib.Path) -> None:

@@ -39,10 +39,7 @@ async def app(
     config = harness.make_settings(
         operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
     )
-    async with harness.serving(
-        config, extensions=[runtime.KubernetesSources(config)]
-    ) as application:
-        await harness.eventually(lambda: application.readiness.ready)
+    async with kube.operator_serving(config) as application:
         yield application
 
 

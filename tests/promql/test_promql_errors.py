@@ -14,7 +14,6 @@ import pathlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -382,7 +381,7 @@ class Forwarded:
     form: dict[str, list[str]]
 
 
-class _Proxy(BaseHTTPRequestHandler):
+class _Proxy(harness.Handler):
     """Prometheus without format_query (as Thanos), or, with `words`, a backend that refuses
     every query in words of its own (as VictoriaMetrics)."""
 
@@ -415,14 +414,7 @@ class _Proxy(BaseHTTPRequestHandler):
         self.do_POST()
 
     def _write(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(body, kind, status=status)
 
 
 def _form(encoded: str) -> dict[str, list[str]]:

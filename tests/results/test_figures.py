@@ -24,7 +24,6 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
@@ -33,13 +32,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mcp_server.results import summaries
-from tests.support import harness
+from tests.support import harness, prometheus_process
 from tests.support.answers import direct
 from tests.support.harness import McpClient, RunningServer
 from tests.support.prometheus_process import (
     RunningPrometheus,
-    running_prometheus,
-    wait_until_scraped,
 )
 
 # --- the reference: exact arithmetic over the raw JSON ---------------------------------------
@@ -210,7 +207,7 @@ T0 = 1_700_000_000_000
 # --- a fake backend that answers with the raw JSON of the current example ---------------------
 
 
-class Backend(BaseHTTPRequestHandler):
+class Backend(harness.Handler):
     """Answers query_range with `grids` (one list per series, a value string or None per
     grid point, timestamps on the grid the request asked for) and query with `samples`."""
 
@@ -240,14 +237,7 @@ class Backend(BaseHTTPRequestHandler):
                 ]
                 data = {"resultType": "vector", "result": result}
         answer = json.dumps({"status": "success", "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(answer)
 
 
 @pytest.fixture(scope="module")
@@ -256,8 +246,7 @@ def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         path = tmp_path_factory.mktemp("figures") / "datasources.yaml"
         document = {"datasources": [{"name": "fake", "type": "prometheus", "url": url}]}
         path.write_text(json.dumps(document))
-        config = harness.make_settings(sources={"datasources_path": path})
-        with harness.serve_in_thread(config) as running:
+        with harness.serving_file(path) as running:
             yield running
 
 
@@ -403,13 +392,9 @@ class FiguresTarget(harness.MetricsTarget):
 
 @pytest.fixture(scope="module")
 def figures_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
-    with harness.http_server(FiguresTarget) as url:
-        workdir = tmp_path_factory.mktemp("figures-prometheus")
-        with running_prometheus(
-            workdir, extra_scrape_targets=[url.removeprefix("http://")]
-        ) as prometheus:
-            wait_until_scraped(prometheus, job="extra")
-            yield prometheus
+    workdir = tmp_path_factory.mktemp("figures-prometheus")
+    with prometheus_process.scraping(FiguresTarget, workdir) as prometheus:
+        yield prometheus
 
 
 @pytest.fixture(scope="module")
@@ -419,8 +404,7 @@ def real_server(
     path = tmp_path_factory.mktemp("figures-real") / "datasources.yaml"
     source = {"name": "real", "type": "prometheus", "url": figures_prometheus.url}
     path.write_text(json.dumps({"datasources": [source]}))
-    config = harness.make_settings(sources={"datasources_path": path})
-    with harness.serve_in_thread(config) as running:
+    with harness.serving_file(path) as running:
         yield running
 
 

@@ -35,8 +35,7 @@ def config_file(tmp_path: pathlib.Path, prometheus: RunningPrometheus) -> pathli
 
 @pytest.fixture
 def running(config_file: pathlib.Path) -> Iterator[harness.RunningServer]:
-    config = harness.make_settings(sources={"datasources_path": config_file})
-    with harness.serve_in_thread(config) as server:
+    with harness.serving_file(config_file) as server:
         yield server
 
 

@@ -88,3 +88,18 @@ async def fresh_call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[bo
     async with Client(url) as mcp:
         result = await mcp.call_tool(tool, arguments, raise_on_error=False)
         return result.is_error, str(result.content[0].text) if result.content else ""
+
+
+SEED_TOOLS = frozenset(
+    {
+        "list_datasources",
+        "list_metrics",
+        "get_metric_metadata",
+        "query_instant",
+        "query_range",
+        "get_metric_labels",
+        "get_label_values",
+        "find_metrics_by_pattern",
+    }
+)
+"""The seed project's eight tools, by their names and arguments unchanged."""

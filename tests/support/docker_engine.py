@@ -22,12 +22,13 @@ import contextlib
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from mcp_server.demo import local
 
 __all__ = ["DATA_ROOT", "Engine", "Unavailable", "engine"]
 
@@ -92,7 +93,7 @@ class Engine:
         return completed
 
 
-def _answers(cli: str, environ: dict[str, str]) -> tuple[str | None, str]:
+def answers(cli: str, environ: dict[str, str]) -> tuple[str | None, str]:
     """(server version, None) when `docker info` answers, else (None, why not)."""
     try:
         answer = subprocess.run(
@@ -118,7 +119,7 @@ def engine() -> Iterator[Engine]:
     cli = shutil.which("docker")
     if cli is None:
         raise Unavailable("the docker command is not on PATH (Debian: apt-get install docker.io)")
-    version, why = _answers(cli, dict(os.environ))
+    version, why = answers(cli, dict(os.environ))
     if version is not None:
         yield Engine(
             cli=cli, host=os.environ.get("DOCKER_HOST"), private=False, server_version=version
@@ -161,7 +162,7 @@ def _private_engine(cli: str, dockerd: str) -> Iterator[Engine]:
         environ = {**os.environ, "DOCKER_HOST": host}
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            version, why = _answers(cli, environ)
+            version, why = answers(cli, environ)
             if version is not None:
                 break
             if process.poll() is not None or time.monotonic() > deadline:
@@ -177,14 +178,7 @@ def _private_engine(cli: str, dockerd: str) -> Iterator[Engine]:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    local.stop(process, timeout=STOP_TIMEOUT_S)
 
 
 def _unmount_under(path: pathlib.Path) -> None:

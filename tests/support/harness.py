@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import pathlib
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fastmcp import Client
@@ -18,24 +20,30 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from mcp_server.app import assembly, hosting
 from mcp_server.core import settings
-from mcp_server.demo import command
+from mcp_server.demo import local
 from mcp_server.protocol import mounting
 
-free_port = command.free_port
+free_port = local.free_port
 
 McpClient = Client[StreamableHttpTransport]
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
-"""A raw MCP initialize request, for tests that speak HTTP without a client."""
+
+def initialize(client: str) -> dict[str, Any]:
+    """A raw MCP initialize request from `client`, for tests that speak HTTP without a
+    client library."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": client, "version": "0"},
+        },
+    }
+
+
+INITIALIZE = initialize("probe")
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,15 @@ def serve_in_thread(
             raise RuntimeError("proms-mcp did not stop within its grace period")
 
 
+@contextlib.contextmanager
+def serving_file(path: pathlib.Path, **groups: dict[str, object]) -> Iterator[RunningServer]:
+    """`serve_in_thread` for the provisioning file (or folder) at `path`; `groups` override
+    settings as in `make_settings`."""
+    sources = {"datasources_path": path, **groups.pop("sources", {})}
+    with serve_in_thread(make_settings(sources=sources, **groups)) as running:
+        yield running
+
+
 def poll(condition: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.05) -> None:
     """Wait for a condition with a deadline; fail loudly instead of sleeping and hoping."""
     deadline = time.monotonic() + timeout
@@ -157,7 +174,28 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout:g}s")
 
 
-class ScalarBackend(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
+    """A fake server's request handler: quiet, and one way to answer."""
+
+    def reply(
+        self,
+        body: bytes,
+        content_type: str = "application/json",
+        *,
+        status: int = 200,
+        reason: str | None = None,
+    ) -> None:
+        self.send_response(status, reason)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class ScalarBackend(Handler):
     """A minimal Prometheus-shaped backend answering every POST with a scalar; subclasses
     override `answer` to record or delay."""
 
@@ -169,30 +207,20 @@ class ScalarBackend(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.answer()
         data = {"resultType": "scalar", "result": [0, self.scalar]}
-        body = json.dumps({"status": "success", "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(json.dumps({"status": "success", "data": data}).encode())
 
 
 @contextlib.contextmanager
-def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A threaded HTTP server on a free loopback port; yields its base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, name="fake-backend", daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def http_server(
+    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """A threaded HTTP server on a free loopback port (HTTPS with a server context `tls`);
+    yields its base URL."""
+    with local.http_server(handler, name="fake-backend", tls=tls) as address:
+        yield f"https://{address}" if tls is not None else f"http://{address}"
 
 
-class MetricsTarget(BaseHTTPRequestHandler):
+class MetricsTarget(Handler):
     """A scrape target: `exposition()` (Prometheus text format) at /metrics. A test serves
     its own by subclassing, and changes it mid-test through its own state."""
 
@@ -200,12 +228,8 @@ class MetricsTarget(BaseHTTPRequestHandler):
         return ""
 
     def do_GET(self) -> None:
-        body = self.exposition().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(self.exposition().encode(), EXPOSITION)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+
+EXPOSITION = "text/plain; version=0.0.4"
+"""The Content-Type of the Prometheus text format."""

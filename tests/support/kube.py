@@ -16,6 +16,10 @@ from typing import Any, cast
 
 import kmock
 
+from mcp_server.app import assembly
+from mcp_server.core import settings
+from tests.support import harness
+
 GROUP, VERSION, PLURAL = "proms-mcp.dev", "v1alpha1", "prometheusdatasources"
 CRS = f"{GROUP}/{VERSION}/{PLURAL}"
 CONFIGMAPS, SECRETS, NAMESPACES, EVENTS = (
@@ -282,3 +286,14 @@ def _error_event(code: int) -> dict[str, Any]:
             "message": message,
         },
     }
+
+
+@contextlib.asynccontextmanager
+async def operator_serving(config: settings.Settings) -> AsyncIterator[assembly.Application]:
+    """proms-mcp with the operator as its extension, in the test's own loop, once ready."""
+    from proms_operator import runtime  # imports kopf: only for the tests that run it
+
+    sources = runtime.KubernetesSources(config)
+    async with harness.serving(config, extensions=[sources]) as application:
+        await harness.eventually(lambda: application.readiness.ready)
+        yield application

@@ -32,19 +32,21 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
+
+from mcp_server.core import errors
+from mcp_server.demo import local
+from tests.support import harness
 
 __all__ = [
     "ALERT_FIRING",
@@ -473,7 +475,7 @@ def _yaml(document: object) -> str:
     return _SURROGATE_PAIR.sub(joined, json.dumps(document, indent=2))
 
 
-class _ExemplarTarget(BaseHTTPRequestHandler):
+class _ExemplarTarget(harness.Handler):
     """OpenMetrics with one exemplar per series; a fixed exemplar time, so later scrapes
     repeat it (Prometheus ignores duplicates) instead of piling up new ones."""
 
@@ -487,28 +489,14 @@ class _ExemplarTarget(BaseHTTPRequestHandler):
                 f'# {{trace_id="{trace_id}"}} {n + 1} {self.exemplar_time:.3f}'
             )
         body = ("\n".join([*lines, "# EOF"]) + "\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.reply(body, "application/openmetrics-text; version=1.0.0")
 
 
 @contextlib.contextmanager
 def _exemplar_server() -> Iterator[str]:
     handler = type("ExemplarTarget", (_ExemplarTarget,), {"exemplar_time": round(time.time())})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, name="exemplar-target", daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with harness.http_server(handler) as url:
+        yield url.removeprefix("http://")
 
 
 _block_cache: Path | None = None
@@ -533,40 +521,16 @@ def _backfill(promtool: Path, workdir: Path, data_dir: Path) -> None:
 
 
 def _run_promtool(promtool: Path, workdir: Path, data_dir: Path) -> None:
-    source = workdir / "synthetic.om.txt"
-    source.write_text(synthetic_openmetrics(SYNTHETIC_START, SYNTHETIC_END))
-    result = subprocess.run(
-        [
-            str(promtool),
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--quiet",
-            str(source),
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise PrometheusUnavailable(
-            f"promtool backfill failed (exit {result.returncode}):\n"
-            f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-        )
-    source.unlink()  # 15 MB; kept only when promtool failed, for debugging
+    """The demo's own backfill, with this module's history (the same promtool command)."""
+    history = synthetic_openmetrics(SYNTHETIC_START, SYNTHETIC_END)
+    try:
+        local.backfill(promtool, history, workdir, data_dir)
+    except errors.ConfigurationError as exc:
+        raise PrometheusUnavailable(str(exc)) from None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    local.stop(process, timeout=STOP_TIMEOUT_S)
 
 
 _LISTENER_FAILED = "Unable to start web listener"
@@ -606,23 +570,40 @@ def _wait_ready(
 
 def _wait_backfill_visible(client: httpx.Client, url: str, deadline: float) -> None:
     expected = len(COUNTER_INSTANCES) * len(COUNTER_METHODS) * len(COUNTER_CODES)
+    _poll_query(
+        client,
+        url,
+        {"query": "count(demo_http_requests_total)", "time": str(SYNTHETIC_END)},
+        lambda result: bool(result) and float(result[0]["value"][1]) == expected,
+        deadline,
+        f"backfilled history not visible at time={SYNTHETIC_END}",
+        interval=0.05,
+    )
+
+
+def _poll_query(
+    client: httpx.Client,
+    url: str,
+    params: dict[str, str],
+    done: Callable[[Any], bool],
+    deadline: float,
+    failure: str,
+    *,
+    interval: float,
+) -> None:
+    """Query until `done(result)`, else raise TimeoutError(`failure` and the last answer)."""
     last: object = None
     while True:
         try:
-            response = client.get(
-                f"{url}/api/v1/query",
-                params={"query": "count(demo_http_requests_total)", "time": str(SYNTHETIC_END)},
-            )
-            body = response.json()
+            body = client.get(f"{url}/api/v1/query", params=params).json()
             last = body
-            result = body["data"]["result"]
-            if result and float(result[0]["value"][1]) == expected:
+            if done(body["data"]["result"]):
                 return
         except (httpx.TransportError, ValueError, KeyError):
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"backfilled history not visible at time={SYNTHETIC_END}: {last}")
-        time.sleep(0.05)
+            raise TimeoutError(f"{failure}: {last}")
+        time.sleep(interval)
 
 
 @contextlib.contextmanager
@@ -738,19 +719,23 @@ def wait_until_scraped(
     self metrics, their metadata) appear ~5 s after start; the backfill is there at once.
     """
     deadline = time.monotonic() + timeout
-    last: object = None
     with httpx.Client(timeout=2.0, trust_env=False) as client:
-        while True:
-            try:
-                body = client.get(
-                    f"{prometheus.url}/api/v1/query", params={"query": f'up{{job="{job}"}}'}
-                ).json()
-                last = body
-                result = body["data"]["result"]
-                if result and all(series["value"][1] == "1" for series in result):
-                    return
-            except (httpx.TransportError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f'up{{job="{job}"}} not 1 within {timeout}s: {last}')
-            time.sleep(0.1)
+        _poll_query(
+            client,
+            prometheus.url,
+            {"query": f'up{{job="{job}"}}'},
+            lambda result: bool(result) and all(s["value"][1] == "1" for s in result),
+            deadline,
+            f'up{{job="{job}"}} not 1 within {timeout}s',
+            interval=0.1,
+        )
+
+
+@contextlib.contextmanager
+def scraping(target: type[harness.Handler], workdir: Path) -> Iterator[RunningPrometheus]:
+    """A Prometheus of its own that also scrapes `target` (job `extra`), once it has."""
+    with harness.http_server(target) as url:
+        extra = [url.removeprefix("http://")]
+        with running_prometheus(workdir, extra_scrape_targets=extra) as prometheus:
+            wait_until_scraped(prometheus, job="extra")
+            yield prometheus

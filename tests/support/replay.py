@@ -8,7 +8,6 @@ import contextlib
 import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 from tests.support import harness
 
@@ -21,7 +20,7 @@ def replaying(upstream: str) -> Iterator[str]:
     answers: dict[tuple[str, str, bytes], Answer] = {}
     lock = threading.Lock()
 
-    class Replay(BaseHTTPRequestHandler):
+    class Replay(harness.Handler):
         def do_GET(self) -> None:
             self._answer(b"")
 
@@ -34,14 +33,7 @@ def replaying(upstream: str) -> Iterator[str]:
                 if key not in answers:
                     answers[key] = _ask(upstream, self.command, self.path, body, self.headers)
                 status, content_type, payload = answers[key]
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.reply(payload, content_type, status=status)
 
     with harness.http_server(Replay) as url:
         yield url

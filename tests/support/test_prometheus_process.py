@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import prometheus_process
+from tests.support import harness, prometheus_process
 from tests.support.prometheus_process import (
     CARDINALITY_SHARDS,
     HISTOGRAM_BUCKETS,
@@ -39,30 +37,16 @@ from tests.support.prometheus_process import (
 DEADLINE_S = 10.0
 
 
-class _ExtraTarget(BaseHTTPRequestHandler):
+class _ExtraTarget(harness.Handler):
     def do_GET(self) -> None:
         body = b"# TYPE demo_extra_metric gauge\ndemo_extra_metric 42\n"
-        self.send_response(200 if self.path == "/metrics" else 404)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.reply(body, harness.EXPOSITION, status=200 if self.path == "/metrics" else 404)
 
 
 @pytest.fixture(scope="module")
 def extra_target() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ExtraTarget)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with harness.http_server(_ExtraTarget) as url:
+        yield url.removeprefix("http://")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import pathlib
 import re
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -517,34 +516,20 @@ async def test_query_exemplars_answers_bad_promql_with_prometheus_position(
 # --- flavours without an API, and backends answering 404 -----------------------------------
 
 
-class _OnlyBuildInfo(BaseHTTPRequestHandler):
+class _OnlyBuildInfo(harness.Handler):
     """A backend that serves build information and answers 404 to everything else."""
 
     def do_GET(self) -> None:
         if self.path.startswith("/api/v1/status/buildinfo"):
-            body = json.dumps({"status": "success", "data": {"version": "9.9.9"}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.reply(json.dumps({"status": "success", "data": {"version": "9.9.9"}}).encode())
         else:
             self.otherwise()
-            return
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_POST(self) -> None:
         self.do_GET()
 
     def otherwise(self) -> None:
-        body = b"404 page not found\n"
-        self.send_response(404)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(b"404 page not found\n", "text/plain", status=404)
 
 
 class _NoContent(_OnlyBuildInfo):

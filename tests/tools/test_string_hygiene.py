@@ -347,7 +347,7 @@ async def test_prometheus_error_text_quoting_backend_labels_is_quoted_in_the_mes
     assert prose_problems(error["message"]) == []
 
 
-class HostileBuildInfo(BaseHTTPRequestHandler):
+class HostileBuildInfo(harness.Handler):
     """buildinfo with a hostile version; everything else a 503 with hostile error text."""
 
     def do_GET(self) -> None:
@@ -357,14 +357,7 @@ class HostileBuildInfo(BaseHTTPRequestHandler):
             error = HOSTILE["controls"] + HOSTILE["bidi"]
             status, body = 503, {"status": "error", "errorType": "unavailable", "error": error}
         encoded = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(encoded)))
-        self.end_headers()
-        self.wfile.write(encoded)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(encoded, status=status)
 
 
 class HostileUnavailable(HostileBuildInfo):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import answers
 from tests.support import prometheus_process as synthetic
 from tests.support.answers import call, call_error, direct, labels_of, points_of
 from tests.support.harness import McpClient
@@ -15,16 +16,7 @@ from tests.support.prometheus_process import RunningPrometheus
 
 END = synthetic.SYNTHETIC_END
 START = synthetic.SYNTHETIC_START
-SEED_TOOLS = {
-    "list_datasources",
-    "list_metrics",
-    "get_metric_metadata",
-    "query_instant",
-    "query_range",
-    "get_metric_labels",
-    "get_label_values",
-    "find_metrics_by_pattern",
-}
+SEED_TOOLS = answers.SEED_TOOLS
 
 
 async def test_tools_list_has_the_seed_tools_read_only_and_lean(mcp: McpClient) -> None:
