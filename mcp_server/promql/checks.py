@@ -1,7 +1,8 @@
-"""Checks on what agents send before it reaches a backend: PromQL, metric and label names.
+"""PromQL checked before a parser or a backend sees it: its size and complexity, and
+proms-mcp's own parser's verdict (metric and label names are `tools.arguments`' to check).
 
 PromQL is checked here for size and complexity only when a backend will parse it (its
-parser is the one that decides, and it names the line and column): see `promql_parse`.
+parser is the one that decides, and it names the line and column): see `backends.parsing`.
 promql-parser (the Rust parser Prometheus-compatible tools share) is the verdict where there
 is no backend to ask; it names the problem but never its position.
 """

@@ -5,7 +5,7 @@ Prometheus answers `1:35: parse error: unclosed left parenthesis` (behind `inval
 "query": ` on the query APIs); its line and column count from 1, the column in bytes.
 proms-mcp's own parser (promql-parser) names most problems in similar words but gives no
 position at all, so an error from it never claims one: the backend's parser is asked
-whenever there is a backend (`promql_parse`).
+whenever there is a backend (`backends.parsing`).
 """
 
 from __future__ import annotations

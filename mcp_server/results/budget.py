@@ -201,7 +201,7 @@ _STRING_LITERAL = json.JSONDecoder()
 
 def _cut(text: str, longest: int) -> str:
     """The first `longest` characters, marked as cut. Backend text inside our prose is a JSON
-    string literal (`results.quoted`): one the cut leaves open is closed before the marker,
+    string literal (`hygiene.quoted`): one the cut leaves open is closed before the marker,
     so the backend's text never runs on into ours."""
     kept = text[:longest]
     position = kept.find('"')

@@ -1,8 +1,9 @@
-"""Tool output models (the output schemas agents see) and the conversion from raw JSON.
+"""Tool output models (the output schemas agents see), sample values as JSON numbers, and
+the page of a capped list.
 
-Prometheus's JSON is converted once, here: sample values become numbers (non-finite ones
-stay the strings "NaN", "+Inf", "-Inf" since JSON has no such numbers), `data.result` is
-flattened, and every capped list says in `truncated` what was left out and how to narrow.
+Sample values become numbers (non-finite ones stay the strings "NaN", "+Inf", "-Inf" since
+JSON has no such numbers), and every capped list says in `truncated` what was left out and
+how to narrow (`page`, the epilogue of every listing tool).
 """
 
 from __future__ import annotations
