@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trustme
 
-from tests import harness, test_tls
+from tests import harness, prometheus_process, test_tls
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PROMS_MCP = pathlib.Path(sys.executable).with_name("proms-mcp")
@@ -295,7 +295,8 @@ def test_an_unreachable_kubernetes_api_in_operator_mode_is_one_line_saying_where
 ) -> None:
     with contextlib.ExitStack() as stack:
         if fault == "refused":
-            address, cause = f"https://127.0.0.1:{harness.free_port()}", "connection refused"
+            port = stack.enter_context(prometheus_process.closed_port())
+            address, cause = f"https://127.0.0.1:{port}", "connection refused"
         elif fault == "dns":
             address = "https://kubernetes.proms-mcp-test.invalid:6443"
             cause = "DNS: kubernetes.proms-mcp-test.invalid does not resolve"
