@@ -62,8 +62,9 @@ def prometheus(
 
 
 @pytest.fixture(scope="session")
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{harness.free_port()}"
+def closed_port_url() -> Iterator[str]:
+    with prometheus_process.closed_port() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from tests.backends import test_tls
-from tests.support import harness
+from tests.support import harness, prometheus_process
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PROMS_MCP = pathlib.Path(sys.executable).with_name("proms-mcp")
@@ -298,7 +298,8 @@ def test_an_unreachable_kubernetes_api_in_operator_mode_is_one_line_saying_where
 ) -> None:
     with contextlib.ExitStack() as stack:
         if fault == "refused":
-            address, cause = f"https://127.0.0.1:{harness.free_port()}", "connection refused"
+            port = stack.enter_context(prometheus_process.closed_port())
+            address, cause = f"https://127.0.0.1:{port}", "connection refused"
         elif fault == "dns":
             address = "https://kubernetes.proms-mcp-test.invalid:6443"
             cause = "DNS: kubernetes.proms-mcp-test.invalid does not resolve"

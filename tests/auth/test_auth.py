@@ -21,7 +21,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from mcp_server.app import assembly
 from mcp_server.core import errors
 from mcp_server.protocol import mounting
-from tests.support import harness, kube
+from tests.support import harness, kube, prometheus_process
 from tests.support.answers import call, call_error
 from tests.support.prometheus_process import RunningPrometheus
 
@@ -330,14 +330,15 @@ class _VersionOnly(harness.Handler):
 async def test_an_api_unreachable_at_start_refuses_the_start_saying_where(
     tmp_path: pathlib.Path,
 ) -> None:
-    address = f"http://127.0.0.1:{harness.free_port()}"
-    config = harness.make_settings(
-        auth={"mode": "active", "mode_explicit": True},
-        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", address)},
-    )
-    with pytest.raises(errors.ConfigurationError) as refused:
-        async with harness.serving(config):
-            pass
+    with prometheus_process.closed_port() as port:
+        address = f"http://127.0.0.1:{port}"
+        config = harness.make_settings(
+            auth={"mode": "active", "mode_explicit": True},
+            operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", address)},
+        )
+        with pytest.raises(errors.ConfigurationError) as refused:
+            async with harness.serving(config):
+                pass
     assert f"cannot reach the Kubernetes API at {address}" in str(refused.value)
     assert "connection refused" in str(refused.value)
 

@@ -389,10 +389,17 @@ def test_a_pod_whose_kubernetes_api_is_unreachable_exits_2_saying_where_and_why(
     trustme.CA().cert_pem.write_to_path(str(account / "ca.crt"))
     (account / "token").write_text("not-a-real-token")
     (account / "namespace").write_text("proms-mcp")
-    dead = harness.free_port()
-    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(dead)}
     volumes = {readable(account): SERVICE_ACCOUNT}
-    with image_run.running(engine, built.tag, pod, env=env, volumes=volumes) as container:
+    with (
+        prometheus_process.closed_port() as dead,
+        image_run.running(
+            engine,
+            built.tag,
+            pod,
+            env={"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(dead)},
+            volumes=volumes,
+        ) as container,
+    ):
         container.wait_for(lambda: not container.state()["Running"], "exited", timeout=60)
         exit_code = int(container.state()["ExitCode"])
         lines = [line for line in container.logs().splitlines() if line.strip()]

@@ -389,12 +389,14 @@ def _free_port() -> int:
         return port
 
 
-def _closed_port() -> int:
-    """A loopback port nobody listens on (not `_free_port`: tests replace that one)."""
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs: bound and
+    never listened on, so no other server of the suite (or the machine) can take it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
-        return port
+        yield port
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -636,11 +638,12 @@ def running_prometheus(
     assert isinstance(groups, list)
     groups = [*groups, *extra_rule_groups]
     rules_path.write_text(_yaml({"groups": groups}))
-    unreachable_target = f"127.0.0.1:{_closed_port()}"
     with (
+        closed_port() as refusing_port,
         _exemplar_server() as exemplar_target,
         httpx.Client(timeout=2.0, trust_env=False) as client,
     ):
+        unreachable_target = f"127.0.0.1:{refusing_port}"
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
