@@ -9,7 +9,6 @@ remember), then serves it, waits until a plain query returns it, and asks again.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -51,12 +50,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus
 def live_server(
     live: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    path = tmp_path_factory.mktemp("fresh") / "datasources.yaml"
-    document = {"datasources": [{"name": "live", "type": "prometheus", "url": live.url}]}
-    path.write_text(json.dumps(document))
-    with harness.serve_in_thread(
-        harness.make_settings(sources={"datasources_path": path})
-    ) as running:
+    source = {"name": "live", "type": "prometheus", "url": live.url}
+    with harness.serving_datasources(tmp_path_factory.mktemp("fresh"), source) as running:
         yield running
 
 

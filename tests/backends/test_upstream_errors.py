@@ -326,9 +326,11 @@ def proms_mcp(
             jsonData={"customQueryParameters": "which=bare"},
         ),
     ]
-    path = tmp_path_factory.mktemp("upstream-errors") / "datasources.yaml"
-    path.write_text(json.dumps({"apiVersion": 1, "datasources": entries}))
-    with harness.serving_file(path, prometheus={"max_response_bytes": CAP_BYTES}) as running:
+    with harness.serving_datasources(
+        tmp_path_factory.mktemp("upstream-errors"),
+        *entries,
+        prometheus={"max_response_bytes": CAP_BYTES},
+    ) as running:
         served = set(running.application.registry.current().datasources)
         assert served == {e["name"] for e in entries}, "every test datasource must be served"
         yield running
@@ -338,9 +340,11 @@ def proms_mcp(
 def small_cap_mcp(
     tmp_path_factory: pytest.TempPathFactory, prometheus: RunningPrometheus
 ) -> Iterator[RunningServer]:
-    path = tmp_path_factory.mktemp("small-cap") / "datasources.yaml"
-    path.write_text(json.dumps({"apiVersion": 1, "datasources": [_prom("prom", prometheus.url)]}))
-    with harness.serving_file(path, prometheus={"max_response_bytes": 2048}) as running:
+    with harness.serving_datasources(
+        tmp_path_factory.mktemp("small-cap"),
+        _prom("prom", prometheus.url),
+        prometheus={"max_response_bytes": 2048},
+    ) as running:
         yield running
 
 

@@ -243,10 +243,8 @@ class Backend(harness.Handler):
 @pytest.fixture(scope="module")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with harness.http_server(Backend) as url:
-        path = tmp_path_factory.mktemp("figures") / "datasources.yaml"
-        document = {"datasources": [{"name": "fake", "type": "prometheus", "url": url}]}
-        path.write_text(json.dumps(document))
-        with harness.serving_file(path) as running:
+        source = {"name": "fake", "type": "prometheus", "url": url}
+        with harness.serving_datasources(tmp_path_factory.mktemp("figures"), source) as running:
             yield running
 
 
@@ -401,10 +399,8 @@ def figures_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
 def real_server(
     figures_prometheus: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    path = tmp_path_factory.mktemp("figures-real") / "datasources.yaml"
     source = {"name": "real", "type": "prometheus", "url": figures_prometheus.url}
-    path.write_text(json.dumps({"datasources": [source]}))
-    with harness.serving_file(path) as running:
+    with harness.serving_datasources(tmp_path_factory.mktemp("figures-real"), source) as running:
         yield running
 
 

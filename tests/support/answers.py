@@ -3,12 +3,15 @@ the compact answers back into the shape Prometheus uses, to compare the two."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+from collections.abc import Collection
 from typing import Any
 
 import httpx
 from fastmcp import Client
+from hypothesis import HealthCheck, settings
 
 from tests.support.harness import McpClient
 from tests.support.prometheus_process import RunningPrometheus
@@ -88,6 +91,44 @@ async def fresh_call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[bo
     async with Client(url) as mcp:
         result = await mcp.call_tool(tool, arguments, raise_on_error=False)
         return result.is_error, str(result.content[0].text) if result.content else ""
+
+
+async def listed_lean(
+    mcp: McpClient, names: Collection[str], description_under: int
+) -> dict[str, Any]:
+    """The listed tools named, each asserted read-only, without an output schema (compact
+    results describe themselves; schemas would cost every session tokens in tools/list) and
+    with a description shorter than `description_under`."""
+    tools = {tool.name: tool for tool in await mcp.list_tools()}
+    assert set(tools) >= set(names)
+    for name in names:
+        tool = tools[name]
+        assert tool.annotations is not None and tool.annotations.read_only_hint is True, name
+        assert tool.output_schema is None, name
+        assert tool.description and len(tool.description) < description_under, name
+    return {name: tools[name] for name in names}
+
+
+def fuzzing(max_examples: int) -> settings:
+    """Hypothesis settings for fuzzing a real server from a test that has fixtures."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+
+
+def assert_result_or_coded_error(
+    url: str, tool: str, payload: dict[str, Any], codes: Collection[str]
+) -> None:
+    """One fuzzed call on a fresh session answers a result or a tool error with one of
+    `codes` and a message, never a stack trace."""
+    is_error, body = asyncio.run(fresh_call(url, tool, payload))
+    assert "Traceback" not in body
+    if is_error:
+        error = json.loads(body)["error"]
+        assert error["code"] in codes, error
+        assert error["message"]
 
 
 SEED_TOOLS = frozenset(

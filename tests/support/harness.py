@@ -10,7 +10,7 @@ import pathlib
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -122,6 +122,17 @@ def serving_file(path: pathlib.Path, **groups: dict[str, object]) -> Iterator[Ru
     settings as in `make_settings`."""
     sources = {"datasources_path": path, **groups.pop("sources", {})}
     with serve_in_thread(make_settings(sources=sources, **groups)) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving_datasources(
+    directory: pathlib.Path, *entries: Mapping[str, object], **groups: dict[str, object]
+) -> Iterator[RunningServer]:
+    """`serving_file` for a provisioning file of `entries` written into `directory`."""
+    path = directory / "datasources.yaml"
+    path.write_text(json.dumps({"apiVersion": 1, "datasources": list(entries)}))
+    with serving_file(path, **groups) as running:
         yield running
 
 

@@ -382,13 +382,6 @@ def find_binary() -> tuple[Path, Path]:
     return prometheus, Path(found)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def closed_port() -> Iterator[int]:
     """A loopback port that refuses connections for as long as the block runs: bound and
@@ -645,7 +638,7 @@ def running_prometheus(
     ):
         unreachable_target = f"127.0.0.1:{refusing_port}"
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = _free_port()
+            port = local.free_port()
             url = f"http://127.0.0.1:{port}"
             config_path.write_text(
                 _config(

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import harness, prometheus_process
+from mcp_server.demo import local
+from tests.support import harness
 from tests.support.prometheus_process import (
     CARDINALITY_SHARDS,
     HISTOGRAM_BUCKETS,
@@ -65,8 +66,8 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-def _query(client: httpx.Client, prom: RunningPrometheus, **params: str | int) -> Any:
-    response = client.get(f"{prom.url}/api/v1/query", params=params)
+def _query(client: httpx.Client, prom: RunningPrometheus, query: str, **params: str | int) -> Any:
+    response = client.get(f"{prom.url}/api/v1/query", params={"query": query, **params})
     response.raise_for_status()
     body = response.json()
     assert body["status"] == "success", body
@@ -88,12 +89,8 @@ def _poll(check: Callable[[], Any], what: str) -> Any:
 def test_the_backfilled_counter_at_synthetic_end_equals_expected_counter_value(
     prometheus: RunningPrometheus, client: httpx.Client
 ) -> None:
-    result = _query(
-        client,
-        prometheus,
-        query='demo_http_requests_total{instance="api-1:8080",method="GET",code="200"}',
-        time=SYNTHETIC_END,
-    )
+    selector = 'demo_http_requests_total{instance="api-1:8080",method="GET",code="200"}'
+    result = _query(client, prometheus, selector, time=SYNTHETIC_END)
     assert len(result) == 1
     assert result[0]["metric"]["job"] == "demo-api"
     assert float(result[0]["value"][1]) == expected_counter_value(
@@ -105,7 +102,7 @@ def test_all_twelve_counter_series_match_their_expected_value_mid_window(
     prometheus: RunningPrometheus, client: httpx.Client
 ) -> None:
     t = SYNTHETIC_START + 3 * 3600 + 30  # between two samples: the older one is returned
-    result = _query(client, prometheus, query="demo_http_requests_total", time=t)
+    result = _query(client, prometheus, "demo_http_requests_total", time=t)
     assert len(result) == 12
     for series in result:
         labels = series["metric"]
@@ -116,12 +113,8 @@ def test_all_twelve_counter_series_match_their_expected_value_mid_window(
 def test_rate_of_the_counter_equals_expected_counter_rate(
     prometheus: RunningPrometheus, client: httpx.Client
 ) -> None:
-    result = _query(
-        client,
-        prometheus,
-        query='rate(demo_http_requests_total{instance="api-0:8080",method="POST",code="500"}[5m])',
-        time=SYNTHETIC_END,
-    )
+    selector = 'rate(demo_http_requests_total{instance="api-0:8080",method="POST",code="500"}[5m])'
+    result = _query(client, prometheus, selector, time=SYNTHETIC_END)
     assert float(result[0]["value"][1]) == pytest.approx(
         expected_counter_rate("api-0:8080", "POST", "500"), rel=1e-9
     )
@@ -130,7 +123,7 @@ def test_rate_of_the_counter_equals_expected_counter_rate(
 def test_all_500_cardinality_series_exist_with_their_expected_values(
     prometheus: RunningPrometheus, client: httpx.Client
 ) -> None:
-    result = _query(client, prometheus, query="demo_cardinality_series", time=SYNTHETIC_END)
+    result = _query(client, prometheus, "demo_cardinality_series", time=SYNTHETIC_END)
     assert len(result) == CARDINALITY_SHARDS
     values = {int(s["metric"]["shard"]): float(s["value"][1]) for s in result}
     assert values == {
@@ -164,12 +157,8 @@ def test_a_range_query_over_six_hours_returns_the_expected_queue_depth_at_every_
 def test_the_histogram_buckets_and_count_match_the_expected_values(
     prometheus: RunningPrometheus, client: httpx.Client
 ) -> None:
-    result = _query(
-        client,
-        prometheus,
-        query='demo_request_duration_seconds_bucket{instance="api-2:8080"}',
-        time=SYNTHETIC_END,
-    )
+    selector = 'demo_request_duration_seconds_bucket{instance="api-2:8080"}'
+    result = _query(client, prometheus, selector, time=SYNTHETIC_END)
     buckets = {s["metric"]["le"]: float(s["value"][1]) for s in result}
     assert buckets == {
         le: expected_histogram_bucket("api-2:8080", le, SYNTHETIC_END) for le in HISTOGRAM_BUCKETS
@@ -182,9 +171,7 @@ def test_up_for_job_prometheus_becomes_one_because_prometheus_scrapes_itself(
 ) -> None:
     result = _poll(
         lambda: [
-            s
-            for s in _query(client, prometheus, query='up{job="prometheus"}')
-            if s["value"][1] == "1"
+            s for s in _query(client, prometheus, 'up{job="prometheus"}') if s["value"][1] == "1"
         ],
         'up{job="prometheus"} did not become 1',
     )
@@ -195,7 +182,7 @@ def test_an_extra_scrape_target_is_scraped_under_job_extra(
     prometheus: RunningPrometheus, client: httpx.Client, extra_target: str
 ) -> None:
     result = _poll(
-        lambda: _query(client, prometheus, query='demo_extra_metric{job="extra"}'),
+        lambda: _query(client, prometheus, 'demo_extra_metric{job="extra"}'),
         "demo_extra_metric from the extra target did not appear",
     )
     assert result[0]["metric"]["instance"] == extra_target
@@ -206,7 +193,7 @@ def test_wait_until_scraped_returns_once_every_target_of_the_job_is_up(
     prometheus: RunningPrometheus, client: httpx.Client
 ) -> None:
     wait_until_scraped(prometheus, job="extra")
-    result = _query(client, prometheus, query='up{job="extra"}')
+    result = _query(client, prometheus, 'up{job="extra"}')
     assert [s["value"][1] for s in result] == ["1"]
 
 
@@ -246,11 +233,9 @@ def test_a_port_taken_between_picking_and_binding_is_retried_on_another_port(
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken: int = squatter.getsockname()[1]
-        real_free_port = prometheus_process._free_port
+        real_free_port = local.free_port
         ports = iter([taken])
-        monkeypatch.setattr(
-            prometheus_process, "_free_port", lambda: next(ports, None) or real_free_port()
-        )
+        monkeypatch.setattr(local, "free_port", lambda: next(ports, None) or real_free_port())
         with running_prometheus(tmp_path) as prom:
             assert prom.port != taken
     assert "address already in use" in (tmp_path / "prometheus.log").read_text()

@@ -3,12 +3,10 @@ result or a tool error with one of our codes."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support import answers
@@ -57,20 +55,13 @@ ARGUMENTS: dict[str, Any] = {
 def test_any_arguments_give_a_result_or_a_coded_tool_error(
     server: RunningServer, tool: str
 ) -> None:
-    @settings(
-        max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @answers.fuzzing(max_examples=20)
     @given(arguments=ARGUMENTS[tool], datasource=st.sampled_from(["prom", "nope", "", "prom-uid"]))
     def check(arguments: dict[str, Any], datasource: str) -> None:
         payload = {
             "datasource_id": datasource,
             **{k: v for k, v in arguments.items() if v is not None},
         }
-        is_error, body = asyncio.run(answers.fresh_call(server.mcp_url, tool, payload))
-        assert "Traceback" not in body
-        if is_error:
-            error = json.loads(body)["error"]
-            assert error["code"] in CODES, error
-            assert error["message"]
+        answers.assert_result_or_coded_error(server.mcp_url, tool, payload, CODES)
 
     check()

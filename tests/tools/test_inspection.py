@@ -4,7 +4,6 @@ the Prometheus HTTP API answers directly; plus flavours that lack an API, and 40
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 import re
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastmcp import Client
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mcp_server.results import converting
@@ -71,28 +70,27 @@ def settled(prometheus: RunningPrometheus) -> RunningPrometheus:
 
 
 async def test_inspection_tools_are_listed_read_only_lean_and_short(mcp: McpClient) -> None:
-    tools = {tool.name: tool for tool in await mcp.list_tools()}
-    assert set(tools) >= INSPECTION_TOOLS
-    for name in INSPECTION_TOOLS:
-        tool = tools[name]
-        assert tool.annotations is not None and tool.annotations.read_only_hint is True, name
-        assert tool.output_schema is None, name
-        assert tool.description and len(tool.description) < 250, name
+    tools = await answers.listed_lean(mcp, INSPECTION_TOOLS, description_under=250)
+    for name, tool in tools.items():
         properties = list(tool.input_schema["properties"])
         assert properties[0] == "datasource_id" and properties[-1] == "max_tokens", name
 
 
-async def test_a_small_max_tokens_cuts_an_inspection_result_and_says_so(mcp: McpClient) -> None:
-    got = await call(
+async def _cardinality_series(mcp: McpClient, **arguments: Any) -> dict[str, Any]:
+    """find_series over the synthetic high-cardinality metric, in the synthetic window."""
+    return await call(
         mcp,
         "find_series",
         datasource_id="prom",
         match="demo_cardinality_series",
         start=START,
         end=END,
-        limit=500,
-        max_tokens=300,
+        **arguments,
     )
+
+
+async def test_a_small_max_tokens_cuts_an_inspection_result_and_says_so(mcp: McpClient) -> None:
+    got = await _cardinality_series(mcp, limit=500, max_tokens=300)
     assert 0 < len(got["series"]) < 50 and got["total"] == synthetic.CARDINALITY_SHARDS
     assert got["truncated"]["total"] == synthetic.CARDINALITY_SHARDS
 
@@ -366,15 +364,7 @@ async def test_find_series_matches_the_series_api(
 
 
 async def test_find_series_truncates_with_the_total(mcp: McpClient) -> None:
-    got = await call(
-        mcp,
-        "find_series",
-        datasource_id="prom",
-        match="demo_cardinality_series",
-        start=START,
-        end=END,
-        limit=10,
-    )
+    got = await _cardinality_series(mcp, limit=10)
     assert len(got["series"]) == 10 and got["total"] == synthetic.CARDINALITY_SHARDS
     assert got["truncated"]["total"] == synthetic.CARDINALITY_SHARDS
 
@@ -697,15 +687,9 @@ def test_any_arguments_give_a_result_or_a_coded_tool_error(
 ) -> None:
     def check(arguments: dict[str, Any]) -> None:
         payload = {"datasource_id": "prom", **{k: v for k, v in arguments.items() if v is not None}}
-        is_error, body = asyncio.run(answers.fresh_call(server.mcp_url, tool, payload))
-        assert "Traceback" not in body
-        if is_error:
-            error = json.loads(body)["error"]
-            assert error["code"] in CODES, error
+        answers.assert_result_or_coded_error(server.mcp_url, tool, payload, CODES)
 
     fuzz = given(arguments=FUZZED[tool])(check)
     for found in FOUND.get(tool, []):
         fuzz = example(arguments=found)(fuzz)
-    settings(
-        max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )(fuzz)()
+    answers.fuzzing(max_examples=15)(fuzz)()

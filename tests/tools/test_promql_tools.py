@@ -7,13 +7,11 @@ the query itself, and with the size of what query_instant and query_range really
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_server.core import timespec
@@ -44,12 +42,7 @@ def rules(result: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 async def test_both_tools_are_listed_read_only_with_short_descriptions(mcp: McpClient) -> None:
-    tools = {tool.name: tool for tool in await mcp.list_tools()}
-    for name in ("check_promql", "estimate_query_cost"):
-        tool = tools[name]
-        assert tool.annotations is not None and tool.annotations.read_only_hint is True
-        assert tool.description and len(tool.description) < 400, name
-        assert tool.output_schema is None  # like the query tools: tools/list stays lean
+    await answers.listed_lean(mcp, ("check_promql", "estimate_query_cost"), description_under=400)
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,18 +406,12 @@ _CODES = {
 def test_any_arguments_give_a_result_or_a_coded_tool_error(
     server: RunningServer, tool: str
 ) -> None:
-    @settings(
-        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @answers.fuzzing(max_examples=25)
     @given(arguments=_FUZZED[tool], datasource=st.sampled_from(["prom", "nope", "down", None]))
     def fuzz(arguments: dict[str, Any], datasource: str | None) -> None:
         payload = {k: v for k, v in arguments.items() if v is not None}
         if datasource is not None or tool == "estimate_query_cost":
             payload["datasource_id"] = datasource or "prom"
-        is_error, body = asyncio.run(answers.fresh_call(server.mcp_url, tool, payload))
-        assert "Traceback" not in body
-        if is_error:
-            error = json.loads(body)["error"]
-            assert error["code"] in _CODES, error
+        answers.assert_result_or_coded_error(server.mcp_url, tool, payload, _CODES)
 
     fuzz()

@@ -20,15 +20,7 @@ SEED_TOOLS = answers.SEED_TOOLS
 
 
 async def test_tools_list_has_the_seed_tools_read_only_and_lean(mcp: McpClient) -> None:
-    """No output schemas: results are self-describing compact JSON, and schemas would cost
-    every session thousands of tokens in tools/list."""
-    tools = {tool.name: tool for tool in await mcp.list_tools()}
-    assert set(tools) >= SEED_TOOLS
-    for name in SEED_TOOLS:
-        tool = tools[name]
-        assert tool.annotations is not None and tool.annotations.read_only_hint is True, name
-        assert tool.output_schema is None, name
-        assert tool.description and len(tool.description) < 450, name
+    await answers.listed_lean(mcp, SEED_TOOLS, description_under=450)
 
 
 async def test_list_datasources_serves_only_prometheus_entries_of_the_file(mcp: McpClient) -> None:
