@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from fastmcp import Client
 
 from mcp_server.backends import catalogue
 from tests.support import harness, prometheus_process
@@ -47,18 +46,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus
 
 
 @pytest.fixture(scope="module")
-def live_server(
+def server(
     live: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     source = {"name": "live", "type": "prometheus", "url": live.url}
     with harness.serving_datasources(tmp_path_factory.mktemp("fresh"), source) as running:
         yield running
-
-
-@pytest.fixture
-async def mcp(live_server: RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(live_server.mcp_url) as client:
-        yield client
 
 
 def early_in_a_cache_slot() -> None:

@@ -19,6 +19,11 @@ START = synthetic.SYNTHETIC_START
 SEED_TOOLS = answers.SEED_TOOLS
 
 
+async def _prom(mcp: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
+    """`tool` on the test Prometheus."""
+    return await call(mcp, tool, datasource_id="prom", **arguments)
+
+
 async def test_tools_list_has_the_seed_tools_read_only_and_lean(mcp: McpClient) -> None:
     await answers.listed_lean(mcp, SEED_TOOLS, description_under=450)
 
@@ -62,14 +67,10 @@ async def test_query_instant_accepts_rfc3339_and_relative_times(mcp: McpClient) 
     import datetime
 
     stamp = datetime.datetime.fromtimestamp(END, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
-    by_text = await call(
-        mcp, "query_instant", datasource_id="prom", promql="count(demo_queue_depth)", time=stamp
-    )
-    by_number = await call(
-        mcp, "query_instant", datasource_id="prom", promql="count(demo_queue_depth)", time=str(END)
-    )
+    by_text = await _prom(mcp, "query_instant", promql="count(demo_queue_depth)", time=stamp)
+    by_number = await _prom(mcp, "query_instant", promql="count(demo_queue_depth)", time=str(END))
     assert by_text["series"] == by_number["series"] == [{"labels": {}, "value": 4}]
-    now = await call(mcp, "query_instant", datasource_id="prom", promql="vector(1)", time="now-5m")
+    now = await _prom(mcp, "query_instant", promql="vector(1)", time="now-5m")
     assert now["series"] == [{"labels": {}, "value": 1}]
 
 
@@ -83,19 +84,12 @@ async def test_empty_optional_fields_are_left_out_to_save_tokens(mcp: McpClient)
 
 
 async def test_query_instant_scalar_results_are_flat_numbers(mcp: McpClient) -> None:
-    got = await call(mcp, "query_instant", datasource_id="prom", promql="1 + 1.5")
+    got = await _prom(mcp, "query_instant", promql="1 + 1.5")
     assert got["result_type"] == "scalar" and got["scalar"] == 2.5 and "series" not in got
 
 
 async def test_query_instant_caps_series_with_a_truncation_marker(mcp: McpClient) -> None:
-    got = await call(
-        mcp,
-        "query_instant",
-        datasource_id="prom",
-        promql="demo_cardinality_series",
-        time=END,
-        limit=25,
-    )
+    got = await _prom(mcp, "query_instant", promql="demo_cardinality_series", time=END, limit=25)
     assert len(got["series"]) == 25
     assert got["total_series"] == synthetic.CARDINALITY_SHARDS
     assert got["truncated"]["returned"] == 25 and got["truncated"]["total"] == 500
@@ -103,9 +97,7 @@ async def test_query_instant_caps_series_with_a_truncation_marker(mcp: McpClient
 
 
 async def test_query_instant_empty_result_explains_what_to_try(mcp: McpClient) -> None:
-    got = await call(
-        mcp, "query_instant", datasource_id="prom", promql="no_such_metric_anywhere", time=END
-    )
+    got = await _prom(mcp, "query_instant", promql="no_such_metric_anywhere", time=END)
     assert got["series"] == [] and got["total_series"] == 0
     assert got["suggestions"] == [
         'metric "no_such_metric_anywhere" has no series in the window; try find_metrics_by_pattern'
@@ -116,9 +108,7 @@ async def test_query_range_matches_prometheus_point_for_point(
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
     query = 'demo_queue_depth{instance="worker-0"}'
-    got = await call(
-        mcp, "query_range", datasource_id="prom", promql=query, start=START, end=END, step="5m"
-    )
+    got = await _prom(mcp, "query_range", promql=query, start=START, end=END, step="5m")
     want = direct(prometheus, "/api/v1/query_range", query=query, start=START, end=END, step=300)
     assert got["step_seconds"] == 300 and got["total_series"] == 2
     mine = {labels_of(got, s)["queue"]: points_of(got, s) for s in got["series"]}
@@ -135,14 +125,7 @@ async def test_query_range_matches_prometheus_point_for_point(
 
 
 async def test_query_range_chooses_a_step_when_none_is_given(mcp: McpClient) -> None:
-    got = await call(
-        mcp,
-        "query_range",
-        datasource_id="prom",
-        promql="sum(demo_queue_depth)",
-        start=START,
-        end=END,
-    )
+    got = await _prom(mcp, "query_range", promql="sum(demo_queue_depth)", start=START, end=END)
     assert got["step_seconds"] == 300  # 6 h at about 120 points
     assert len(got["series"][0]["values"]) <= 121
 
@@ -157,14 +140,14 @@ async def test_query_range_refuses_more_points_than_prometheus_allows(mcp: McpCl
 async def test_list_metrics_lists_names_with_data_in_the_window(
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
-    got = await call(mcp, "list_metrics", datasource_id="prom", start=START, end=END, limit=10_000)
+    got = await _prom(mcp, "list_metrics", start=START, end=END, limit=10_000)
     want = direct(prometheus, "/api/v1/label/__name__/values", start=START, end=END)
     assert got["metrics"] == sorted(want) and got["total"] == len(want)
     assert "demo_queue_depth" in got["metrics"]
 
 
 async def test_list_metrics_truncates_with_total(mcp: McpClient) -> None:
-    got = await call(mcp, "list_metrics", datasource_id="prom", start=START, end=END, limit=2)
+    got = await _prom(mcp, "list_metrics", start=START, end=END, limit=2)
     assert len(got["metrics"]) == 2 and got["total"] > 2
     assert got["truncated"] == {
         "returned": 2,
@@ -174,22 +157,10 @@ async def test_list_metrics_truncates_with_total(mcp: McpClient) -> None:
 
 
 async def test_find_metrics_by_pattern_filters_on_the_server_side(mcp: McpClient) -> None:
-    got = await call(
-        mcp,
-        "find_metrics_by_pattern",
-        datasource_id="prom",
-        pattern="queue_dep",
-        start=START,
-        end=END,
-    )
+    got = await _prom(mcp, "find_metrics_by_pattern", pattern="queue_dep", start=START, end=END)
     assert got["metrics"] == ["demo_queue_depth"]
-    anchored = await call(
-        mcp,
-        "find_metrics_by_pattern",
-        datasource_id="prom",
-        pattern="^demo_request_duration",
-        start=START,
-        end=END,
+    anchored = await _prom(
+        mcp, "find_metrics_by_pattern", pattern="^demo_request_duration", start=START, end=END
     )
     assert anchored["metrics"] == [
         "demo_request_duration_seconds_bucket",
@@ -212,13 +183,10 @@ async def test_get_label_values_honours_metric_name(
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
     """The seed ignored metric_name and returned the values of every metric."""
-    everywhere = await call(
-        mcp, "get_label_values", datasource_id="prom", label_name="instance", start=START, end=END
-    )
-    only_queue = await call(
+    everywhere = await _prom(mcp, "get_label_values", label_name="instance", start=START, end=END)
+    only_queue = await _prom(
         mcp,
         "get_label_values",
-        datasource_id="prom",
         label_name="instance",
         metric_name="demo_queue_depth",
         start=START,
@@ -235,10 +203,9 @@ async def test_get_label_values_honours_metric_name(
 
 
 async def test_get_metric_labels_uses_the_labels_api_with_a_match(mcp: McpClient) -> None:
-    got = await call(
+    got = await _prom(
         mcp,
         "get_metric_labels",
-        datasource_id="prom",
         metric_name="demo_request_duration_seconds_bucket",
         start=START,
         end=END,
@@ -250,16 +217,9 @@ async def test_get_metric_metadata_returns_type_and_help_of_scraped_metrics(
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
     synthetic.wait_until_scraped(prometheus)
-    got = await call(
-        mcp,
-        "get_metric_metadata",
-        datasource_id="prom",
-        metric_name="prometheus_http_requests_total",
-    )
+    got = await _prom(mcp, "get_metric_metadata", metric_name="prometheus_http_requests_total")
     assert got["metadata"][0]["type"] == "counter" and got["metadata"][0]["help"]
-    missing = await call(
-        mcp, "get_metric_metadata", datasource_id="prom", metric_name="no_such_metric"
-    )
+    missing = await _prom(mcp, "get_metric_metadata", metric_name="no_such_metric")
     assert missing["metadata"] == [] and missing["hint"]
 
 
