@@ -22,8 +22,9 @@ from mcp_server.app import assembly, hosting
 from mcp_server.core import settings
 from mcp_server.demo import local
 from mcp_server.protocol import mounting
+from tests.support import ports
 
-free_port = local.free_port
+free_port = ports.free_port
 
 McpClient = Client[StreamableHttpTransport]
 

@@ -46,7 +46,7 @@ import httpx
 
 from mcp_server.core import errors
 from mcp_server.demo import local
-from tests.support import harness
+from tests.support import harness, ports
 
 __all__ = [
     "ALERT_FIRING",
@@ -638,7 +638,7 @@ def running_prometheus(
     ):
         unreachable_target = f"127.0.0.1:{refusing_port}"
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = local.free_port()
+            port = ports.free_port()
             url = f"http://127.0.0.1:{port}"
             config_path.write_text(
                 _config(

@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mcp_server.demo import local
-from tests.support import harness
+from tests.support import harness, ports
 from tests.support.prometheus_process import (
     CARDINALITY_SHARDS,
     HISTOGRAM_BUCKETS,
@@ -233,9 +232,9 @@ def test_a_port_taken_between_picking_and_binding_is_retried_on_another_port(
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken: int = squatter.getsockname()[1]
-        real_free_port = local.free_port
-        ports = iter([taken])
-        monkeypatch.setattr(local, "free_port", lambda: next(ports, None) or real_free_port())
+        real_free_port = ports.free_port
+        picks = iter([taken])
+        monkeypatch.setattr(ports, "free_port", lambda: next(picks, None) or real_free_port())
         with running_prometheus(tmp_path) as prom:
             assert prom.port != taken
     assert "address already in use" in (tmp_path / "prometheus.log").read_text()
