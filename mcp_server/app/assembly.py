@@ -3,7 +3,8 @@
 Everything is built when the Application is constructed, from the settings alone; `serve()`
 only checks what needs the network or the file system, starts, and stops. It runs both HTTP
 servers in one event loop and shuts down in order on SIGTERM/SIGINT: readiness goes false,
-the MCP server stops accepting and lets in-flight calls finish (bounded by
+the MCP server keeps accepting for SHUTDOWN_DELAY_SECONDS (so load balancers stop sending
+first), then stops accepting and lets in-flight calls finish (bounded by
 SHUTDOWN_TIMEOUT_SECONDS), then background tasks stop.
 """
 
@@ -222,6 +223,12 @@ class Application:
 
     async def _shutdown(self, running: list[asyncio.Task[None]]) -> None:
         self.readiness.drain()
+        delay = self.settings.server.shutdown_delay_seconds
+        if delay and self._stop.is_set() and not all(task.done() for task in running):
+            # The Service still routes to this pod until its endpoint is removed, which
+            # follows /ready failing: keep accepting calls until then.
+            logger.info("not ready; still serving for %g s before stopping", delay)
+            await asyncio.sleep(delay)
         self.mcp_server.should_exit = True
         if running:
             await asyncio.wait(running[:1])

@@ -38,6 +38,11 @@ class ServerSettings(_Frozen):
     shutdown_timeout_seconds: Annotated[float, Field(ge=0)] = Field(
         8.0, description="SHUTDOWN_TIMEOUT_SECONDS: grace for in-flight calls on SIGTERM"
     )
+    shutdown_delay_seconds: Annotated[float, Field(ge=0, le=300)] = Field(
+        0.0,
+        description="SHUTDOWN_DELAY_SECONDS: after SIGTERM, keep accepting calls this long "
+        "with /ready false, so load balancers take the pod out before it stops accepting",
+    )
     max_result_tokens: Annotated[int, Field(ge=200, le=1_000_000)] = Field(
         10_000, description="MAX_RESULT_TOKENS: default token budget of every tool result"
     )
@@ -121,6 +126,37 @@ class OperatorSettings(_Frozen):
     )
 
 
+class LeaderElection(enum.StrEnum):
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
+class LeaseSettings(_Frozen):
+    """Which replica writes statuses and events, and probes (operator/leadership.py)."""
+
+    election: LeaderElection = Field(
+        LeaderElection.AUTO,
+        description="LEADER_ELECTION: on | off | auto (on in a pod); off: this process writes",
+    )
+    name: str = Field("proms-mcp", description="LEASE_NAME: the coordination.k8s.io Lease")
+    namespace: str | None = Field(
+        None, description="LEASE_NAMESPACE: unset = the pod's namespace, else `default`"
+    )
+    identity: str | None = Field(
+        None, description="POD_NAME: this replica's identity; unset = hostname_pid"
+    )
+    duration_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        15, description="LEASE_DURATION_SECONDS: how long followers wait on a silent leader"
+    )
+    renew_deadline_seconds: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="LEASE_RENEW_DEADLINE_SECONDS: a leader unable to renew this long stops"
+    )
+    retry_period_seconds: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="LEASE_RETRY_PERIOD_SECONDS: between tries to take or renew the Lease"
+    )
+
+
 class LoggingSettings(_Frozen):
     level: str = Field("INFO", description="LOG_LEVEL: DEBUG | INFO | WARNING | ERROR")
 
@@ -131,6 +167,7 @@ class Settings(_Frozen):
     prometheus: PrometheusSettings = PrometheusSettings()
     sources: SourceSettings = SourceSettings()
     operator: OperatorSettings = OperatorSettings()
+    lease: LeaseSettings = LeaseSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -140,6 +177,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "PORT": ("server", "port"),
     "HEALTH_METRICS_PORT": ("server", "health_metrics_port"),
     "SHUTDOWN_TIMEOUT_SECONDS": ("server", "shutdown_timeout_seconds"),
+    "SHUTDOWN_DELAY_SECONDS": ("server", "shutdown_delay_seconds"),
     "MAX_RESULT_TOKENS": ("server", "max_result_tokens"),
     "MCP_FAST_PATH": ("server", "fast_path"),
     "AUTH_MODE": ("auth", "mode"),
@@ -161,6 +199,13 @@ _ENV: dict[str, tuple[str, str]] = {
     "PROBE_INTERVAL": ("operator", "probe_interval_seconds"),
     "KUBECONFIG": ("operator", "kubeconfig"),
     "RESYNC_INTERVAL": ("operator", "resync_interval_seconds"),
+    "LEADER_ELECTION": ("lease", "election"),
+    "LEASE_NAME": ("lease", "name"),
+    "LEASE_NAMESPACE": ("lease", "namespace"),
+    "POD_NAME": ("lease", "identity"),
+    "LEASE_DURATION_SECONDS": ("lease", "duration_seconds"),
+    "LEASE_RENEW_DEADLINE_SECONDS": ("lease", "renew_deadline_seconds"),
+    "LEASE_RETRY_PERIOD_SECONDS": ("lease", "retry_period_seconds"),
 }
 
 
@@ -188,7 +233,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
 
 
 def _shape(name: str, value: str) -> object:
-    if name == "mode":
+    if name in ("mode", "election"):
         return value.lower()
     if name == "fast_path":
         return {"on": True, "off": False}.get(value.lower(), value)
@@ -238,6 +283,12 @@ def _check_exposure(settings: Settings) -> None:
         raise errors.ConfigurationError("FILE_DATASOURCE_ACCESS: expected allow or deny")
     if auth.configmap_access not in ("sar", "allow", "deny"):
         raise errors.ConfigurationError("CONFIGMAP_DATASOURCE_ACCESS: expected sar, allow or deny")
+    lease = settings.lease
+    if not lease.retry_period_seconds < lease.renew_deadline_seconds < lease.duration_seconds:
+        raise errors.ConfigurationError(
+            "LEASE_RETRY_PERIOD_SECONDS < LEASE_RENEW_DEADLINE_SECONDS < LEASE_DURATION_SECONDS "
+            "must hold, or a leader could lose the Lease while it still writes"
+        )
     if settings.logging.level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"

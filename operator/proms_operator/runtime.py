@@ -4,7 +4,9 @@ Start-up order: connect to the API (or refuse to start if it does not answer at 
 every watched kind once and apply it to the registry (only then is the `kubernetes` source
 ready), then hand over to kopf's watches for changes, and probe CR datasources periodically.
 `proms-mcp` serves throughout: health is answered while the first listing runs, and a
-failing API keeps readiness false with the reason, retrying.
+failing API keeps readiness false with the reason, retrying. Readiness never waits for a
+status write: statuses are written in the background (`writing`), by the replica holding the
+Lease (`leadership`) when there are several, which alone probes too.
 
 Two safety nets keep the registry converging on the API's truth. A supervisor lists again
 and restarts kopf when its watches give up (a non-410 error in a watch stream, 5xx past
@@ -28,7 +30,7 @@ from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
-from . import configmaps, customresources, embedding, probing, specs
+from . import configmaps, customresources, embedding, leadership, probing, specs
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +53,17 @@ class _Watched:
 class KubernetesSources:
     def __init__(self, config: settings.Settings, *, resync_seconds: float | None = None) -> None:
         self._config = config.operator
+        self._lease = config.lease
         self._resync_seconds = resync_seconds or config.operator.resync_interval_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
         self.configmaps: configmaps.ConfigMaps | None = None
+        self._schedule: probing.Schedule | None = None
+        self.leadership: leadership.Leadership | leadership.Always = leadership.Always()
         self._stopping = False
         self._touched: _Touched | None = None  # while a resync lists
+        self._synced = asyncio.Event()  # the first listing is applied
 
     async def start(self, host: hosting.Host) -> None:
         """Connect, or refuse the start: an unusable kubeconfig or an API that does not
@@ -73,24 +79,43 @@ class KubernetesSources:
             await api.aclose()
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
         self._api = api
+        if leadership.enabled(self._lease):
+            self.leadership = leadership.Leadership(
+                api, leadership.Lease.from_settings(self._lease), on_elected=self._elected
+            )
         host.readiness.register(READINESS_NAME)
+        host.readiness.describe("leadership", self.leadership.describe)
         host.start_background("kubernetes-sources", self._run(host, api))
+
+    def _elected(self) -> None:
+        """A new leader starts from the statuses the previous one stored: it compares every
+        CR's (writing only what differs) and probes at its own pace."""
+        if self.crs is not None:
+            self.crs.writer.mark_all(self.crs.keys())
+        if self._schedule is not None and self._synced.is_set():
+            self._schedule.spread()
 
     async def stop(self) -> None:
         self._stopping = True
+        if isinstance(self.leadership, leadership.Leadership):
+            await self.leadership.release()
         if self._kopf is not None:
             await self._kopf.stop()
         if self._api is not None:
             await self._api.aclose()
 
     async def _run(self, host: hosting.Host, api: kubeclient.KubeApi) -> None:
-        crs = self.crs = customresources.CustomResources(host.registry, api)
-        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config)
+        gate = self.leadership
+        crs = self.crs = customresources.CustomResources(host.registry, api, gate)
+        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config, gate)
         watched = _Watched(host, api, crs, maps)
-        host.start_background(
-            "reachability-probes",
-            probing.probe_forever(crs, host.build_info, self._config.probe_interval_seconds),
+        schedule = self._schedule = probing.Schedule(
+            crs, host.build_info, self._config.probe_interval_seconds, gate
         )
+        host.start_background("status-writer", crs.writer.run())
+        host.start_background("reachability-probes", schedule.run(self._synced))
+        if isinstance(gate, leadership.Leadership):
+            host.start_background("leader-election", gate.run())
         while True:  # a supervisor: kopf gives up on some API faults; we never do
             await self._list_until_done(watched)
             self._kopf = embedding.EmbeddedKopf(
@@ -124,6 +149,7 @@ class KubernetesSources:
                 watched.host.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
         watched.host.readiness.succeeded(READINESS_NAME)
+        self._synced.set()
         logger.info(
             "kubernetes sources synced",
             extra={"namespaces": list(self._config.namespaces) or "all"},
