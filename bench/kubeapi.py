@@ -51,19 +51,27 @@ class KubeApi:
 
 
 @contextlib.contextmanager
-def serving(folder: pathlib.Path, datasources: Iterable[dict[str, Any]]) -> Iterator[KubeApi]:
-    """KMock holding `datasources` (PrometheusDatasource bodies), and a kubeconfig for it."""
+def serving(
+    folder: pathlib.Path,
+    datasources: Iterable[dict[str, Any]],
+    *,
+    configmaps: Iterable[dict[str, Any]] = (),
+    emulator_class: type[kmock.KubernetesEmulator] = kmock.KubernetesEmulator,
+) -> Iterator[KubeApi]:
+    """KMock (an `emulator_class`) holding `datasources` (PrometheusDatasource bodies) and
+    `configmaps`, and a kubeconfig for it."""
     started = threading.Event()
     stop: list[asyncio.Event] = []
     found: list[KubeApi] = []
     failure: list[BaseException] = []
 
     async def main() -> None:
-        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator):
+        async with emulator_class() as emulator, kmock.Server(emulator):
             kube.declare(emulator)
-            for body in datasources:
-                metadata = body["metadata"]
-                emulator.objects[kube.CRS, metadata["namespace"], metadata["name"]] = body
+            for resource, bodies in ((kube.CRS, datasources), (kube.CONFIGMAPS, configmaps)):
+                for body in bodies:
+                    metadata = body["metadata"]
+                    emulator.objects[resource, metadata["namespace"], metadata["name"]] = body
             url = str(emulator.url).rstrip("/")
             kubeconfig = kube.kubeconfig(folder / "kubeconfig", url)
             found.append(KubeApi(url, kubeconfig, emulator, asyncio.get_running_loop()))

@@ -1,0 +1,142 @@
+"""Restarts and probes do not rewrite the world: a status changes only when what it says
+changed, readiness never waits for status writes, and probes are spread over the interval.
+
+proms-mcp runs in-process against KMock over HTTP (`leases.LeasingEmulator`, which records
+every write and can hold status PATCHes) and the real test Prometheus.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from proms_operator import runtime
+
+from mcp_server.core import settings
+from tests.support import harness, kube, leases
+from tests.support.prometheus_process import RunningPrometheus
+
+pytestmark = pytest.mark.kmock(cls=leases.LeasingEmulator)
+
+
+def operator_settings(
+    emulator: leases.LeasingEmulator, folder: pathlib.Path, probe_seconds: float
+) -> settings.Settings:
+    kubeconfig = kube.kubeconfig(folder / "kubeconfig", str(emulator.url))
+    return harness.make_settings(
+        operator={"kubeconfig": kubeconfig, "probe_interval_seconds": probe_seconds},
+        logging={"level": "WARNING"},
+    )
+
+
+def conditions(emulator: leases.LeasingEmulator, name: str) -> dict[str, str]:
+    body = dict(emulator.objects[kube.CRS, "team", name])
+    found = (body.get("status") or {}).get("conditions") or []
+    return {c["type"]: c["status"] for c in found}
+
+
+def buildinfo_requests(prometheus: RunningPrometheus) -> float:
+    """How often the real Prometheus was asked for its buildinfo (what a probe asks)."""
+    text = httpx.get(f"{prometheus.url}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("prometheus_http_requests_total{") and "/status/buildinfo" in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_restart_with_nothing_changed_writes_no_status_and_no_event(
+    kmock: leases.LeasingEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    kube.declare(kmock)
+    names = [f"ds-{i:02d}" for i in range(30)]
+    for name in names:
+        kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=prometheus.url)
+    config = operator_settings(kmock, tmp_path, probe_seconds=1.0)
+    async with harness.serving(config, extensions=[runtime.KubernetesSources(config)]):
+        await harness.eventually(
+            lambda: all(
+                conditions(kmock, n) == {"Ready": "True", "Reachable": "True"} for n in names
+            ),
+            timeout=20,
+        )
+    before = len(kmock.writes)
+    sources = runtime.KubernetesSources(config)
+    probed = buildinfo_requests(prometheus)
+    async with harness.serving(config, extensions=[sources]) as application:
+        await harness.eventually(lambda: application.readiness.ready)
+        # Every CR probed again by the restarted process, and what that changed written:
+        await harness.eventually(
+            lambda: buildinfo_requests(prometheus) >= probed + len(names), timeout=20
+        )
+        assert kmock.writes[before:] == []
+        await harness.eventually(lambda: sources.crs is not None and sources.crs.writer.idle)
+    assert kmock.writes[before:] == []
+
+
+async def test_readiness_does_not_wait_for_status_writes(
+    kmock: leases.LeasingEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    kube.declare(kmock)
+    names = [f"ds-{i:02d}" for i in range(50)]
+    for name in names:
+        kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=prometheus.url)
+    kmock.hold_status_writes()
+    config = operator_settings(kmock, tmp_path, probe_seconds=3600)
+    async with harness.serving(
+        config, extensions=[runtime.KubernetesSources(config)]
+    ) as application:
+        await harness.eventually(lambda: application.readiness.ready, timeout=15)
+        assert set(application.registry.current().datasources) == {f"team/{n}" for n in names}
+        assert all(conditions(kmock, name) == {} for name in names), "a status was written"
+        kmock.release_status_writes()
+        await harness.eventually(
+            lambda: all(conditions(kmock, n).get("Ready") == "True" for n in names), timeout=20
+        )
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """A backend that answers buildinfo and notes when each request came."""
+
+    times: ClassVar[list[float]] = []
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            self.times.append(time.monotonic())
+        body = b'{"status":"success","data":{"version":"2.42.0"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_probes_are_spread_over_the_interval_not_sent_in_one_burst(
+    kmock: leases.LeasingEmulator, tmp_path: pathlib.Path
+) -> None:
+    kube.declare(kmock)
+    count, interval, bins = 60, 2.0, 4
+    with harness.http_server(_Counting) as backend:
+        for i in range(count):
+            kmock.objects[kube.CRS, "team", f"ds-{i:02d}"] = kube.datasource(
+                "team", f"ds-{i:02d}", url=backend
+            )
+        _Counting.times.clear()
+        config = operator_settings(kmock, tmp_path, probe_seconds=interval)
+        async with harness.serving(config, extensions=[runtime.KubernetesSources(config)]):
+            await harness.eventually(lambda: len(_Counting.times) >= 2 * count, timeout=20)
+    # The second round: the first one may be paced by its status writes.
+    second = sorted(_Counting.times)[count : 2 * count]
+    width = interval / bins
+    counted = [0] * bins
+    for moment in second:
+        counted[min(bins - 1, int((moment - second[0]) / width))] += 1
+    assert max(counted) <= 2 * count / bins, counted
