@@ -234,3 +234,28 @@ def test_two_replicas_that_disagree_about_a_backend_do_not_flap_its_status(
         assert _Disagreeing.asked.get(follower.name, 0) == 0, "a follower probed"
         patches = [w for w in writes(api) if w.path.endswith("/split/status")]
         assert len(patches) <= 2, "\n".join(json.dumps(w.body) for w in patches)
+
+
+def test_a_leader_stopped_with_sigterm_gives_the_lease_up(
+    tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    bodies = [kube.datasource("team", "first", url=prometheus.url)]
+    with (
+        kubeapi.serving(tmp_path, bodies, emulator_class=leases.LeasingEmulator) as api,
+        replicas(tmp_path, api, 2) as running,
+    ):
+        harness.poll(lambda: the_leader(running, api) is not None, timeout=TAKEOVER_DEADLINE)
+        stopped = the_leader(running, api)
+        assert stopped is not None
+        stopped.server.process.terminate()
+        assert stopped.server.process.wait(timeout=20) == 0
+        emulator = api.emulator
+        assert isinstance(emulator, leases.LeasingEmulator)
+        last = api.call(lambda: _last_lease_write(emulator, stopped.name))
+        assert last["spec"]["holderIdentity"] == "", "the Lease was not given up"
+        harness.poll(lambda: the_leader(running, api) not in (None, stopped))
+
+
+async def _last_lease_write(emulator: leases.LeasingEmulator, who: str) -> dict[str, Any]:
+    written = [w.body for w in emulator.writes if w.who == who and "/leases" in w.path]
+    return dict(written[-1])
