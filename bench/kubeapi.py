@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pathlib
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -101,3 +102,26 @@ def serving(
     finally:
         api.loop.call_soon_threadsafe(stop[0].set)
         thread.join(30)
+
+
+NAMESPACE = "bench"
+
+
+def datasource_bodies(url: str, count: int) -> list[dict[str, Any]]:
+    """`count` PrometheusDatasources ds-0000... in namespace `bench`, all on `url`."""
+    return [kube.datasource(NAMESPACE, f"ds-{i:04d}", url=url) for i in range(count)]
+
+
+def configmap_bodies(url: str, count: int) -> list[dict[str, Any]]:
+    """`count` Grafana provisioning ConfigMaps, one datasource (cm-0000...) each, on `url`."""
+    bodies = []
+    for i in range(count):
+        document = {
+            "apiVersion": 1,
+            "datasources": [{"name": f"cm-{i:04d}", "type": "prometheus", "url": url}],
+        }
+        data = {"datasources.yaml": json.dumps(document)}
+        bodies.append(
+            kube.configmap(NAMESPACE, f"grafana-{i:04d}", data, {"grafana_datasource": "1"})
+        )
+    return bodies

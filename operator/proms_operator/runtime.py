@@ -20,17 +20,20 @@ missed.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import kopf
+from typing import TYPE_CHECKING, Any
 
 from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
-from . import configmaps, customresources, embedding, leadership, probing, specs
+from . import configmaps, customresources, leadership, probing, specs
+
+if TYPE_CHECKING:
+    from . import embedding  # imports kopf: at run time only after the first listing
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +119,14 @@ class KubernetesSources:
         host.start_background("reachability-probes", schedule.run(self._synced))
         if isinstance(gate, leadership.Leadership):
             host.start_background("leader-election", gate.run())
+        await self._list_until_done(watched)
+        # kopf (0.6-0.8 s of imports here) only now, and off the event loop: ready first.
+        await asyncio.to_thread(importlib.import_module, "kopf")
+        from . import embedding, watching
+
         while True:  # a supervisor: kopf gives up on some API faults; we never do
-            await self._list_until_done(watched)
             self._kopf = embedding.EmbeddedKopf(
-                self._handlers(watched),
+                watching.handlers(api, crs, maps, self._touch),
                 embedding.operator_settings(),
                 namespaces=self._config.namespaces,
                 on_signal=host.request_stop,
@@ -138,6 +145,7 @@ class KubernetesSources:
             logger.error("%s; listing again and restarting them", reason)
             host.readiness.failed(READINESS_NAME, f"{reason}; restarting")
             await asyncio.sleep(_RETRY_SECONDS)
+            await self._list_until_done(watched)
 
     async def _list_until_done(self, watched: _Watched) -> None:
         while True:
@@ -209,46 +217,9 @@ class KubernetesSources:
         finally:
             self._touched = None
 
-    def _touch(self, kind: str, body: kopf.Body) -> None:
+    def _touch(self, kind: str, body: Mapping[str, Any]) -> None:
         if self._touched is not None:
             self._touched.add((kind, *kubeclient.object_key(body)))
-
-    def _handlers(self, watched: _Watched) -> kopf.OperatorRegistry:
-        registry = kopf.OperatorRegistry()
-        api, crs, maps = watched.api, watched.crs, watched.maps
-
-        @kopf.on.login(registry=registry)
-        async def login(**_: Any) -> kopf.ConnectionInfo:
-            return await embedding.login_info(api)
-
-        @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL, registry=registry)
-        async def custom_resource(type: str | None, body: kopf.Body, **_: Any) -> None:
-            self._touch(specs.KIND, body)
-            if type == "DELETED":
-                await crs.deleted(body)
-            else:
-                await crs.changed(body)
-
-        @kopf.on.event("v1", "configmaps", registry=registry)
-        async def configmap(type: str | None, body: kopf.Body, **_: Any) -> None:
-            namespace, name = kubeclient.object_key(body)
-            self._touch("ConfigMap", body)
-            if type == "DELETED":
-                maps.deleted(body)
-            elif maps.selected(body):
-                await maps.changed(body)
-            else:
-                maps.deleted(body)  # the label was removed
-            await crs.referenced_object_changed("ConfigMap", namespace, name)
-
-        def referenced_secret(body: kopf.Body, **_: Any) -> bool:
-            return bool(crs.references("Secret", *kubeclient.object_key(body)))
-
-        @kopf.on.event("v1", "secrets", registry=registry, when=referenced_secret)
-        async def secret(body: kopf.Body, **_: Any) -> None:
-            await crs.referenced_object_changed("Secret", *kubeclient.object_key(body))
-
-        return registry
 
 
 def _with_kind(body: dict[str, Any], api_version: str) -> dict[str, Any]:
