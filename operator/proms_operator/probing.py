@@ -90,7 +90,7 @@ class Schedule:
         self._build_info = build_info
         self._interval = interval
         self._gate = gate
-        self._rng = rng or random.Random()  # spreading load: no secret depends on it
+        self._rng = rng or random.Random()  # noqa: S311 - spreading load, not secrets
         self._due: dict[customresources.ObjectKey, float] = {}
         self._visited: dict[customresources.ObjectKey, datasources.Connection] = {}
         self._running: set[customresources.ObjectKey] = set()
