@@ -22,6 +22,7 @@ import json
 import pathlib
 import random
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -48,8 +49,12 @@ class Proxy:
     async def serve(self, stop: asyncio.Event) -> None:
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def forward(request: aiohttp.web.Request) -> aiohttp.web.Response:
+                return await self._forward(session, request)
+
             app = aiohttp.web.Application()
-            app.router.add_post("/mcp/", lambda request: self._forward(session, request))
+            app.router.add_post("/mcp/", forward)
             runner = aiohttp.web.AppRunner(app, access_log=None)
             await runner.setup()
             await aiohttp.web.TCPSite(runner, "127.0.0.1", self.port).start()
@@ -81,15 +86,14 @@ class Proxy:
         replica = ready[next(self._turn) % len(ready)]
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
-        async with session.post(replica.mcp_url, data=body, headers=headers) as upstream:
-            content = await upstream.read()
-            kind = upstream.headers.get("Content-Type", "application/json")
-            return aiohttp.web.Response(
-                status=upstream.status,
-                body=content,
-                content_type=None,
-                headers={"Content-Type": kind},
-            )
+        try:
+            async with session.post(replica.mcp_url, data=body, headers=headers) as upstream:
+                content = await upstream.read()
+                kind = upstream.headers.get("Content-Type", "application/json")
+                status = upstream.status
+        except (aiohttp.ClientError, OSError) as exc:  # what a client would see: a failed call
+            return aiohttp.web.Response(status=502, text=f"upstream failed: {exc}")
+        return aiohttp.web.Response(status=status, body=content, headers={"Content-Type": kind})
 
 
 async def _load(url: str, clients: int, stop: asyncio.Event) -> dict[str, Any]:
@@ -141,8 +145,16 @@ def _environment(api: kubeapi.KubeApi, name: str) -> dict[str, str]:
     }
 
 
-def _roll(folder: pathlib.Path, api: kubeapi.KubeApi, proxy: Proxy, settle: float) -> list[str]:
-    """Start two replicas, then restart each in turn (blocking: run it in a thread)."""
+def _roll(
+    folder: pathlib.Path,
+    api: kubeapi.KubeApi,
+    proxy: Proxy,
+    settle: float,
+    rolled: threading.Event,
+    release: threading.Event,
+) -> list[str]:
+    """Start two replicas, restart each in turn, say so (`rolled`), and keep them serving
+    until `release` (blocking: run it in a thread)."""
     steps = []
     with contextlib.ExitStack() as everything:
         stacks = []
@@ -167,6 +179,8 @@ def _roll(folder: pathlib.Path, api: kubeapi.KubeApi, proxy: Proxy, settle: floa
             harness.poll(lambda f=fresh: f in proxy.ready, timeout=60)  # type: ignore[misc]
             steps.append(f"replica {slot} restarted and in rotation")
             time.sleep(settle)
+        rolled.set()
+        release.wait(60)
     return steps
 
 
@@ -184,15 +198,20 @@ async def measure(
 ) -> dict[str, Any]:
     proxy = Proxy()
     stop = asyncio.Event()
+    rolled, release = threading.Event(), threading.Event()
     serving = asyncio.create_task(proxy.serve(stop))
-    roll = asyncio.create_task(asyncio.to_thread(_roll, folder, api, proxy, settle))
+    roll = asyncio.create_task(
+        asyncio.to_thread(_roll, folder, api, proxy, settle, rolled, release)
+    )
     await harness.eventually(lambda: len(proxy.ready) == 2 or roll.done(), timeout=120)
     load = asyncio.create_task(_load(f"http://127.0.0.1:{proxy.port}/mcp/", clients, stop))
     try:
-        steps = await roll
+        await harness.eventually(lambda: rolled.is_set() or roll.done(), timeout=600)
     finally:
         stop.set()
         counts = await load
+        release.set()
+        steps = await roll
         await serving
     return {"clients": clients, "delay_s": DELAY_SECONDS, "steps": steps, **counts}
 
