@@ -54,7 +54,10 @@ format: install
 
 bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
-	$(UV) run --locked python -m bench.propagation
+	$(UV) run --locked python -m bench.propagation  # operator, 1000 CRs + 200 ConfigMaps: API write -> tools, under load
+	$(UV) run --locked python -m bench.restarts  # first start and restart: writes, readiness, probe spread
+	$(UV) run --locked python -m bench.auth  # AUTH_MODE=active against AUTH_MODE=none, reviews in 5 ms
+	$(UV) run --locked python -m bench.rolling  # rolling restart of two replicas under load
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
