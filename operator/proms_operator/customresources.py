@@ -119,6 +119,12 @@ class CustomResources:
         if key in self._bodies:
             await self._reconcile(key)
 
+    def forget_probes(self) -> None:
+        """Drop what this replica's own probes said (on an election): while it followed,
+        the leader stored newer statuses, which stand until this replica probes again."""
+        self._reachable.clear()
+        self._versions.clear()
+
     # --- reconciling --------------------------------------------------------------------
 
     def _lock(self, key: ObjectKey) -> asyncio.Lock:

@@ -91,9 +91,11 @@ class KubernetesSources:
         host.start_background("kubernetes-sources", self._run(host, api))
 
     def _elected(self) -> None:
-        """A new leader starts from the statuses the previous one stored: it compares every
-        CR's (writing only what differs) and probes at its own pace."""
+        """A new leader starts from the statuses the previous one stored, not from what it
+        probed when it last led: it compares every CR's (writing only what differs) and
+        probes at its own pace."""
         if self.crs is not None:
+            self.crs.forget_probes()
             self.crs.writer.mark_all(self.crs.keys())
         if self._schedule is not None and self._synced.is_set():
             self._schedule.spread()

@@ -140,3 +140,58 @@ async def test_probes_are_spread_over_the_interval_not_sent_in_one_burst(
     for moment in second:
         counted[min(bins - 1, int((moment - second[0]) / width))] += 1
     assert max(counted) <= 2 * count / bins, counted
+
+
+def _hand_lease_to(emulator: leases.LeasingEmulator, holder: str) -> None:
+    """What another replica taking (or giving up) the Lease leaves in the API."""
+    key = ("default", "proms-mcp")
+    spec = {**emulator.leases[key]["spec"], "holderIdentity": holder}
+    spec["leaseDurationSeconds"] = 3600
+    metadata = {**emulator.leases[key]["metadata"], "resourceVersion": f"other-{holder}"}
+    emulator.leases[key] = {**emulator.leases[key], "metadata": metadata, "spec": spec}
+
+
+async def test_a_replica_elected_again_keeps_what_the_other_leader_stored_until_it_probes(
+    kmock: leases.LeasingEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    kube.declare(kmock)
+    config = operator_settings(kmock, tmp_path, probe_seconds=3600).model_copy(
+        update={
+            "lease": settings.LeaseSettings(
+                election=settings.LeaderElection.ON,
+                identity="me",
+                namespace="default",
+                duration_seconds=2,
+                renew_deadline_seconds=1.5,
+                retry_period_seconds=0.1,
+            )
+        }
+    )
+    sources = runtime.KubernetesSources(config)
+    async with harness.serving(config, extensions=[sources]) as application:
+        await harness.eventually(lambda: application.readiness.ready)
+        created = kube.datasource("team", "ds", url=prometheus.url)
+        await kube.create(kmock, kube.CRS, created)  # a new CR is probed at once
+        await harness.eventually(lambda: conditions(kmock, "ds").get("Reachable") == "True")
+        _hand_lease_to(kmock, "other")
+        await harness.eventually(lambda: not sources.leadership.leading)
+        # The other leader probed and found the backend down (and the spec's label says
+        # when this replica has seen that write):
+        down = {"type": "Reachable", "status": "False", "reason": "ProbeFailed", "message": "x"}
+        stored = dict(kmock.objects[kube.CRS, "team", "ds"]).get("status") or {}
+        kept = [c for c in stored.get("conditions", []) if c["type"] != "Reachable"]
+        change = {"spec": {"labels": {"seen": "yes"}}, "status": {"conditions": [*kept, down]}}
+        await kube.patch(kmock, kube.CRS, "team", "ds", change)
+
+        def seen() -> bool:
+            served = application.registry.current().datasources.get("team/ds")
+            return served is not None and dict(served.labels).get("seen") == "yes"
+
+        await harness.eventually(seen)
+        probed = buildinfo_requests(prometheus)
+        _hand_lease_to(kmock, "")
+        await harness.eventually(lambda: sources.leadership.leading)
+        await harness.eventually(lambda: sources.crs is not None and sources.crs.writer.idle)
+        # Its next probe is somewhere in the next hour; only that may say True again.
+        if buildinfo_requests(prometheus) == probed:
+            assert conditions(kmock, "ds")["Reachable"] == "False"
