@@ -18,6 +18,7 @@ import pytest
 from proms_operator import runtime
 
 from mcp_server.core import settings
+from mcp_server.sources import datasources
 from tests.support import harness, kube, leases
 from tests.support.prometheus_process import RunningPrometheus
 
@@ -184,7 +185,8 @@ async def test_a_replica_elected_again_keeps_what_the_other_leader_stored_until_
         await kube.patch(kmock, kube.CRS, "team", "ds", change)
 
         def seen() -> bool:
-            served = application.registry.current().datasources.get("team/ds")
+            snapshot = application.registry.current()
+            served = snapshot.datasources.get(datasources.DatasourceId("team/ds"))
             return served is not None and dict(served.labels).get("seen") == "yes"
 
         await harness.eventually(seen)
