@@ -608,11 +608,14 @@ def running_prometheus(
     extra_scrape_targets: Sequence[str] = (),
     extra_rule_groups: Sequence[Mapping[str, object]] = (),
     scrape_interval: str = "1s",
+    max_connections: int | None = None,
 ) -> Iterator[RunningPrometheus]:
     """Backfill synthetic history into ``workdir``, start Prometheus on 127.0.0.1, yield it.
 
     ``extra_scrape_targets`` (``host:port``, scraped at ``/metrics``) form the job ``extra``;
-    ``extra_rule_groups`` are evaluated after :data:`RULES`' groups.
+    ``extra_rule_groups`` are evaluated after :data:`RULES`' groups. ``max_connections``
+    raises Prometheus's limit on open connections (default 512): a benchmark with a thousand
+    datasources on this one Prometheus measures something else than that limit.
 
     Prometheus is stopped (SIGTERM, SIGKILL after 5 s) when the block exits, even on error.
     Raises PrometheusUnavailable when the binaries are missing or it does not come up.
@@ -663,6 +666,7 @@ def running_prometheus(
                         "--storage.tsdb.retention.time=30d",
                         "--enable-feature=exemplar-storage",
                         "--log.level=info",
+                        *([f"--web.max-connections={max_connections}"] if max_connections else []),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
