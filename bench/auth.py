@@ -13,6 +13,10 @@ connection per client, `query_instant` with a distinct `vector(i)` per call.
   cached token's call, one call at a time (medians);
 - calls/s at concurrency 32 when every call brings a new token.
 
+KMock is `tests/support/leases.LeasingEmulator`, which trims KMock's request log: KMock scans
+it on every request, so with every call bringing a new token (two reviews a call) an untrimmed
+log makes KMock, not proms-mcp, the bottleneck.
+
 Writes bench/results/auth.md and auth.json.
 """
 
@@ -32,7 +36,7 @@ from typing import Any
 import kmock
 
 from bench import kubeapi, rawhttp, save, soak
-from tests.support import kube, prometheus_process
+from tests.support import kube, leases, prometheus_process
 
 LATENCY_SECONDS = 0.005
 CONCURRENCY, CALLS, ROUNDS, FIRST_CALLS = 32, 2000, 3, 30
@@ -173,7 +177,7 @@ def run() -> dict[str, Any]:
         (folder / "active").mkdir()
         body = kube.datasource(kubeapi.NAMESPACE, "ds-0000", url=prom.url)
         with (
-            kubeapi.serving(folder, [body], emulator_class=kube.ReviewingEmulator) as api,
+            kubeapi.serving(folder, [body], emulator_class=leases.LeasingEmulator) as api,
         ):
             _answer_reviews(api)
             with _servers(folder, api) as (none_url, active_url):
