@@ -58,9 +58,17 @@ class CustomResources:
 
     # --- events -------------------------------------------------------------------------
 
-    async def changed(self, body: Mapping[str, Any]) -> None:
+    async def changed(self, body: Mapping[str, Any], *, listed: bool = False) -> None:
+        """A watched status-only change (every status write of the leader comes back as one)
+        is kept, for the next comparison, but not reconciled: nothing it says is served, and
+        after a start 1000 of them would queue ahead of real changes. A listing reconciles
+        every CR (its Secrets may have changed while nothing watched)."""
         key = kubeclient.object_key(body)
+        before = self._bodies.get(key)
         self._bodies[key] = copy.deepcopy(dict(body))
+        watched_status_only = not listed and before is not None and _same_but_status(before, body)
+        if watched_status_only and key in self._ready:
+            return
         await self._reconcile(key)
 
     async def deleted(self, body: Mapping[str, Any]) -> None:
@@ -270,6 +278,13 @@ class CustomResources:
             logger.info("event not posted: %s", exc)
         else:
             observability.STATUS_WRITES.labels("event", "success").inc()
+
+
+def _same_but_status(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    def served(body: Mapping[str, Any]) -> tuple[Any, Any]:
+        return body.get("spec"), (body.get("metadata") or {}).get("generation")
+
+    return served(before) == served(after)
 
 
 def _object_path(ref: specs.Reference) -> str:

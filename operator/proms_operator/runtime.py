@@ -174,7 +174,9 @@ class KubernetesSources:
         await watched.crs.forget_all_but(listed_crs)
         watched.maps.forget_all_but(listed_maps)
         for body in listed_crs:
-            await watched.crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
+            await watched.crs.changed(
+                _with_kind(body, f"{specs.GROUP}/{specs.VERSION}"), listed=True
+            )
         for body in listed_maps:
             await watched.maps.changed(body)
 

@@ -14,11 +14,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
+import kmock as kmock_module
 import pytest
-from proms_operator import runtime
+from proms_operator import customresources, leadership, runtime
 
 from mcp_server.core import settings
-from mcp_server.sources import datasources
+from mcp_server.kube import kubeclient
+from mcp_server.sources import datasources, registry
 from tests.support import harness, kube, leases
 from tests.support.prometheus_process import RunningPrometheus
 
@@ -197,3 +199,33 @@ async def test_a_replica_elected_again_keeps_what_the_other_leader_stored_until_
         # Its next probe is somewhere in the next hour; only that may say True again.
         if buildinfo_requests(prometheus) == probed:
             assert conditions(kmock, "ds")["Reachable"] == "False"
+
+
+async def test_a_watched_status_only_change_is_not_reconciled_again(
+    kmock: leases.LeasingEmulator, tmp_path: pathlib.Path
+) -> None:
+    """Every status write of the leader comes back as a watch event: reconciling it would
+    read the CR's Secrets again and queue behind it the changes agents are waiting for."""
+    kube.declare(kmock)
+    await kube.create(kmock, kube.SECRETS, kube.secret("team", "tenant", org="tenant-1"))
+    reference = {"secretKeyRef": {"name": "tenant", "key": "org"}}
+    header = {"name": "X-Scope-OrgID", "valueFrom": reference}
+    body = kube.datasource("team", "ds", url="http://127.0.0.1:9", headers=[header])
+    body["metadata"]["generation"] = 1
+    api = kubeclient.KubeApi.connect(kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url)))
+    crs = customresources.CustomResources(registry.Registry(), api, leadership.Always())
+
+    def secret_reads() -> int:
+        return sum(1 for r in kmock[kmock_module.resource(kube.SECRETS)] if r.method == "GET")
+
+    try:
+        await crs.changed(body)
+        read = secret_reads()
+        assert read >= 1
+        written = {**body, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        await crs.changed(written)
+        assert secret_reads() == read
+        await crs.changed({**written, "spec": {**body["spec"], "labels": {"team": "a"}}})
+        assert secret_reads() > read  # a spec change is
+    finally:
+        await api.aclose()
