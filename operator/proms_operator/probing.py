@@ -31,6 +31,8 @@ _CONCURRENCY = 32
 holds its probe up to PROBE_TIMEOUT_SECONDS."""
 _IDLE_SECONDS = 1.0
 """The longest the schedule sleeps: new CRs and changed connections are noticed this fast."""
+_MAX_OVER_AVERAGE = 2.0
+"""Visits started in any stretch of time: at most this many times the average rate."""
 _TICK_SECONDS = 0.05
 """The shortest: each look at the CRs walks all of them, so visits due close together are
 started together (at most 20 looks a second)."""
@@ -75,9 +77,10 @@ class Schedule:
     A start, a restart or an election spreads every CR known then over one interval (in a
     random order, each at a random point of its own slot), so 1000 CRs and a 60 s interval
     make about 17 probes a second rather than 1000 at once. A CR created later, or whose
-    connection changed, is visited at once. The leader probes on a visit; every replica
-    (the leader too) reads the CR's Secrets and ConfigMaps again, in case a watch missed a
-    change.
+    connection changed, is visited at once. Visits that fell behind (a stalled loop, a slow
+    API) are caught up at no more than twice the average rate. The leader probes on a visit;
+    every replica (the leader too) reads the CR's Secrets and ConfigMaps again, in case a
+    watch missed a change.
     """
 
     def __init__(
@@ -112,25 +115,45 @@ class Schedule:
         """Once the first listing is applied, for ever (cancel to stop)."""
         await synced.wait()
         self.spread()
+        allowance, last = math.inf, time.monotonic()  # starts full: capped below
         while True:
             now = time.monotonic()
             served = dict(self._crs.served())
+            # At most twice the average rate: after a stall (a busy loop, a slow API) the
+            # overdue visits are caught up at that pace, not in one burst.
+            rate = _MAX_OVER_AVERAGE * len(served) / self._interval
+            allowance = min(allowance + rate * (now - last), max(1.0, rate * _TICK_SECONDS))
+            last = now
             for key in [k for k in self._due if k not in served]:
                 del self._due[key]
                 self._visited.pop(key, None)
+            overdue = []
             for key, datasource in served.items():
                 if key not in self._due or self._visited.get(key, datasource.connection) != (
                     datasource.connection
                 ):
-                    self._due[key] = now  # new, or its connection changed: at once
-                if self._due[key] <= now and key not in self._running:
-                    self._due[key] += self._interval * math.ceil(
-                        (now - self._due[key] + 1e-9) / self._interval
-                    )
-                    self._visited[key] = datasource.connection
-                    self._start(key, datasource)
+                    self._visit_now(key, datasource, now)  # new, or its connection changed
+                elif self._due[key] <= now and key not in self._running:
+                    overdue.append(key)
+            overdue.sort(key=self._due.__getitem__)
+            for key in overdue[: int(allowance)]:
+                self._visit_now(key, served[key], now)
+            allowance -= min(len(overdue), int(allowance))
             upcoming = min(self._due.values(), default=now + _IDLE_SECONDS)
             await asyncio.sleep(max(_TICK_SECONDS, min(upcoming - now, _IDLE_SECONDS)))
+
+    def _visit_now(
+        self, key: customresources.ObjectKey, datasource: datasources.Datasource, now: float
+    ) -> None:
+        """Start a visit and make the next one due an interval after the one this served
+        (one in flight: at the first look after it ends)."""
+        if key in self._running:
+            self._due[key] = now
+            return
+        due = min(self._due.get(key, now), now)
+        self._due[key] = due + self._interval * math.ceil((now - due + 1e-9) / self._interval)
+        self._visited[key] = datasource.connection
+        self._start(key, datasource)
 
     def _start(self, key: customresources.ObjectKey, datasource: datasources.Datasource) -> None:
         self._running.add(key)

@@ -155,6 +155,29 @@ async def test_a_restart_probes_spread_over_the_interval_not_in_one_burst(
     assert max(counted) <= 2 * count / bins, counted
 
 
+async def test_after_a_stall_overdue_probes_are_caught_up_at_twice_the_average_rate(
+    kmock: leases.LeasingEmulator, tmp_path: pathlib.Path
+) -> None:
+    kube.declare(kmock)
+    count, interval = 80, 4.0  # 20 probes a second on average; at most 40 a second
+    with harness.http_server(_Counting) as backend:
+        for i in range(count):
+            name = f"ds-{i:02d}"
+            kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=backend)
+        _Counting.times.clear()
+        config = operator_settings(kmock, tmp_path, probe_seconds=interval)
+        async with harness.serving(
+            config, extensions=[runtime.KubernetesSources(config)]
+        ) as application:
+            await harness.eventually(lambda: application.readiness.ready)
+            time.sleep(interval / 2)  # the stall itself: the loop blocked, half the CRs overdue
+            stalled = time.monotonic()
+            await harness.eventually(lambda: len(_Counting.times) >= count, timeout=20)
+    after = sorted(t for t in _Counting.times if t >= stalled)
+    busiest = max(sum(1 for t in after if start <= t < start + 0.25) for start in after)
+    assert busiest <= 20, f"{busiest} probes within 0.25 s after the stall"
+
+
 def _hand_lease_to(emulator: leases.LeasingEmulator, holder: str) -> None:
     """What another replica taking (or giving up) the Lease leaves in the API."""
     key = ("default", "proms-mcp")
