@@ -1,7 +1,7 @@
 # proms-mcp: the MCP server with its Kubernetes controller (`python -m proms_operator`).
 #
 #   make image                     # proms-mcp:<version>; PYTHON_IMAGE=... picks another base
-#   make image-check               # build it and run it as the Helm chart does (tests/test_image.py)
+#   make image-check               # build it and run it as the Helm chart does (tests/image/test_image.py)
 #
 # Serve the example datasources (a Prometheus on this machine's 127.0.0.1:9090, and a Thanos
 # that is reported as a problem until THANOS_TOKEN is set) with the host's network:
@@ -63,7 +63,7 @@ RUN stdlib=$(python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])
 # OpenAPI provider (openapi-pydantic, jsonschema-path, pathable) and pydantic's EmailStr
 # validation (email-validator, dnspython). Each is imported only by the feature that needs it.
 # (beartype stays: py-key-value-aio, fastmcp's session state on the 2025-06-18 protocol,
-# imports it.) tests/test_image.py serves every tool on both protocols from the image, and
+# imports it.) tests/image/test_image.py serves every tool on both protocols from the image, and
 # runs the operator, without them.
 ARG NOT_SHIPPED="cyclopts rich-rst docstring-parser pyperclip authlib aiofile caio openapi-pydantic jsonschema-path pathable email-validator dnspython"
 
@@ -107,7 +107,7 @@ RUN UV_COMPILE_BYTECODE=0 uv sync --locked --no-dev --no-editable \
       $(for p in $NOT_SHIPPED; do printf -- '--no-install-package %s ' "$p"; done) \
     && site=$(/app/.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
     && /app/.venv/bin/python -m compileall -q "$site/mcp_server" "$site/proms_operator" \
-    && /app/.venv/bin/python -c "import mcp_server.server, proms_operator.main"
+    && /app/.venv/bin/python -c "import mcp_server.app.assembly, proms_operator.main"
 
 # --- runtime: Python and the virtual environment, nothing else ----------------------------
 FROM ${PYTHON_IMAGE}

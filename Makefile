@@ -69,13 +69,13 @@ image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_F
 	  $(if $(BUILD_CA_FILE),--build-arg BUILD_CA_CERTS="$$(cat '$(BUILD_CA_FILE)')") .
 
 image-check: install helm  ## build the image and run it as the chart does; fails where no Docker engine can be had
-	PROMS_MCP_REQUIRE_DOCKER=1 HELM=$(HELM) $(UV) run --locked pytest tests/test_image.py $(PYTEST_ARGS)
+	PROMS_MCP_REQUIRE_DOCKER=1 HELM=$(HELM) $(UV) run --locked pytest tests/image/test_image.py $(PYTEST_ARGS)
 
 chart-check: install helm  ## lint and render the chart in every scenario, validate every manifest
 	$(HELM) lint --strict charts/proms-mcp
 	@for values in charts/proms-mcp/ci/*-values.yaml; do \
 	  $(HELM) lint --strict charts/proms-mcp -f $$values || exit 1; done
-	HELM=$(HELM) $(UV) run --locked pytest tests/test_chart.py
+	HELM=$(HELM) $(UV) run --locked pytest tests/chart/test_chart.py
 
 e2e: install helm  ## end-to-end on a kind cluster (needs a Docker engine; fetches kind and kubectl)
 	HELM=$(HELM) $(UV) run --locked pytest e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)

@@ -37,8 +37,8 @@ import httpx
 from fastmcp import Client
 
 from bench import rawhttp, save, soak
-from tests import prometheus_process
-from tests.answers import MODERN, MODERN_META
+from tests.support import prometheus_process
+from tests.support.answers import MODERN, MODERN_META
 
 Call = Callable[[rawhttp.Connection, int], Awaitable[None]]
 """One call on a worker's connection; the int makes each call's request distinct."""

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench import save, soak
-from tests import docker_engine, harness, image_build, image_run, prometheus_process
+from tests.support import docker_engine, harness, image_build, image_run, prometheus_process
 
 _MIB = 2**20
 _UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "kB": 1e3, "MB": 1e6, "GB": 1e9}

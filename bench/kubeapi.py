@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import kmock
 
-from tests import kube
+from tests.support import kube
 
 T = TypeVar("T")
 

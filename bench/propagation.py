@@ -17,8 +17,8 @@ from typing import Any
 import kmock
 from proms_operator import runtime
 
-from mcp_server import registry
-from tests import harness, kube
+from mcp_server.sources import registry
+from tests.support import harness, kube
 
 
 def rss_mb() -> float:

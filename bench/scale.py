@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from bench import kubeapi, save, soak
-from tests import kube, prometheus_process
+from tests.support import kube, prometheus_process
 
 _CONCURRENCY = 32
 _NAMESPACE = "bench"

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from bench import save, soak
-from mcp_server import budget
-from tests import harness, prometheus_process
+from mcp_server.results import budget
+from tests.support import harness, prometheus_process
 
 EVERYTHING = '{__name__=~"demo_.*"}'
 

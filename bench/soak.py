@@ -5,7 +5,7 @@ It counts what a long run would reveal: unexpected errors (a healthy datasource 
 answer, the failing one must give the same error code every time), lost or mixed-up
 responses (every JSON-RPC id answered once, `vector(i)` answers i), and memory growth (the
 server process's RSS after a warm-up, and after the run). The issue's figure is 20,000
-calls; the fast suite runs a shorter soak through the same code (tests/test_soak.py,
+calls; the fast suite runs a shorter soak through the same code (tests/app/test_soak.py,
 PROMS_MCP_SOAK_CALLS).
 """
 
@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from tests import harness, prometheus_process
+from mcp_server.demo import local
+from tests.support import harness, prometheus_process
 
 MCP_HEADERS = {
     "Accept": "application/json, text/event-stream",
@@ -180,12 +181,7 @@ def server_process(
         mcp_url = f"http://127.0.0.1:{port}/mcp/"
         yield ServerProcess(process, mcp_url, health_url, startup, cpu_seconds(process.pid))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        local.stop(process, timeout=15)
         log.close()
 
 

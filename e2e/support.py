@@ -29,6 +29,9 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp.types import TextContent
 
+from mcp_server.demo import local
+from tests.support import docker_engine, harness
+
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,16 +51,7 @@ KUBECTL_VERSION = os.environ.get("KUBECTL_VERSION", "v1.32.2")
 TOOLS_DIR = REPO / ".tools" / "bin"  # git-ignored, where `make helm` puts helm
 STATE_DIR = REPO / ".tools" / "kind" / CLUSTER_NAME  # kubeconfig, diagnostics
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "e2e", "version": "0"},
-    },
-}
+INITIALIZE = harness.initialize("e2e")
 
 
 class Missing(Exception):
@@ -72,19 +66,8 @@ def docker_problem() -> str | None:
     docker = shutil.which("docker")
     if docker is None:
         return "docker is not on PATH"
-    try:
-        answer = subprocess.run(
-            [docker, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 30 s"
-    if answer.returncode != 0 or not answer.stdout.strip():
-        lines = [line for line in answer.stderr.splitlines() if line.strip()]
-        return f"`docker info` failed ({lines[-1].strip() if lines else 'no engine'})"
-    return None
+    version, why_not = docker_engine.answers(docker, dict(os.environ))
+    return None if version else f"`docker info` failed ({why_not})"
 
 
 @dataclass(frozen=True)
@@ -301,13 +284,8 @@ class PortForward:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            local.stop(process, timeout=10)
 
 
 # --- MCP ------------------------------------------------------------------------------------

@@ -18,21 +18,13 @@ import pytest
 
 from e2e import support
 from e2e.support import Endpoint, Kube, eventually
+from tests.support import answers
 
 T = TypeVar("T")
 
 pytestmark = pytest.mark.e2e
 
-EIGHT_TOOLS = {
-    "list_datasources",
-    "list_metrics",
-    "get_metric_metadata",
-    "query_instant",
-    "query_range",
-    "get_metric_labels",
-    "get_label_values",
-    "find_metrics_by_pattern",
-}
+EIGHT_TOOLS = answers.SEED_TOOLS
 GRAFANA_ID = "e2e-grafana-prometheus"  # the entry's Grafana name in grafana-configmap.yaml
 SELECTOR = f"app.kubernetes.io/instance={support.RELEASE}"
 SERVER_PODS = f"{SELECTOR},app.kubernetes.io/component!=test"  # not `helm test`'s pod

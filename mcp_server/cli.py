@@ -11,9 +11,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__, demo, errors, logs, server, settings
+from . import __version__
+from .app import hosting, lifecycle
+from .core import errors, logs, settings
+from .demo import command
 
-ExtensionFactory = Callable[[settings.Settings], Sequence[server.Extension]]
+ExtensionFactory = Callable[[settings.Settings], Sequence[hosting.Extension]]
 
 
 def main(argv: list[str] | None = None, *, extensions: ExtensionFactory | None = None) -> int:
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None, *, extensions: ExtensionFactory | None =
         return 2
     logs.configure(config.logging.level)
     if arguments.command == "demo":
-        return demo.run(config)
+        return command.run(config)
     try:
         chosen = extensions(config) if extensions is not None else ()
     except errors.ConfigurationError as exc:
@@ -52,4 +55,4 @@ def main(argv: list[str] | None = None, *, extensions: ExtensionFactory | None =
             file=sys.stderr,
         )
         return 2
-    return server.run(config, extensions=chosen)
+    return lifecycle.run(config, extensions=chosen)

@@ -19,9 +19,8 @@ import hypothesis
 import pytest
 from fastmcp import Client
 
-from tests import harness, prometheus_process
-
-from .harness import RunningServer
+from tests.support import harness, prometheus_process
+from tests.support.harness import RunningServer
 
 CI_SEED = "0"
 """The seed of every CI run unless HYPOTHESIS_SEED says otherwise: CI explores the same
@@ -95,8 +94,7 @@ def datasources_file(
 
 @pytest.fixture(scope="session")
 def server(datasources_file: pathlib.Path) -> Iterator[RunningServer]:
-    config = harness.make_settings(sources={"datasources_path": datasources_file})
-    with harness.serve_in_thread(config) as running:
+    with harness.serving_file(datasources_file) as running:
         yield running
 
 

@@ -15,7 +15,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_server import datasources, kubeclient, observability, provisioning, registry, settings
+from mcp_server.core import observability, settings
+from mcp_server.kube import kubeclient
+from mcp_server.sources import datasources, provisioning, registry
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_server import datasources, kubeclient, registry
+from mcp_server.kube import kubeclient
+from mcp_server.sources import datasources, registry
 
 from . import conditions, specs
 

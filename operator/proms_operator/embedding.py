@@ -18,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from mcp_server import kubeclient
+from mcp_server.kube import kubeclient
 
 logger = logging.getLogger(__name__)
 

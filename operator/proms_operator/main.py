@@ -10,10 +10,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mcp_server import cli, errors, kubeclient, server, settings
+from mcp_server import cli
+from mcp_server.app import hosting
+from mcp_server.core import errors, settings
+from mcp_server.kube import kubeclient
 
 
-def extensions(config: settings.Settings) -> Sequence[server.Extension]:
+def extensions(config: settings.Settings) -> Sequence[hosting.Extension]:
     mode = config.operator.mode
     if mode is settings.RunMode.STANDALONE:
         return ()

@@ -6,7 +6,7 @@ and a 401/403 on a datasource that forwards the caller's token is expected: the 
 no caller.
 
 The backend's words (its version, its error text) reach the CR's status and `kubectl
-describe`: they are cleaned (`results.clean`), and the version is quoted in the message.
+describe`: they are cleaned (`hygiene.clean`), and the version is quoted in the message.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mcp_server import datasources, errors, prometheus, results
+from mcp_server.app import hosting
+from mcp_server.core import errors, hygiene
+from mcp_server.sources import datasources
 
 from . import conditions, customresources
 
@@ -25,10 +27,11 @@ _CONCURRENCY = 8
 
 
 async def probe(
-    client: prometheus.PrometheusClient, datasource: datasources.Datasource
+    build_info: hosting.BuildInfo, datasource: datasources.Datasource
 ) -> tuple[conditions.Condition, str | None]:
+    """The Reachable condition of `datasource`, and the version its buildinfo names."""
     try:
-        answer = await client.get("/api/v1/status/buildinfo", timeout=PROBE_TIMEOUT_SECONDS)
+        data = await build_info(datasource, timeout=PROBE_TIMEOUT_SECONDS)
     except errors.BadUpstreamResponse:
         return _reachable("Responding", "the backend answers (it does not serve buildinfo)"), None
     except errors.UpstreamUnauthorized as exc:
@@ -39,11 +42,10 @@ async def probe(
         return _unreachable(exc), None
     except errors.UpstreamError as exc:
         return _unreachable(exc), None
-    data = answer.data if isinstance(answer.data, dict) else {}
-    version = results.clean(data.get("version") or "").strip() or None
+    version = hygiene.clean(data.get("version") or "").strip() or None
     if version is None:
         return _reachable("ProbeSucceeded", "buildinfo answered"), None
-    message = f"buildinfo answered (version {results.quoted(version)})"
+    message = f"buildinfo answered (version {hygiene.quoted(version)})"
     return _reachable("ProbeSucceeded", message), version
 
 
@@ -53,27 +55,27 @@ def _reachable(reason: str, message: str) -> conditions.Condition:
 
 def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
     """The error's message may carry the backend's text: cleaned before it reaches the CR."""
-    message = results.clean(f"{exc.code}: {exc.message}")
+    message = hygiene.clean(f"{exc.code}: {exc.message}")
     return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
 
 
-async def probe_all(crs: customresources.CustomResources, pool: prometheus.ClientPool) -> None:
+async def probe_all(crs: customresources.CustomResources, build_info: hosting.BuildInfo) -> None:
     gate = asyncio.Semaphore(_CONCURRENCY)
 
     async def one(key: customresources.ObjectKey, datasource: datasources.Datasource) -> None:
         async with gate:
-            condition, version = await probe(pool.client_for(datasource), datasource)
+            condition, version = await probe(build_info, datasource)
             await crs.set_reachability(key, condition, version)
 
     await asyncio.gather(*(one(key, ds) for key, ds in crs.served()))
 
 
 async def probe_forever(
-    crs: customresources.CustomResources, pool: prometheus.ClientPool, interval: float
+    crs: customresources.CustomResources, build_info: hosting.BuildInfo, interval: float
 ) -> None:
     while True:
         try:
-            await probe_all(crs, pool)
+            await probe_all(crs, build_info)
         except Exception:  # one bad round must not end the probing
             logger.exception("reachability probes failed")
         await asyncio.sleep(interval)

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
-from mcp_server import errors, kubeclient, server, settings
+from mcp_server.app import hosting
+from mcp_server.core import errors, settings
+from mcp_server.kube import kubeclient
 
 from . import configmaps, customresources, embedding, probing, specs
 
@@ -33,6 +36,16 @@ READINESS_NAME = "kubernetes"
 _RETRY_SECONDS = 2.0
 
 _Touched = set[tuple[str, str, str]]  # (kind, namespace, name) seen in watch events
+
+
+@dataclass(frozen=True, slots=True)
+class _Watched:
+    """What one run of the sources works with."""
+
+    host: hosting.Host
+    api: kubeclient.KubeApi
+    crs: customresources.CustomResources
+    maps: configmaps.ConfigMaps
 
 
 class KubernetesSources:
@@ -46,12 +59,12 @@ class KubernetesSources:
         self._stopping = False
         self._touched: _Touched | None = None  # while a resync lists
 
-    async def start(self, application: server.Application) -> None:
+    async def start(self, host: hosting.Host) -> None:
         """Connect, or refuse the start: an unusable kubeconfig or an API that does not
         answer at all is a deployment mistake to report at once, in one line (later API
         failures are retried, keeping readiness false with the reason)."""
         try:
-            api = await kubeclient.KubeApi.connect(self._config.kubeconfig)
+            api = kubeclient.KubeApi.connect(self._config.kubeconfig)
         except kubeclient.ApiError as exc:
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
         try:
@@ -60,8 +73,8 @@ class KubernetesSources:
             await api.aclose()
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
         self._api = api
-        application.readiness.register(READINESS_NAME)
-        application.start_background("kubernetes-sources", self._run(application, api))
+        host.readiness.register(READINESS_NAME)
+        host.start_background("kubernetes-sources", self._run(host, api))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -70,24 +83,23 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, application: server.Application, api: kubeclient.KubeApi) -> None:
-        crs = self.crs = customresources.CustomResources(application.registry, api)
-        maps = self.configmaps = configmaps.ConfigMaps(application.registry, api, self._config)
-        application.start_background(
+    async def _run(self, host: hosting.Host, api: kubeclient.KubeApi) -> None:
+        crs = self.crs = customresources.CustomResources(host.registry, api)
+        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config)
+        watched = _Watched(host, api, crs, maps)
+        host.start_background(
             "reachability-probes",
-            probing.probe_forever(crs, application.pool, self._config.probe_interval_seconds),
+            probing.probe_forever(crs, host.build_info, self._config.probe_interval_seconds),
         )
         while True:  # a supervisor: kopf gives up on some API faults; we never do
-            await self._list_until_done(application, api, crs, maps)
+            await self._list_until_done(watched)
             self._kopf = embedding.EmbeddedKopf(
-                self._handlers(api, crs, maps),
+                self._handlers(watched),
                 embedding.operator_settings(),
                 namespaces=self._config.namespaces,
-                on_signal=application.request_stop,
+                on_signal=host.request_stop,
             )
-            resync = asyncio.create_task(
-                self._resync_forever(application, api, crs, maps), name="kubernetes-resync"
-            )
+            resync = asyncio.create_task(self._resync_forever(watched), name="kubernetes-resync")
             try:
                 await self._kopf.start()
                 reason = "the watches ended"
@@ -99,25 +111,19 @@ class KubernetesSources:
             if self._stopping:
                 return
             logger.error("%s; listing again and restarting them", reason)
-            application.readiness.failed(READINESS_NAME, f"{reason}; restarting")
+            host.readiness.failed(READINESS_NAME, f"{reason}; restarting")
             await asyncio.sleep(_RETRY_SECONDS)
 
-    async def _list_until_done(
-        self,
-        application: server.Application,
-        api: kubeclient.KubeApi,
-        crs: customresources.CustomResources,
-        maps: configmaps.ConfigMaps,
-    ) -> None:
+    async def _list_until_done(self, watched: _Watched) -> None:
         while True:
             try:
-                await self._initial_listing(api, crs, maps)
+                await self._initial_listing(watched)
                 break
             except kubeclient.ApiError as exc:
                 logger.warning("listing failed, retrying: %s", exc)
-                application.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
+                watched.host.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
-        application.readiness.succeeded(READINESS_NAME)
+        watched.host.readiness.succeeded(READINESS_NAME)
         logger.info(
             "kubernetes sources synced",
             extra={"namespaces": list(self._config.namespaces) or "all"},
@@ -126,26 +132,20 @@ class KubernetesSources:
     def _scopes(self) -> list[str | None]:
         return list(self._config.namespaces) or [None]
 
-    async def _initial_listing(
-        self,
-        api: kubeclient.KubeApi,
-        crs: customresources.CustomResources,
-        maps: configmaps.ConfigMaps,
-    ) -> None:
+    async def _initial_listing(self, watched: _Watched) -> None:
         """Apply the current truth, including what was deleted while nobody watched."""
-        listed_crs, listed_maps = await self._list(api, maps)
-        await crs.forget_all_but(listed_crs)
-        maps.forget_all_but(listed_maps)
+        listed_crs, listed_maps = await self._list(watched)
+        await watched.crs.forget_all_but(listed_crs)
+        watched.maps.forget_all_but(listed_maps)
         for body in listed_crs:
-            await crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
+            await watched.crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
         for body in listed_maps:
-            await maps.changed(body)
+            await watched.maps.changed(body)
 
-    async def _list(
-        self, api: kubeclient.KubeApi, maps: configmaps.ConfigMaps
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def _list(self, watched: _Watched) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         listed_crs: list[dict[str, Any]] = []
         listed_maps: list[dict[str, Any]] = []
+        api, maps = watched.api, watched.maps
         for namespace in self._scopes():
             prefix = f"/namespaces/{namespace}" if namespace else ""
             path = f"/apis/{specs.GROUP}/{specs.VERSION}{prefix}/{specs.PLURAL}"
@@ -156,40 +156,30 @@ class KubernetesSources:
                     listed_maps.append(body)
         return listed_crs, listed_maps
 
-    async def _resync_forever(
-        self,
-        application: server.Application,
-        api: kubeclient.KubeApi,
-        crs: customresources.CustomResources,
-        maps: configmaps.ConfigMaps,
-    ) -> None:
+    async def _resync_forever(self, watched: _Watched) -> None:
+        readiness = watched.host.readiness
         while True:
             await asyncio.sleep(self._resync_seconds)
             try:
-                await self._resync(api, crs, maps)
+                await self._resync(watched)
             except kubeclient.ApiError as exc:
                 logger.warning("resync failed, serving the last known datasources: %s", exc)
-                application.readiness.failed(READINESS_NAME, f"resync failed: {exc}")
+                readiness.failed(READINESS_NAME, f"resync failed: {exc}")
             except Exception:  # one bad round must not end the resyncing
                 logger.exception("resync failed")
             else:
-                application.readiness.succeeded(READINESS_NAME)
+                readiness.succeeded(READINESS_NAME)
 
-    async def _resync(
-        self,
-        api: kubeclient.KubeApi,
-        crs: customresources.CustomResources,
-        maps: configmaps.ConfigMaps,
-    ) -> None:
+    async def _resync(self, watched: _Watched) -> None:
         """Drop what was deleted unseen. Changes and creations are kopf's: its relisting
         reports them. An object a watch event mentions while this lists is newer than the
         listing, so the listing must not drop it."""
         touched: _Touched = set()
         self._touched = touched
         try:
-            listed_crs, listed_maps = await self._list(api, maps)
-            await crs.forget_all_but(listed_crs + _stubs(touched, specs.KIND))
-            maps.forget_all_but(listed_maps + _stubs(touched, "ConfigMap"))
+            listed_crs, listed_maps = await self._list(watched)
+            await watched.crs.forget_all_but(listed_crs + _stubs(touched, specs.KIND))
+            watched.maps.forget_all_but(listed_maps + _stubs(touched, "ConfigMap"))
         finally:
             self._touched = None
 
@@ -197,13 +187,9 @@ class KubernetesSources:
         if self._touched is not None:
             self._touched.add((kind, *kubeclient.object_key(body)))
 
-    def _handlers(
-        self,
-        api: kubeclient.KubeApi,
-        crs: customresources.CustomResources,
-        maps: configmaps.ConfigMaps,
-    ) -> kopf.OperatorRegistry:
+    def _handlers(self, watched: _Watched) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
+        api, crs, maps = watched.api, watched.crs, watched.maps
 
         @kopf.on.login(registry=registry)
         async def login(**_: Any) -> kopf.ConnectionInfo:

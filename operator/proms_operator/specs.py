@@ -17,8 +17,9 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from mcp_server import datasources, timespec
-from mcp_server import errors as mcp_errors
+from mcp_server.core import errors as mcp_errors
+from mcp_server.core import timespec
+from mcp_server.sources import datasources
 
 GROUP = "proms-mcp.dev"
 VERSION = "v1alpha1"
@@ -213,59 +214,9 @@ def datasource_id(namespace: str, name: str) -> datasources.DatasourceId:
 def to_datasource(
     namespace: str, name: str, spec: PrometheusDatasourceSpec, resolve: Resolver
 ) -> datasources.Datasource:
-    def secret(ref: KeyRef) -> SecretStr:
-        return SecretStr(resolve(Reference("Secret", namespace, ref.name, ref.key)))
-
-    headers: list[tuple[str, SecretStr]] = []
-    basic = None
-
-    def header_value(value: str, what: str) -> SecretStr:
-        """Secrets made from files end in a newline; anything else unsendable is an error
-        here, not a confusing failure at query time (and never echoes the value)."""
-        cleaned = value.strip()
-        if not cleaned or not _HEADER_VALUE.match(cleaned):
-            raise SpecError(
-                "InvalidSecretValue",
-                f"{what} must be non-empty printable ASCII (no line breaks) to go in a header",
-            )
-        return SecretStr(cleaned)
-
-    forward = False
-    if spec.auth is not None:
-        if spec.auth.bearer_token is not None:
-            ref = spec.auth.bearer_token.secret_key_ref
-            token = header_value(secret(ref).get_secret_value(), "the bearer token")
-            headers.append(("Authorization", SecretStr(f"Bearer {token.get_secret_value()}")))
-        if spec.auth.basic_auth is not None:
-            basic = datasources.BasicAuth(
-                spec.auth.basic_auth.username, secret(spec.auth.basic_auth.password_secret_key_ref)
-            )
-        forward = spec.auth.forward_caller_token
-    for header in spec.headers:
-        raw = (
-            header.value
-            if header.value is not None
-            else secret(header.value_from.secret_key_ref).get_secret_value()  # type: ignore[union-attr]
-        )
-        headers.append((header.name, header_value(raw, f"header {header.name}")))
-    tls = datasources.TLSSettings()
-    if spec.tls is not None:
-        ca = None
-        if spec.tls.ca is not None:
-            if spec.tls.ca.secret_key_ref is not None:
-                ca = secret(spec.tls.ca.secret_key_ref)
-            elif spec.tls.ca.config_map_key_ref is not None:
-                ref = spec.tls.ca.config_map_key_ref
-                ca = SecretStr(resolve(Reference("ConfigMap", namespace, ref.name, ref.key)))
-        if ca is not None:
-            _check_ca(ca)
-        tls = datasources.TLSSettings(
-            insecure_skip_verify=spec.tls.insecure_skip_verify,
-            ca_pem=ca,
-            client_cert_pem=secret(spec.tls.cert.secret_key_ref) if spec.tls.cert else None,
-            client_key_pem=secret(spec.tls.key.secret_key_ref) if spec.tls.key else None,
-            server_name=spec.tls.server_name,
-        )
+    values = _Values(namespace, resolve)
+    headers, basic, forward = _credentials(spec, values)
+    tls = _tls(spec.tls, values) if spec.tls is not None else datasources.TLSSettings()
     timeout = None
     if spec.timeout is not None:
         try:
@@ -294,4 +245,76 @@ def to_datasource(
             if spec.scrape_interval is not None
             else None
         ),
+    )
+
+
+class _Values:
+    """The values a spec refers to, in the CR's namespace."""
+
+    def __init__(self, namespace: str, resolve: Resolver) -> None:
+        self._namespace = namespace
+        self._resolve = resolve
+
+    def secret(self, ref: KeyRef) -> SecretStr:
+        return SecretStr(self._resolve(Reference("Secret", self._namespace, ref.name, ref.key)))
+
+    def config_map(self, ref: KeyRef) -> SecretStr:
+        return SecretStr(self._resolve(Reference("ConfigMap", self._namespace, ref.name, ref.key)))
+
+
+def _header_value(value: str, what: str) -> SecretStr:
+    """Secrets made from files end in a newline; anything else unsendable is an error here,
+    not a confusing failure at query time (and never echoes the value)."""
+    cleaned = value.strip()
+    if not cleaned or not _HEADER_VALUE.match(cleaned):
+        raise SpecError(
+            "InvalidSecretValue",
+            f"{what} must be non-empty printable ASCII (no line breaks) to go in a header",
+        )
+    return SecretStr(cleaned)
+
+
+def _credentials(
+    spec: PrometheusDatasourceSpec, values: _Values
+) -> tuple[list[tuple[str, SecretStr]], datasources.BasicAuth | None, bool]:
+    """(headers, basic auth, whether the caller's token is forwarded)."""
+    headers: list[tuple[str, SecretStr]] = []
+    basic = None
+    forward = False
+    if spec.auth is not None:
+        if spec.auth.bearer_token is not None:
+            ref = spec.auth.bearer_token.secret_key_ref
+            token = _header_value(values.secret(ref).get_secret_value(), "the bearer token")
+            headers.append(("Authorization", SecretStr(f"Bearer {token.get_secret_value()}")))
+        if spec.auth.basic_auth is not None:
+            basic = datasources.BasicAuth(
+                spec.auth.basic_auth.username,
+                values.secret(spec.auth.basic_auth.password_secret_key_ref),
+            )
+        forward = spec.auth.forward_caller_token
+    for header in spec.headers:
+        raw = (
+            header.value
+            if header.value is not None
+            else values.secret(header.value_from.secret_key_ref).get_secret_value()  # type: ignore[union-attr]
+        )
+        headers.append((header.name, _header_value(raw, f"header {header.name}")))
+    return headers, basic, forward
+
+
+def _tls(tls: TLSSpec, values: _Values) -> datasources.TLSSettings:
+    ca = None
+    if tls.ca is not None:
+        if tls.ca.secret_key_ref is not None:
+            ca = values.secret(tls.ca.secret_key_ref)
+        elif tls.ca.config_map_key_ref is not None:
+            ca = values.config_map(tls.ca.config_map_key_ref)
+    if ca is not None:
+        _check_ca(ca)
+    return datasources.TLSSettings(
+        insecure_skip_verify=tls.insecure_skip_verify,
+        ca_pem=ca,
+        client_cert_pem=values.secret(tls.cert.secret_key_ref) if tls.cert else None,
+        client_key_pem=values.secret(tls.key.secret_key_ref) if tls.key else None,
+        server_name=tls.server_name,
     )

@@ -1,0 +1,81 @@
+"""Which Prometheus HTTP APIs each backend flavour serves, so a tool an endpoint cannot
+answer says so up front (`unsupported`) instead of failing with an opaque 404.
+
+The table only lists what is known to be missing; anything else is tried, a 404 from an
+optional API is reported as `unsupported` too, and a success without a body (Prometheus's
+HTTP 204 for "no data") as an empty answer (see `fetch`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from ..core import errors, hygiene
+from ..sources import datasources
+from . import parsing, prometheus
+
+
+class Api(enum.StrEnum):
+    ALERTS = "alerts"
+    RULES = "rules"
+    TARGETS = "targets"
+    TSDB_STATUS = "TSDB status"
+    RUNTIME_INFO = "runtime info"
+    CONFIG = "configuration"
+    EXEMPLARS = "exemplars"
+
+
+_T = datasources.PrometheusType
+_MISSING: dict[datasources.PrometheusType, frozenset[Api]] = {
+    _T.PROMETHEUS: frozenset(),
+    _T.THANOS: frozenset({Api.TSDB_STATUS, Api.RUNTIME_INFO, Api.CONFIG}),
+    _T.MIMIR: frozenset({Api.TARGETS, Api.TSDB_STATUS, Api.RUNTIME_INFO, Api.CONFIG}),
+    _T.CORTEX: frozenset({Api.TARGETS, Api.TSDB_STATUS, Api.RUNTIME_INFO, Api.CONFIG}),
+    _T.VICTORIAMETRICS: frozenset({Api.EXEMPLARS, Api.RUNTIME_INFO, Api.CONFIG}),
+}
+
+
+def supports(datasource: datasources.Datasource, api: Api) -> bool:
+    return api not in _MISSING.get(datasource.prometheus_type, frozenset())
+
+
+def require(datasource: datasources.Datasource, api: Api) -> None:
+    """Raise `Unsupported` before asking a backend for an API its flavour lacks."""
+    if not supports(datasource, api):
+        raise errors.Unsupported(
+            f"datasource {hygiene.quoted(datasource.id)} is "
+            f"{datasource.prometheus_type.value}, which has no {api.value} API"
+        )
+
+
+def any_supports(candidates: Iterable[datasources.Datasource], api: Api) -> bool:
+    return any(supports(d, api) for d in candidates)
+
+
+async def fetch(
+    datasource: datasources.Datasource,
+    client: prometheus.PrometheusClient,
+    api: Api,
+    path: str,
+    params: prometheus.Params = (),
+    *,
+    cache_seconds: float = 0.0,
+    promql: str | None = None,
+) -> prometheus.ApiResult:
+    """`client.get` for an optional API: refused up front when the flavour lacks it, a 404
+    (an older or differently built backend) reported as `unsupported`, not as a bug, and a
+    success without a body (Prometheus's HTTP 204 for "no data") answered as nothing.
+    `promql` is the agent's PromQL when the request carries it (see `parsing.send`)."""
+    require(datasource, api)
+    try:
+        if promql is not None:
+            return await parsing.send(client, path, params, promql, cache_seconds=cache_seconds)
+        return await client.get(path, params, cache_seconds=cache_seconds)
+    except errors.EmptyResponse:
+        return prometheus.ApiResult(data=None)
+    except errors.EndpointNotFound:
+        raise errors.Unsupported(
+            f"datasource {hygiene.quoted(datasource.id)} does not serve the {api.value} API "
+            "(HTTP 404)"
+        ) from None

@@ -1,0 +1,11 @@
+"""promql: the PromQL language, pure.
+
+Holds: walks and facts of the promql-parser tree (`syntax`), explanations (`explaining`),
+lint findings (`linting`), syntax errors with positions and hints as agents need them
+(`syntax_errors`), and the limits every query is checked against before a parser or backend
+sees it (`checks`).
+
+May import: core, promql-parser.
+Must not: do I/O, talk to a backend (whose parser decides is `backends.parsing`), or know
+about MCP, tools or results.
+"""

@@ -1,0 +1,84 @@
+"""What `tools/list` shows. Its text is sent to the model in every session, so it is kept
+lean: no output schemas (results are self-describing compact JSON), optional arguments
+without `anyOf [..., null]` and `default: null` noise, and no tool that none of the
+caller's datasources can answer (alerts on an all-Mimir fleet). A hidden tool still answers
+when called, with the `unsupported` error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import mcp_types
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import Tool
+
+from ..backends import capabilities, live
+
+TOOL_APIS: dict[str, capabilities.Api] = {
+    "list_alerts": capabilities.Api.ALERTS,
+    "list_rules": capabilities.Api.RULES,
+    "list_targets": capabilities.Api.TARGETS,
+    "get_tsdb_status": capabilities.Api.TSDB_STATUS,
+    "query_exemplars": capabilities.Api.EXEMPLARS,
+}
+"""Tools that only some backend flavours can answer, and the API each one needs."""
+
+
+class LeanListing(Middleware):
+    def __init__(self, backends: live.Backends) -> None:
+        self._live = backends
+        self._lean: dict[str, tuple[Tool, Tool]] = {}  # key -> (tool, its lean copy)
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mcp_types.ListToolsRequest],
+        call_next: CallNext[mcp_types.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        tools = await call_next(context)
+        visible = await self._live.visible(self._live.registry.current())
+        return [
+            self._lean_copy(tool)
+            for tool in tools
+            if tool.name not in TOOL_APIS
+            or capabilities.any_supports(visible, TOOL_APIS[tool.name])
+        ]
+
+    def _lean_copy(self, tool: Tool) -> Tool:
+        """Made once per tool: the copy only changes when the tool object does."""
+        cached = self._lean.get(tool.key)
+        if cached is not None and cached[0] is tool:
+            return cached[1]
+        lean = tool.model_copy(
+            update={"parameters": lean_schema(tool.parameters), "output_schema": None}
+        )
+        self._lean[tool.key] = (tool, lean)
+        return lean
+
+
+def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same constraints in fewer tokens: `{"anyOf": [{"type": "integer", ...},
+    {"type": "null"}], "default": null}` becomes `{"type": "integer", ...}` (leaving an
+    optional argument out is how an agent says null)."""
+    lean = {k: v for k, v in schema.items() if k != "additionalProperties"}
+    lean["properties"] = {
+        name: _lean_property(spec) for name, spec in schema.get("properties", {}).items()
+    }
+    return lean
+
+
+def _lean_property(spec: dict[str, Any]) -> dict[str, Any]:
+    prop = dict(spec)
+    if "default" in prop and prop["default"] is None:
+        del prop["default"]
+    choices = prop.get("anyOf")
+    if isinstance(choices, list):
+        kept = [c for c in choices if c != {"type": "null"}]
+        del prop["anyOf"]
+        if len(kept) == 1:
+            prop = {**kept[0], **prop}
+        elif all(set(c) == {"type"} for c in kept):
+            prop["type"] = [c["type"] for c in kept]
+        else:
+            prop["anyOf"] = kept
+    return prop

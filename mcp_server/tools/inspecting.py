@@ -1,0 +1,381 @@
+"""Tools that read a backend's own state: alerts, rules, targets, series, TSDB status,
+build and runtime information, exemplars.
+
+APIs some flavours lack go through `capabilities.fetch`, so an agent gets `unsupported`
+instead of a 404. Every backend string is cleaned; URLs in target addresses and errors
+lose their credentials (userinfo, and query parameters whose names look secret).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+from collections.abc import Awaitable
+from typing import Annotated, Literal
+
+import promql_parser
+from pydantic import Field
+
+from ..backends import capabilities, catalogue, facts, live, parsing, prometheus
+from ..core import errors, hygiene, raw, timespec
+from ..promql import checks
+from ..results import converting, inspection, models
+from ..sources import datasources
+from . import arguments, framing
+
+AlertState = Annotated[
+    Literal["firing", "pending"] | None, Field(description="only alerts in this state")
+]
+RuleType = Annotated[
+    Literal["alert", "record"] | None, Field(description="only alerting or recording rules")
+]
+NamePattern = Annotated[str | None, Field(description="regex searched within rule names")]
+TargetState = Annotated[Literal["up", "down"] | None, Field(description="only this health")]
+Job = Annotated[str | None, Field(description="only targets of this job")]
+Selector = Annotated[str, Field(description='series selector, e.g. up{job="api"}')]
+TopN = Annotated[int, Field(ge=1, le=1000, description="entries per list")]
+
+_STATE_ORDER = {"firing": 0, "pending": 1}
+_HEALTH_ORDER = {"down": 0, "unknown": 1, "up": 2}
+
+
+async def list_alerts(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    state: AlertState = None,
+    limit: arguments.Limit = 100,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.AlertList:
+    """Alerts firing or pending now, with labels, annotations, value and the rule behind
+    each (group, query, for). Start here when asked what is wrong."""
+    scope = await framing.scope(backends, datasource_id)
+    capabilities.require(scope.datasource, capabilities.Api.ALERTS)
+    answer, (rules, note) = await asyncio.gather(
+        _fetch(scope, capabilities.Api.ALERTS, "/api/v1/alerts"),
+        _alerting_rules(scope.datasource, scope.client),
+    )
+    raw_alerts = raw.fields(answer.data, raw.AlertsData).get("alerts")
+    alerts = sorted(
+        (converting.alert(item, rules) for item in raw.objects(raw_alerts, raw.Alert)),
+        key=lambda a: (_STATE_ORDER.get(a.state, 2), a.name, converting.label_key(a.labels)),
+    )
+    chosen = [a for a in alerts if state is None or a.state == state]
+    page = models.page(
+        chosen,
+        limit,
+        narrow="filter by state, or raise limit",
+        empty=f"no {state} alerts (by_state counts the others)"
+        if state and alerts
+        else "no alerts firing or pending; list_rules shows the alerting rules and "
+        "whether they evaluate (health)",
+    )
+    used = {(a.group, a.name) for a in page.items}
+    rule_list = [r for r in dict.fromkeys(rules.values()) if (r.group, r.name) in used]
+    return inspection.AlertList(
+        datasource=scope.id,
+        rules=rule_list or None,
+        by_state=dict(collections.Counter(a.state for a in alerts)),
+        note=note,
+        **page.fields("alerts"),
+    )
+
+
+async def list_rules(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    type: RuleType = None,
+    name_pattern: NamePattern = None,
+    limit: arguments.Limit = 100,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.RuleList:
+    """Alerting and recording rules with query, health and last error; alerting rules
+    also with state and how many alerts they fire. Use to find broken rules."""
+    pattern = _compile(name_pattern) if name_pattern is not None else None
+    scope = await framing.scope(backends, datasource_id)
+    params = [("type", type)] if type is not None else []
+    answer = await _fetch(scope, capabilities.Api.RULES, "/api/v1/rules", params)
+    rules: list[inspection.Rule] = []
+    groups: dict[str, inspection.RuleGroup] = {}
+    for raw_group in raw.objects(
+        raw.fields(answer.data, raw.RulesData).get("groups"), raw.RuleGroup
+    ):
+        group = converting.rule_group(raw_group)
+        for raw_rule in raw.objects(raw_group.get("rules"), raw.Rule):
+            rule = converting.rule(raw_rule, group.name)
+            if (type is None or rule.type == type) and (
+                pattern is None or pattern.search(rule.name)
+            ):
+                rules.append(rule)
+                groups.setdefault(group.name, group)
+    rules.sort(key=lambda r: r.health != "err")  # stable: backend order otherwise
+    page = models.page(
+        rules,
+        limit,
+        narrow="filter by type or name_pattern",
+        empty="no rule matches the filters; try without them"
+        if type or pattern
+        else "this backend evaluates no rules (none are loaded)",
+    )
+    return inspection.RuleList(
+        datasource=scope.id,
+        groups=[groups[name] for name in dict.fromkeys(r.group for r in page.items)],
+        by_health=dict(collections.Counter(r.health for r in rules)),
+        **page.fields("rules"),
+    )
+
+
+async def list_targets(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    state: TargetState = None,
+    job: Job = None,
+    limit: arguments.Limit = 100,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.TargetList:
+    """Scrape targets with health, last error and last scrape, down ones first;
+    credentials in URLs are redacted. Use when data is missing or up is 0."""
+    scope = await framing.scope(backends, datasource_id)
+    capabilities.require(scope.datasource, capabilities.Api.TARGETS)
+    answer, (dropped, note) = await asyncio.gather(
+        _fetch(scope, capabilities.Api.TARGETS, "/api/v1/targets", [("state", "active")]),
+        _dropped_count(scope.datasource, scope.client, job),
+    )
+    raw_targets = raw.fields(answer.data, raw.TargetsData).get("activeTargets")
+    targets = [converting.target(item) for item in raw.objects(raw_targets, raw.Target)]
+    if job is not None:
+        targets = [t for t in targets if t.job == job]
+    targets.sort(key=lambda t: (_HEALTH_ORDER.get(t.health, 1), t.job, t.instance))
+    page = models.page(
+        [t for t in targets if state is None or t.health == state],
+        limit,
+        narrow="filter by job or state, or raise limit",
+        empty="no target matches; try without job/state (jobs are the `job` label values)"
+        if job or state
+        else "no active targets: this backend scrapes nothing itself",
+    )
+    return inspection.TargetList(
+        datasource=scope.id,
+        by_health=dict(collections.Counter(t.health for t in targets)),
+        dropped=dropped,
+        note=note,
+        **page.fields("targets"),
+    )
+
+
+async def find_series(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    match: Selector,
+    start: arguments.TimeArg = None,
+    end: arguments.TimeArg = None,
+    limit: arguments.Limit = 100,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.SeriesList:
+    """Label sets of the series matching a selector (default: the last hour). Use to
+    see which series and label combinations exist before querying."""
+    selector = _check_selector(match)
+    scope = await framing.scope(backends, datasource_id, start, end, discovery=True)
+    start_s, end_s = scope.period
+    answer = await parsing.send(
+        scope.client,
+        "/api/v1/series",
+        [("match[]", match), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+        match,
+        cache_seconds=catalogue.CACHE_SECONDS,
+        refresh=scope.fresh,
+    )
+    raw_series = raw.elements(answer.data)
+    series = sorted((converting.labels(item) for item in raw_series), key=converting.label_key)
+    page = models.page(
+        series,
+        limit,
+        narrow="add label matchers, or raise limit",
+        empty="no series in the window: check names with find_metrics_by_pattern, widen start",
+    )
+    return inspection.SeriesList(
+        datasource=scope.id,
+        match=selector,
+        start=timespec.isoformat(start_s),
+        end=timespec.isoformat(end_s),
+        **page.fields("series"),
+    )
+
+
+async def get_tsdb_status(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    limit: TopN = 10,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.TsdbStatus:
+    """Head block statistics and the metrics, labels and label pairs with the most series
+    or memory: cardinality hot spots."""
+    scope = await framing.scope(backends, datasource_id)
+    params = [("limit", str(limit))]  # Prometheus < 2.45 ignores it: capped here too
+    if scope.datasource.prometheus_type is datasources.PrometheusType.VICTORIAMETRICS:
+        params = [("topN", str(limit))]
+    answer = await _fetch(scope, capabilities.Api.TSDB_STATUS, "/api/v1/status/tsdb", params)
+    data: dict[str, object] = dict(raw.fields(answer.data, raw.TsdbStatus))
+    head = converting.head_stats(data.get("headStats"))
+    lists = {
+        ours: converting.top(data[theirs], limit)
+        for theirs, ours in converting.TSDB_LISTS
+        if theirs in data
+    }
+    return inspection.TsdbStatus(
+        datasource=scope.id,
+        head=head,
+        hint=None if head or lists else "the backend sent no TSDB statistics",
+        **lists,
+    )
+
+
+async def get_build_info(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.BuildInfo:
+    """Backend version and build, and when available its runtime: start time, retention,
+    whether the last config reload succeeded."""
+    scope = await framing.scope(backends, datasource_id)
+    build = await facts.build_info(scope.client)
+    runtime = raw.RuntimeInfo()
+    note = None
+    try:
+        answer = await _fetch(scope, capabilities.Api.RUNTIME_INFO, "/api/v1/status/runtimeinfo")
+        runtime = raw.fields(answer.data, raw.RuntimeInfo)
+        if not runtime:
+            note = "no runtime information: the backend sent none"
+    except (errors.Unsupported, errors.UpstreamError) as exc:
+        note = f"no runtime information: {exc.message}"
+    return converting.build_info(scope.id, build, runtime, note)
+
+
+async def query_exemplars(
+    backends: live.Backends,
+    datasource_id: arguments.DatasourceId,
+    promql: arguments.PromQL,
+    start: arguments.TimeArg = None,
+    end: arguments.TimeArg = None,
+    limit: arguments.Limit = 100,
+    max_tokens: arguments.MaxTokens = None,
+) -> inspection.ExemplarList:
+    """Exemplars (trace ids attached to samples) of the series a query selects, in a
+    window (default the last hour), newest first. Use to go from a spike to traces."""
+    query = checks.check_limits(promql)
+    scope = await framing.scope(backends, datasource_id, start, end)
+    start_s, end_s = scope.period
+    answer = await capabilities.fetch(
+        scope.datasource,
+        scope.client,
+        capabilities.Api.EXEMPLARS,
+        "/api/v1/query_exemplars",
+        [("query", promql), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
+        promql=promql,
+    )
+    raw_series = raw.objects(answer.data, raw.ExemplarSeries)
+    series, total = converting.exemplar_series(raw_series, limit)
+    truncated = None
+    if total > limit:
+        truncated = models.Truncation(
+            returned=limit, total=total, hint="narrow the query or the window"
+        )
+    hint = None
+    if not total:
+        hint = (
+            "no exemplars: they exist only where exemplar storage is enabled and targets "
+            "expose them (OpenMetrics), mostly on _bucket and _total series; try one of "
+            "those or a wider window"
+        )
+    return inspection.ExemplarList(
+        datasource=scope.id,
+        query=query,
+        start=timespec.isoformat(start_s),
+        end=timespec.isoformat(end_s),
+        series=series,
+        total=total,
+        truncated=truncated,
+        hint=hint,
+    )
+
+
+TOOLS: tuple[framing.Tool, ...] = (
+    list_alerts,
+    list_rules,
+    list_targets,
+    find_series,
+    get_tsdb_status,
+    get_build_info,
+    query_exemplars,
+)
+
+
+def _fetch(
+    scope: framing.Scope,
+    api: capabilities.Api,
+    path: str,
+    params: prometheus.Params = (),
+) -> Awaitable[prometheus.ApiResult]:
+    """`capabilities.fetch` on the scope's datasource."""
+    return capabilities.fetch(scope.datasource, scope.client, api, path, params)
+
+
+# --- fetching -------------------------------------------------------------------------------
+
+
+async def _alerting_rules(
+    datasource: datasources.Datasource, client: prometheus.PrometheusClient
+) -> tuple[converting.RuleIndex, str | None]:
+    """The alerting rules by the label sets of their alerts; a failure only costs the rule
+    details, never the alerts."""
+    try:
+        answer = await capabilities.fetch(
+            datasource, client, capabilities.Api.RULES, "/api/v1/rules", [("type", "alert")]
+        )
+    except (errors.Unsupported, errors.UpstreamError) as exc:
+        return {}, f"rules unavailable: {exc.message}"
+    groups = raw.fields(answer.data, raw.RulesData).get("groups")
+    return converting.rule_index(raw.objects(groups, raw.RuleGroup)), None
+
+
+async def _dropped_count(
+    datasource: datasources.Datasource, client: prometheus.PrometheusClient, job: str | None
+) -> tuple[int | None, str | None]:
+    """Dropped targets are a separate, often large list: counted, never returned, and a
+    failure to get them only costs the count."""
+    try:
+        answer = await capabilities.fetch(
+            datasource, client, capabilities.Api.TARGETS, "/api/v1/targets", [("state", "dropped")]
+        )
+    except (errors.Unsupported, errors.UpstreamError) as exc:
+        return None, f"dropped count unavailable: {exc.message}"
+    return converting.dropped_count(raw.fields(answer.data, raw.TargetsData), job), None
+
+
+# --- argument checks ------------------------------------------------------------------------
+
+
+def _check_selector(match: str) -> str:
+    """A selector our parser reads must be a plain one; one it cannot read goes to the
+    backend, whose parser decides (and names the position of an error)."""
+    selector = checks.check_limits(match)
+    try:
+        expr = promql_parser.parse(selector)
+    except ValueError:
+        return selector
+    if not isinstance(expr, promql_parser.VectorSelector):
+        raise errors.InvalidArgument(
+            f"match={hygiene.quoted(match)} is not a series selector; pass a metric name "
+            'and/or label matchers such as up{job="api"}, without functions or ranges'
+        )
+    return selector
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    text = arguments.check_regex(pattern, argument="name_pattern")
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise errors.InvalidArgument(
+            f"name_pattern={hygiene.quoted(pattern)} is not a regex: {exc}"
+        ) from None
