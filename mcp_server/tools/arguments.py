@@ -23,6 +23,14 @@ MaxTokens = Annotated[
     int | None,
     Field(ge=budget.MIN_MAX_TOKENS, description="lower this result's token budget"),
 ]
+Datasources = Annotated[
+    str | list[str] | None,
+    Field(description='ids or globs, e.g. ["prod-*", "team-a/*"]'),
+]
+Labels = Annotated[
+    str | dict[str, str] | None,
+    Field(description='all must match, e.g. "env=prod,team=payments"; also namespace=, type='),
+]
 PromQL = Annotated[str, Field(description="PromQL expression")]
 MetricName = Annotated[str, Field(description="exact metric name")]
 

@@ -14,7 +14,7 @@ from ..backends import catalogue, diagnosis, facts, live, parsing, prometheus
 from ..core import errors, hygiene, raw, timespec
 from ..promql import checks, syntax
 from ..results import budget, models, shaping
-from . import arguments, framing
+from . import arguments, directory, framing
 
 RANGE_TARGET_POINTS = 120
 """Points per series when query_range chooses its own step."""
@@ -35,35 +35,6 @@ def default_step(span_seconds: float, scrape_interval_seconds: float) -> float:
     return max(
         timespec.auto_step(span_seconds, target_points=RANGE_TARGET_POINTS),
         timespec.auto_step(scrape_interval_seconds, target_points=1),
-    )
-
-
-async def list_datasources(
-    backends: live.Backends, max_tokens: arguments.MaxTokens = None
-) -> models.DatasourceList:
-    """List the Prometheus-compatible datasources you can query, with their ids, types and
-    descriptions. Start here: every other tool takes a datasource_id from this list."""
-    snapshot = backends.registry.current()
-    items = [
-        models.DatasourceInfo(
-            id=ds.id,
-            name=ds.name,
-            type=ds.prometheus_type.value,
-            uid=ds.uid,
-            description=ds.description or None,
-            labels=dict(ds.labels) or None,
-            source=ds.source.kind.value,
-        )
-        for ds in await backends.visible(snapshot)
-    ]
-    unavailable = [
-        models.UnavailableDatasource(
-            id=broken.id, source=broken.source.kind.value, reason=hygiene.clean(broken.reason)
-        )
-        for broken in await backends.unavailable(snapshot)
-    ]
-    return models.DatasourceList(
-        datasources=items, total=len(items), unavailable=unavailable or None
     )
 
 
@@ -328,7 +299,7 @@ async def find_metrics_by_pattern(
 
 
 TOOLS: tuple[framing.Tool, ...] = (
-    list_datasources,
+    directory.list_datasources,
     list_metrics,
     get_metric_metadata,
     query_instant,
