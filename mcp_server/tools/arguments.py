@@ -14,6 +14,9 @@ from ..core import errors
 from ..results import budget
 
 DatasourceId = Annotated[str, Field(description="id from list_datasources")]
+OneDatasource = Annotated[
+    str | None, Field(description="id from list_datasources; or datasources/labels for many")
+]
 TimeArg = Annotated[
     str | float | None,
     Field(description="RFC 3339, unix seconds, or now-1h"),

@@ -54,7 +54,7 @@ async def list_datasources(
     an id from this list. On a large fleet, narrow with labels or datasources (globs)."""
     selector = selection.parse(datasources, labels).narrowed(type=type, source=source)
     snapshot = backends.registry.current()
-    served = [] if ready is False else selector.select(await backends.visible(snapshot))
+    served = [] if ready is False else await backends.select(selector, snapshot)
     broken = [] if ready is True else _unavailable(selector, await backends.unavailable(snapshot))
     remaining = [d for d in served if cursor is None or d.id > cursor]
     shown = remaining[:limit]
