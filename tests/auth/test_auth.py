@@ -384,3 +384,15 @@ async def test_every_call_is_audited_with_the_user_and_no_token_is_ever_logged(
     for record in caplog.records:
         text = record.getMessage() + json.dumps(record.__dict__, default=str)
         assert "alice-token-0123456789" not in text and "not-a-known-token" not in text
+
+
+async def test_a_fleet_answer_covers_only_what_the_caller_may_read_and_never_names_the_rest(
+    app: assembly.Application,
+) -> None:
+    async with client(app, "alice-token-0123456789") as mcp:
+        got = await call(mcp, "query_instant", promql="vector(1)", datasources="team-a/*")
+        nothing = await call_error(mcp, "query_instant", promql="up", datasources="team-a/secret")
+    assert sorted(got["coverage"]["latency_ms"]) == ["team-a/allowed", "team-a/forwarding"]
+    assert got["coverage"]["matched"] == 2
+    assert "secret" not in json.dumps(got)
+    assert nothing["code"] == "datasource_not_found"
