@@ -41,7 +41,7 @@ async def datasource_catalogue(backends: live.Backends) -> str:
             for key, value in {
                 "id": ds.id,
                 "name": ds.name,
-                "type": ds.prometheus_type.value,
+                "type": ds.type_name,
                 "description": ds.description or None,
                 "labels": dict(ds.labels) or None,
             }.items()
