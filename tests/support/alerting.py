@@ -112,7 +112,8 @@ class AlertingStack:
 def running_stack(workdir: Path) -> Iterator[AlertingStack]:
     """Alertmanager, then Prometheus sending to it; the backlog flipped and the silences
     made. Call :func:`settle` before reading alerts."""
-    target = type("Target", (LiveTarget,), {"backlog": dict(LiveTarget.backlog)})
+    backlog = dict(LiveTarget.backlog)
+    target = type("Target", (LiveTarget,), {"backlog": backlog})
     with (
         alertmanager_process.running_alertmanager(
             workdir / "alertmanager", inhibit_rules=INHIBIT_RULES
@@ -128,7 +129,7 @@ def running_stack(workdir: Path) -> Iterator[AlertingStack]:
     ):
         _wait(lambda: _at_threshold(prom), "the email backlog scraped at the threshold")
         flipped_at = time.time()
-        target.backlog["email"] = 300.0
+        backlog["email"] = 300.0
         stack = AlertingStack(prom, am, flipped_at)
         stack.silences = _silences(am)
         yield stack
