@@ -18,7 +18,7 @@ import mcp_types
 from fastmcp import FastMCP
 from fastmcp import exceptions as fastmcp_exceptions
 
-from ..backends import catalogue, facts, live
+from ..backends import capabilities, catalogue, facts, live
 from ..core import errors, hygiene
 from ..protocol import calls
 from . import arguments, framing
@@ -65,7 +65,11 @@ async def metric(backends: live.Backends, metric_name: str, datasource_id: str =
     (datasource_id may be left out when only one datasource exists)."""
     name = arguments.check_metric_name(metric_name)
     if not datasource_id:
-        visible = await backends.visible(backends.registry.current())
+        visible = [
+            d
+            for d in await backends.visible(backends.registry.current())
+            if capabilities.supports(d, capabilities.Api.QUERY)
+        ]
         if len(visible) != 1:
             raise errors.InvalidArgument("pass ?datasource_id=<id from list_datasources>")
         datasource_id = visible[0].id
