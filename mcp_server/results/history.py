@@ -33,6 +33,11 @@ class Gap(_Result):
     fired_again: str = Field(description="the first sample firing after")
 
 
+class Run(_Result):
+    start: str = Field(description="its first sample firing")
+    end: str = Field(description="its last sample firing")
+
+
 class History(_Result):
     query: str = Field(description="the ALERTS series read, as query_range takes it")
     start: str
@@ -40,7 +45,8 @@ class History(_Result):
     step_seconds: float
     firing_runs: int = Field(description="separate stretches of firing in the window")
     flapping: bool = Field(description="fired again after resolving at least twice")
-    firing_since: str | None = Field(None, description="start of the run still firing at end")
+    firing_at_end: bool = Field(description="whether the latest run reaches the window's end")
+    latest_run: Run | None = Field(None, description="the latest stretch of firing")
     gaps: list[Gap] | None = Field(None, description="times it resolved, latest first")
 
 
@@ -66,7 +72,10 @@ def history(query: str, raw_result: Any, start: float, end: float, step: float) 
         step_seconds=step,
         firing_runs=len(runs),
         flapping=len(runs) >= FLAPPING_RUNS,
-        firing_since=timespec.isoformat(runs[-1][0]) if reaching_end else None,
+        firing_at_end=reaching_end,
+        latest_run=Run(start=timespec.isoformat(runs[-1][0]), end=timespec.isoformat(runs[-1][1]))
+        if runs
+        else None,
         gaps=list(reversed(gaps))[:MAX_GAPS] or None,
     )
 

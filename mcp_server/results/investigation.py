@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import models, suppression
+from . import budget, models, suppression
 from .history import History  # by name: a field is called `history`
 
 READING_MOMENTS = ("before", "pending", "firing", "now")
@@ -105,6 +105,7 @@ class Investigation(_Result):
     next: list[NextQuery] | None = None
     others: list[Other] | None = Field(None, description="other alerts the reference matched")
     notes: list[str] | None = None
+    cut: dict[str, Any] | None = Field(None, description="parts left out to fit the budget")
 
 
 def compare(op: str, value: float, threshold: float) -> tuple[bool, models.Number | None]:
@@ -121,3 +122,58 @@ def compare(op: str, value: float, threshold: float) -> tuple[bool, models.Numbe
         return holds, None
     margin = value - threshold if op in (">", ">=") else threshold - value
     return holds, models.number(margin)
+
+
+CUTS: tuple[tuple[str, ...], ...] = (
+    ("others",),
+    ("next",),
+    ("conditions", "parts"),
+    ("alert", "annotations"),
+    ("rule", "annotations"),
+    ("history", "gaps"),
+    ("inhibitions",),
+    ("silences",),
+    ("conditions",),
+    ("history",),
+    ("rule",),
+    ("notes",),
+    ("alert", "external_labels"),
+    ("alert", "receivers"),
+    ("alertmanager",),
+    ("prometheus",),
+)
+"""What goes, in this order, when an investigation does not fit its budget: the least
+decisive first; the alert's name, state, labels, times and fingerprint always stay."""
+
+
+def fitted(answer: Investigation, limit: int) -> budget.Encoded:
+    """The answer within `limit` tokens, cutting whole parts in `CUTS` order and naming
+    them in `cut` (the generic budget cut is the last resort, for a huge alert alone)."""
+    data = answer.model_dump(mode="json", exclude_none=True)
+    encoded = budget.Encoded.of(data)
+    cut: list[str] = []
+    for path in CUTS:
+        if encoded.tokens <= limit:
+            break
+        if _drop(data, path):
+            cut.append(".".join(path))
+            data["cut"] = {"parts": cut, "hint": _HINT}
+            encoded = budget.Encoded.of(data)
+    return encoded
+
+
+_HINT = "raise max_tokens to see these"
+
+
+def _drop(data: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Remove `path` (a key, or a key of every item of a list); whether anything went."""
+    head, *rest = path
+    if head not in data:
+        return False
+    if not rest:
+        del data[head]
+        return True
+    inner = data[head]
+    items = inner if isinstance(inner, list) else [inner]
+    dropped = [_drop(item, tuple(rest)) for item in items if isinstance(item, dict)]
+    return any(dropped)

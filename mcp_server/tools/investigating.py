@@ -18,7 +18,15 @@ from pydantic import Field
 from ..backends import capabilities, live
 from ..core import errors, hygiene, timespec
 from ..promql import matchers
-from ..results import alerting, converting, history, investigation, models, suppression
+from ..results import (
+    alerting,
+    budget,
+    converting,
+    history,
+    investigation,
+    models,
+    suppression,
+)
 from ..sources import datasources
 from . import arguments, evidence, followups, framing, locating
 
@@ -38,7 +46,7 @@ async def investigate_alert(
     alert: AlertReference,
     window: Window = "1h",
     max_tokens: arguments.MaxTokens = None,
-) -> investigation.Investigation:
+) -> budget.Encoded:
     """Why an alert fires: its rule, value vs threshold before/when/since it started,
     flapping, silences and inhibitions that apply or almost do, next queries. On an
     Alertmanager or a Prometheus datasource."""
@@ -61,8 +69,8 @@ async def investigate_alert(
         raise errors.InvalidArgument(
             locating.not_found(alert, datasource, am_alerts, rules, origin is am)
         )
-    now = backends.clock()
-    return await _investigate(found, am, am_alerts, span, now, notes)
+    answer = await _investigate(found, am, am_alerts, span, backends.clock(), notes)
+    return investigation.fitted(answer, budget.current.get())
 
 
 async def _investigate(
@@ -73,8 +81,7 @@ async def _investigate(
     now: float,
     notes: list[str],
 ) -> investigation.Investigation:
-    rule_alert = found.rule_alert or {}
-    prom_labels = converting.labels(rule_alert.get("labels"))
+    prom_labels = found.labels
     interval = converting.seconds(found.group.get("interval"))
     history_read, suppression_read = await asyncio.gather(
         _history(found, prom_labels, span, interval or 1.0, now),
@@ -140,19 +147,19 @@ def _moments(
     found: locating.Found, interval: float | None, past: history.History | None, now: float
 ) -> list[evidence.Moment]:
     """before, pending, firing, now: each a time Prometheus evaluated (or will have), in
-    whole milliseconds, in order and without repeats."""
+    whole milliseconds, in order and without repeats. Firing is Alertmanager's start, else
+    the start of the latest firing run in the history (an alert resolved now)."""
     rule_alert = found.rule_alert or {}
     active = timespec.moment_milliseconds(str(rule_alert.get("activeAt", "")))
     am_start = converting.mapping(found.am_alert).get("startsAt")
     firing = timespec.moment_milliseconds(str(am_start)) if am_start else None
     waits = converting.seconds(converting.mapping(found.rule).get("duration")) or 0.0
-    if firing is None and past is not None and past.firing_since:
-        firing = timespec.moment_milliseconds(past.firing_since)
-    if firing is None and active is not None and not waits and rule_alert.get("state") == "firing":
-        firing = active
+    if firing is None and past is not None and past.latest_run is not None:
+        firing = timespec.moment_milliseconds(past.latest_run.start)
+    anchor = active if active is not None else firing
     moments: list[evidence.Moment] = []
-    if active is not None and interval:
-        moments.append(("before", active - round(interval * 1000)))
+    if anchor is not None and interval:
+        moments.append(("before", anchor - round(interval * 1000)))
     if active is not None and waits:
         moments.append(("pending", active))
     if firing is not None:
@@ -187,7 +194,7 @@ def _alert(found: locating.Found, prom_labels: Mapping[str, str]) -> investigati
     name = labels.pop(matchers.ALERTNAME, "")
     return investigation.Alert(
         name=name,
-        state=hygiene.clean(rule_alert.get("state", "")),
+        state=hygiene.clean(rule_alert.get("state", "inactive")),
         labels=labels or None,
         annotations=converting.labels(rule_alert.get("annotations")) or None,
         active_at=converting.moment(rule_alert.get("activeAt")),

@@ -39,6 +39,12 @@ class Reference:
         labels = converting.mapping(item.get("labels"))
         return bool(self.matchers) and matchers.matches_all(self.matchers, labels)
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels its equality matchers name (an alert that is not firing is known by
+        nothing else)."""
+        return {m.name: m.value for m in self.matchers if m.op is matchers.Op.EQUAL}
+
 
 @dataclass
 class Found:
@@ -50,6 +56,15 @@ class Found:
     rule: dict[str, Any] | None = None
     rule_alert: dict[str, Any] | None = None
     others: list[investigation.Other] = field(default_factory=list)
+    resolved: dict[str, str] | None = None
+    """When nothing fires: the labels the caller named, for reading the rule's history."""
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The alert's labels on Prometheus's side (no external labels), alertname too."""
+        if self.rule_alert is not None:
+            return converting.labels(self.rule_alert.get("labels"))
+        return dict(self.resolved or {})
 
 
 # --- the datasources on the other side ----------------------------------------------------
@@ -162,13 +177,15 @@ def reference(text: str) -> Reference:
 
 
 def locate(reference: Reference, from_am: bool, am_alerts: list[Any], rules: Rules) -> Found | None:
+    """The alert the reference names, on the side it was asked on first; a rule of that name
+    when none fires now (an alert that flaps is often resolved when someone looks)."""
     if from_am or (reference.fingerprint and not reference.matchers):
         chosen = sorted(
             (a for a in am_alerts if reference.takes(a)),
             key=lambda a: alerting.alert_order(alerting.alert(a)),
         )
         if not chosen:
-            return None
+            return _resolved(reference, rules)
         found = _rule_of(converting.mapping(chosen[0].get("labels")), rules)
         found.am_alert = chosen[0]
         found.others = [_other_am(a) for a in chosen[1:]]
@@ -185,11 +202,25 @@ def locate(reference: Reference, from_am: bool, am_alerts: list[Any], rules: Rul
         key=lambda c: _RULE_STATES.get(str(c[3].get("state")), 2),
     )
     if not candidates:
-        return None
+        return _resolved(reference, rules)
     prom, group, rule, item = candidates[0]
     found = Found(None, prom, group, rule, item, [_other_rule_alert(c[3]) for c in candidates[1:]])
     found.am_alert = _am_alert_of(converting.mapping(item.get("labels")), am_alerts)
     return found
+
+
+def _resolved(reference: Reference, rules: Rules) -> Found | None:
+    """The rule the reference names by its alertname, when no alert of it is active; its
+    labels are the rule's own (on every alert it makes) and the ones the caller named."""
+    wanted = reference.labels
+    name = wanted.get(matchers.ALERTNAME)
+    for prom, groups in rules:
+        for group in groups:
+            for rule in converting.items(converting.mapping(group).get("rules")):
+                if name is not None and converting.mapping(rule).get("name") == name:
+                    labels = {**converting.labels(converting.mapping(rule).get("labels")), **wanted}
+                    return Found(None, prom, group, rule, resolved=labels)
+    return None
 
 
 def _rule_of(labels: Mapping[str, str], rules: Rules) -> Found:
