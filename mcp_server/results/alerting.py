@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core import hygiene, timespec
+from ..core import hygiene, raw, timespec
 from ..promql import matchers
 from . import converting, models
 
@@ -94,26 +94,26 @@ class AlertGroupList(_Result):
     hint: str | None = None
 
 
-def state_of(raw: Any) -> str:
+def state_of(value: Any) -> str:
     """One word for an alert's status: silenced over inhibited, as muting is the decision
     someone took."""
-    status = converting.mapping(converting.mapping(raw).get("status"))
-    if converting.items(status.get("silencedBy")):
+    status = raw.fields(raw.fields(value, dict).get("status"), dict)
+    if raw.elements(status.get("silencedBy")):
         return "silenced"
-    if converting.items(status.get("inhibitedBy")):
+    if raw.elements(status.get("inhibitedBy")):
         return "inhibited"
     state = str(status.get("state", ""))
     return "active" if state == "active" else "unprocessed"
 
 
-def alert(raw: Any) -> Alert:
-    item = converting.mapping(raw)
-    status = converting.mapping(item.get("status"))
+def alert(value: Any) -> Alert:
+    item = raw.fields(value, dict)
+    status = raw.fields(item.get("status"), dict)
     all_labels = converting.labels(item.get("labels"))
     name = all_labels.pop(matchers.ALERTNAME, "")
     receivers = [
-        hygiene.clean(converting.mapping(r).get("name", ""))
-        for r in converting.items(item.get("receivers"))
+        hygiene.clean(raw.fields(r, dict).get("name", ""))
+        for r in raw.objects(item.get("receivers"), dict)
     ]
     return Alert(
         name=name,
@@ -132,8 +132,8 @@ def alert_order(shaped: Alert) -> tuple[int, str, str]:
     return STATES.index(shaped.state), shaped.name, converting.label_key(shaped.labels)
 
 
-def silence(raw: Any, silencing: int = 0) -> Silence:
-    item = converting.mapping(raw)
+def silence(value: Any, silencing: int = 0) -> Silence:
+    item = raw.fields(value, dict)
     return Silence(
         id=hygiene.clean(item.get("id", "")),
         state=silence_state(item),
@@ -146,12 +146,14 @@ def silence(raw: Any, silencing: int = 0) -> Silence:
     )
 
 
-def silence_state(raw: Any) -> str:
-    return hygiene.clean(converting.mapping(converting.mapping(raw).get("status")).get("state", ""))
+def silence_state(value: Any) -> str:
+    return hygiene.clean(raw.fields(raw.fields(value, dict).get("status"), dict).get("state", ""))
 
 
-def silence_matchers(raw: Any) -> list[matchers.Matcher | None]:
-    return [matchers.from_api(m) for m in converting.items(converting.mapping(raw).get("matchers"))]
+def silence_matchers(value: Any) -> list[matchers.Matcher | None]:
+    return [
+        matchers.from_api(m) for m in raw.objects(raw.fields(value, dict).get("matchers"), dict)
+    ]
 
 
 def silence_order(shaped: Silence) -> tuple[int, int]:
@@ -165,17 +167,17 @@ def silence_order(shaped: Silence) -> tuple[int, int]:
 def silenced_counts(raw_alerts: Iterable[Any]) -> collections.Counter[str]:
     """Silence id -> how many alerts it silences now."""
     counts: collections.Counter[str] = collections.Counter()
-    for raw in raw_alerts:
-        status = converting.mapping(converting.mapping(raw).get("status"))
+    for item in raw_alerts:
+        status = raw.fields(raw.fields(item, dict).get("status"), dict)
         counts.update(_texts(status.get("silencedBy")))
     return counts
 
 
-def group(raw: Any, limit: int) -> AlertGroup:
-    item = converting.mapping(raw)
+def group(value: Any, limit: int) -> AlertGroup:
+    item = raw.fields(value, dict)
     group_labels = converting.labels(item.get("labels"))
     members: list[GroupedAlert] = []
-    for raw_alert in converting.items(item.get("alerts")):
+    for raw_alert in raw.objects(item.get("alerts"), dict):
         shaped = alert(raw_alert)
         rest = {k: v for k, v in (shaped.labels or {}).items() if group_labels.get(k) != v}
         members.append(
@@ -189,12 +191,12 @@ def group(raw: Any, limit: int) -> AlertGroup:
     members.sort(key=lambda a: (STATES.index(a.state), a.name, converting.label_key(a.labels)))
     return AlertGroup(
         labels=group_labels,
-        receiver=hygiene.clean(converting.mapping(item.get("receiver")).get("name", "")),
+        receiver=hygiene.clean(raw.fields(item.get("receiver"), dict).get("name", "")),
         total=len(members),
         by_state=dict(collections.Counter(a.state for a in members)),
         alerts=members[:limit],
     )
 
 
-def _texts(raw: Any) -> list[str]:
-    return [hygiene.clean(x) for x in converting.items(raw)]
+def _texts(value: Any) -> list[str]:
+    return [hygiene.clean(x) for x in raw.elements(value)]

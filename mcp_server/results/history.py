@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core import timespec
+from ..core import raw, timespec
 from . import converting
 
 FLAPPING_RUNS = 3
@@ -52,12 +52,11 @@ class History(_Result):
 
 def history(query: str, raw_result: Any, start: float, end: float, step: float) -> History:
     """From the `result` of a query_range of one ALERTS series (none: it never fired)."""
-    series = converting.items(raw_result)
+    series = raw.objects(raw_result, dict)
     times = sorted(
         seconds
-        for point in converting.items(converting.mapping(series[0]).get("values") if series else [])
-        if (seconds := converting.seconds(converting.items(point)[0] if point else None))
-        is not None
+        for point in raw.elements(series[0].get("values") if series else [])
+        if (seconds := converting.seconds(raw.elements(point)[0] if point else None)) is not None
     )
     runs = _runs(times, step)
     reaching_end = bool(runs) and runs[-1][1] >= end - step * _SLACK

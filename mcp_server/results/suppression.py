@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core import hygiene, timespec
+from ..core import hygiene, raw, timespec
 from ..promql import matchers
 from . import alerting, converting
 
@@ -87,9 +87,9 @@ def silences(
 ) -> Silences:
     found: dict[str, list[SilenceMatch]] = {"active": [], "pending": [], "expired": []}
     almost: list[SilenceMatch] = []
-    for raw in raw_silences:
-        state = alerting.silence_state(raw)
-        listed = [m for m in alerting.silence_matchers(raw) if m is not None]
+    for entry in raw_silences:
+        state = alerting.silence_state(entry)
+        listed = [m for m in alerting.silence_matchers(entry) if m is not None]
         failing = [m for m in listed if not m.matches(labels)]
         if (
             not listed
@@ -98,11 +98,11 @@ def silences(
         ):
             continue
         if not failing and state in found:
-            ended = timespec.moment_milliseconds(str(converting.mapping(raw).get("endsAt", "")))
+            ended = timespec.moment_milliseconds(str(raw.fields(entry, dict).get("endsAt", "")))
             if state != "expired" or (ended or 0) >= expired_after_ms:
-                found[state].append(_silence(raw, state, None))
+                found[state].append(_silence(entry, state, None))
         elif failing and state != "expired":
-            almost.append(_silence(raw, state, _difference(failing[0], labels)))
+            almost.append(_silence(entry, state, _difference(failing[0], labels)))
     expired = sorted(found["expired"], key=lambda s: s.ends_at or "", reverse=True)
     return Silences(
         applying=found["active"][:MAX_LISTED] or None,
@@ -112,8 +112,8 @@ def silences(
     )
 
 
-def _silence(raw: Any, state: str, differs: Difference | None) -> SilenceMatch:
-    shaped = alerting.silence(raw)
+def _silence(value: Any, state: str, differs: Difference | None) -> SilenceMatch:
+    shaped = alerting.silence(value)
     return SilenceMatch(
         id=shaped.id,
         state=state,
@@ -155,17 +155,15 @@ Rule = tuple[list[matchers.Matcher], list[matchers.Matcher], list[str]]
 def inhibition_rules(raw_rules: Sequence[Any]) -> list[Rule]:
     """The rules of Alertmanager's configuration, old (`source_match`) and new forms."""
     rules: list[Rule] = []
-    for raw in raw_rules:
-        rule = converting.mapping(raw)
+    for entry in raw_rules:
+        rule = raw.fields(entry, dict)
         sides = []
         for side in ("source", "target"):
-            found = [
-                matchers.from_text(str(t)) for t in converting.items(rule.get(f"{side}_matchers"))
-            ]
+            found = [matchers.from_text(str(t)) for t in raw.elements(rule.get(f"{side}_matchers"))]
             found += matchers.from_mapping(rule.get(f"{side}_match"), matchers.Op.EQUAL)
             found += matchers.from_mapping(rule.get(f"{side}_match_re"), matchers.Op.REGEX)
             sides.append([m for m in found if m is not None])
-        rules.append((sides[0], sides[1], [str(e) for e in converting.items(rule.get("equal"))]))
+        rules.append((sides[0], sides[1], [str(e) for e in raw.elements(rule.get("equal"))]))
     return rules
 
 
@@ -173,14 +171,14 @@ def inhibitions(alert: Any, others: Sequence[Any], rules: Sequence[Rule]) -> Inh
     """What inhibits `alert` (Alertmanager's own verdict), and the rules one label away:
     its target side matches but the firing source differs in one `equal` label, or its
     target side misses the alert by one matcher while a source with equal labels fires."""
-    labels = converting.labels(converting.mapping(alert).get("labels"))
-    by_fingerprint = {str(converting.mapping(o).get("fingerprint", "")): o for o in others}
-    status = converting.mapping(converting.mapping(alert).get("status"))
+    labels = converting.labels(raw.fields(alert, dict).get("labels"))
+    by_fingerprint = {str(raw.fields(o, dict).get("fingerprint", "")): o for o in others}
+    status = raw.fields(raw.fields(alert, dict).get("status"), dict)
     inhibited_by = [
         _inhibiting(by_fingerprint[f])
         if f in by_fingerprint
         else InhibitingAlert(name="", fingerprint=hygiene.clean(f))
-        for f in converting.items(status.get("inhibitedBy"))
+        for f in raw.elements(status.get("inhibitedBy"))
     ]
     firing = [o for o in others if alerting.state_of(o) != "unprocessed" and o is not alert]
     almost: list[NearInhibition] = []
@@ -209,7 +207,7 @@ def _near(
         equal=[hygiene.clean(e) for e in equal] or None,
     )
     for other in firing:
-        source = converting.labels(converting.mapping(other).get("labels"))
+        source = converting.labels(raw.fields(other, dict).get("labels"))
         if not matchers.matches_all(source_side, source):
             continue
         unequal = [e for e in equal if source.get(e, "") != labels.get(e, "")]
@@ -225,6 +223,6 @@ def _near(
     return None
 
 
-def _inhibiting(raw: Any) -> InhibitingAlert:
-    shaped = alerting.alert(raw)
+def _inhibiting(value: Any) -> InhibitingAlert:
+    shaped = alerting.alert(value)
     return InhibitingAlert(name=shaped.name, labels=shaped.labels, fingerprint=shaped.fingerprint)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends import alertmanager, prometheus
-from ..core import errors, hygiene, timespec
+from ..core import errors, hygiene, raw, timespec
 from ..promql import conditions, syntax
 from ..results import converting, history, investigation, models, suppression
 from ..sources import datasources
@@ -39,7 +39,7 @@ class Series:
     def owns(self, raw_metric: Any) -> bool:
         return all(
             self.labels.get(name) == value
-            for name, value in converting.mapping(raw_metric).items()
+            for name, value in raw.fields(raw_metric, dict).items()
             if name != "__name__" and name not in self.overridden
         )
 
@@ -77,11 +77,11 @@ async def _value(prom: Backend, expression: str, milliseconds: int, alert: Serie
         answer = await prom.client.get("/api/v1/query", params)
     except errors.UpstreamError as exc:
         return None, f"{exc.code}: {exc.message}"
-    data = converting.mapping(answer.data)
+    data = raw.fields(answer.data, dict)
     result = data.get("result")
     if data.get("resultType") == "scalar":
         return _sample(result), None
-    series = [converting.mapping(s) for s in converting.items(result)]
+    series = raw.objects(result, dict)
     mine = [s for s in series if alert.owns(s.get("metric"))]
     if len(mine) == 1:
         return _sample(mine[0].get("value")), None
@@ -92,8 +92,8 @@ async def _value(prom: Backend, expression: str, milliseconds: int, alert: Serie
     return None, f"{len(series)} series, {len(mine)} of them with the alert's labels"
 
 
-def _sample(raw: Any) -> str | None:
-    pair = converting.items(raw)
+def _sample(value: Any) -> str | None:
+    pair = raw.elements(value)
     return str(pair[1]) if len(pair) == 2 else None
 
 
@@ -155,11 +155,11 @@ def _reading(
 
 
 def _plain(name: str, milliseconds: int, value: Value) -> investigation.Reading:
-    raw, note = value
+    sample, note = value
     return investigation.Reading(
         at=name,
         time=timespec.isoformat(milliseconds / 1000),
-        value=models.number(raw) if raw is not None else None,
+        value=models.number(sample) if sample is not None else None,
         note=hygiene.clean(note) if note else None,
     )
 
@@ -193,7 +193,7 @@ async def read_history(
         answer = await prom.client.get("/api/v1/query_range", params)
     except errors.UpstreamError as exc:
         return None, f"history unavailable: {exc.code}: {exc.message}"
-    result = converting.mapping(answer.data).get("result")
+    result = raw.fields(answer.data, dict).get("result")
     return history.history(query, result, start, end, step), None
 
 
@@ -201,7 +201,7 @@ async def read_suppression(
     am: Backend, alert: Any, every_alert: Sequence[Any], expired_after_ms: int
 ) -> tuple[suppression.Silences | None, suppression.Inhibitions | None, list[str]]:
     """Silences and inhibitions of `alert` (an Alertmanager alert), each best effort."""
-    labels = converting.labels(converting.mapping(alert).get("labels"))
+    labels = converting.labels(raw.fields(alert, dict).get("labels"))
     found_silences, status = await asyncio.gather(
         alertmanager.silences(am.datasource, am.client),
         alertmanager.status(am.datasource, am.client),

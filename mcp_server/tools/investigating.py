@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ..backends import capabilities, live
-from ..core import errors, hygiene, timespec
+from ..core import errors, hygiene, raw, timespec
 from ..promql import matchers
 from ..results import (
     alerting,
@@ -95,7 +95,7 @@ async def _investigate(
         moments = _moments(found, interval, past, now)
         owner = evidence.Series(
             prom_labels or _am_labels(found),
-            frozenset(converting.mapping(found.rule.get("labels"))),
+            frozenset(raw.fields(found.rule.get("labels"), dict)),
         )
         expression = str(found.rule.get("query", ""))
         conditions, evaluation_notes = await evidence.evaluate(
@@ -119,7 +119,7 @@ async def _investigate(
 
 
 def _am_labels(found: locating.Found) -> dict[str, str]:
-    return converting.labels(converting.mapping(found.am_alert).get("labels"))
+    return converting.labels(raw.fields(found.am_alert, dict).get("labels"))
 
 
 async def _history(
@@ -151,9 +151,9 @@ def _moments(
     the start of the latest firing run in the history (an alert resolved now)."""
     rule_alert = found.rule_alert or {}
     active = timespec.moment_milliseconds(str(rule_alert.get("activeAt", "")))
-    am_start = converting.mapping(found.am_alert).get("startsAt")
+    am_start = raw.fields(found.am_alert, dict).get("startsAt")
     firing = timespec.moment_milliseconds(str(am_start)) if am_start else None
-    waits = converting.seconds(converting.mapping(found.rule).get("duration")) or 0.0
+    waits = converting.seconds(raw.fields(found.rule, dict).get("duration")) or 0.0
     if firing is None and past is not None and past.latest_run is not None:
         firing = timespec.moment_milliseconds(past.latest_run.start)
     anchor = active if active is not None else firing
@@ -208,7 +208,7 @@ def _rule(found: locating.Found) -> investigation.Rule | None:
     rule = found.rule
     templates = converting.labels(rule.get("annotations"))
     shown = converting.labels(
-        converting.mapping(found.am_alert or found.rule_alert).get("annotations")
+        raw.fields(found.am_alert or found.rule_alert, dict).get("annotations")
     )
     error = rule.get("lastError")
     return investigation.Rule(

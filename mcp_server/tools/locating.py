@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import alertmanager, capabilities, live
-from ..core import errors, hygiene
+from ..core import errors, hygiene, raw
 from ..promql import matchers
 from ..results import alerting, converting, investigation
 from ..sources import datasources
@@ -33,10 +33,10 @@ class Reference:
     matchers: tuple[matchers.Matcher, ...]
 
     def takes(self, raw_alert: Any) -> bool:
-        item = converting.mapping(raw_alert)
+        item = raw.fields(raw_alert, dict)
         if self.fingerprint is not None and item.get("fingerprint") == self.fingerprint:
             return True
-        labels = converting.mapping(item.get("labels"))
+        labels = raw.fields(item.get("labels"), dict)
         return bool(self.matchers) and matchers.matches_all(self.matchers, labels)
 
     @property
@@ -146,7 +146,7 @@ async def rules(proms: Sequence[evidence.Backend], notes: list[str]) -> Rules:
             "/api/v1/rules",
             [("type", "alert")],
         )
-        return converting.items(converting.mapping(answer.data).get("groups"))
+        return raw.objects(raw.fields(answer.data, dict).get("groups"), dict)
 
     answers = await asyncio.gather(*(one(p) for p in proms), return_exceptions=True)
     found: Rules = []
@@ -186,7 +186,7 @@ def locate(reference: Reference, from_am: bool, am_alerts: list[Any], rules: Rul
         )
         if not chosen:
             return _resolved(reference, rules)
-        found = _rule_of(converting.mapping(chosen[0].get("labels")), rules)
+        found = _rule_of(raw.fields(chosen[0].get("labels"), dict), rules)
         found.am_alert = chosen[0]
         found.others = [_other_am(a) for a in chosen[1:]]
         return found
@@ -195,8 +195,8 @@ def locate(reference: Reference, from_am: bool, am_alerts: list[Any], rules: Rul
             (prom, group, rule, item)
             for prom, groups in rules
             for group in groups
-            for rule in converting.items(converting.mapping(group).get("rules"))
-            for item in converting.items(converting.mapping(rule).get("alerts"))
+            for rule in raw.objects(raw.fields(group, dict).get("rules"), dict)
+            for item in raw.objects(raw.fields(rule, dict).get("alerts"), dict)
             if reference.takes(item)
         ),
         key=lambda c: _RULE_STATES.get(str(c[3].get("state")), 2),
@@ -205,7 +205,7 @@ def locate(reference: Reference, from_am: bool, am_alerts: list[Any], rules: Rul
         return _resolved(reference, rules)
     prom, group, rule, item = candidates[0]
     found = Found(None, prom, group, rule, item, [_other_rule_alert(c[3]) for c in candidates[1:]])
-    found.am_alert = _am_alert_of(converting.mapping(item.get("labels")), am_alerts)
+    found.am_alert = _am_alert_of(raw.fields(item.get("labels"), dict), am_alerts)
     return found
 
 
@@ -216,9 +216,9 @@ def _resolved(reference: Reference, rules: Rules) -> Found | None:
     name = wanted.get(matchers.ALERTNAME)
     for prom, groups in rules:
         for group in groups:
-            for rule in converting.items(converting.mapping(group).get("rules")):
-                if name is not None and converting.mapping(rule).get("name") == name:
-                    labels = {**converting.labels(converting.mapping(rule).get("labels")), **wanted}
+            for rule in raw.objects(raw.fields(group, dict).get("rules"), dict):
+                if name is not None and raw.fields(rule, dict).get("name") == name:
+                    labels = {**converting.labels(raw.fields(rule, dict).get("labels")), **wanted}
                     return Found(None, prom, group, rule, resolved=labels)
     return None
 
@@ -231,13 +231,13 @@ def _rule_of(labels: Mapping[str, str], rules: Rules) -> Found:
     best_size = -1
     for prom, groups in rules:
         for group in groups:
-            for rule in converting.items(converting.mapping(group).get("rules")):
-                if converting.mapping(rule).get("name") != name:
+            for rule in raw.objects(raw.fields(group, dict).get("rules"), dict):
+                if raw.fields(rule, dict).get("name") != name:
                     continue
-                if best.rule is None and _subset(converting.mapping(rule).get("labels"), labels):
+                if best.rule is None and _subset(raw.fields(rule, dict).get("labels"), labels):
                     best = Found(None, prom, group, rule)
-                for item in converting.items(converting.mapping(rule).get("alerts")):
-                    item_labels = converting.mapping(converting.mapping(item).get("labels"))
+                for item in raw.objects(raw.fields(rule, dict).get("alerts"), dict):
+                    item_labels = raw.fields(raw.fields(item, dict).get("labels"), dict)
                     if _subset(item_labels, labels) and len(item_labels) > best_size:
                         best, best_size = Found(None, prom, group, rule, item), len(item_labels)
     return best
@@ -246,28 +246,26 @@ def _rule_of(labels: Mapping[str, str], rules: Rules) -> Found:
 def _am_alert_of(labels: Mapping[str, str], am_alerts: list[Any]) -> dict[str, Any] | None:
     """The Alertmanager alert of a Prometheus alert: its labels plus the fewest others."""
     mine = [
-        a
-        for a in am_alerts
-        if _subset(labels, converting.mapping(converting.mapping(a).get("labels")))
+        a for a in am_alerts if _subset(labels, raw.fields(raw.fields(a, dict).get("labels"), dict))
     ]
-    return min(mine, key=lambda a: len(converting.mapping(a.get("labels"))), default=None)
+    return min(mine, key=lambda a: len(raw.fields(a.get("labels"), dict)), default=None)
 
 
 def _subset(small: Any, large: Mapping[str, Any]) -> bool:
-    return all(large.get(k) == v for k, v in converting.mapping(small).items())
+    return all(large.get(k) == v for k, v in raw.fields(small, dict).items())
 
 
-def _other_am(raw: Any) -> investigation.Other:
-    shaped = alerting.alert(raw)
+def _other_am(value: Any) -> investigation.Other:
+    shaped = alerting.alert(value)
     return investigation.Other(
         state=shaped.state, labels=shaped.labels, fingerprint=shaped.fingerprint
     )
 
 
-def _other_rule_alert(raw: Any) -> investigation.Other:
-    item_labels = converting.labels(converting.mapping(raw).get("labels"))
+def _other_rule_alert(value: Any) -> investigation.Other:
+    item_labels = converting.labels(raw.fields(value, dict).get("labels"))
     item_labels.pop(matchers.ALERTNAME, None)
-    state = hygiene.clean(converting.mapping(raw).get("state", ""))
+    state = hygiene.clean(raw.fields(value, dict).get("state", ""))
     return investigation.Other(state=state, labels=item_labels or None)
 
 
@@ -278,16 +276,14 @@ def not_found(
     rules: Rules,
     from_am: bool,
 ) -> str:
-    names = {
-        str(converting.mapping(a.get("labels")).get(matchers.ALERTNAME, "")) for a in am_alerts
-    }
+    names = {str(raw.fields(a.get("labels"), dict).get(matchers.ALERTNAME, "")) for a in am_alerts}
     if not from_am:
         names = {
-            str(converting.mapping(r).get("name", ""))
+            str(raw.fields(r, dict).get("name", ""))
             for _, groups in rules
             for g in groups
-            for r in converting.items(converting.mapping(g).get("rules"))
-            if converting.items(converting.mapping(r).get("alerts"))
+            for r in raw.objects(raw.fields(g, dict).get("rules"), dict)
+            if raw.objects(raw.fields(r, dict).get("alerts"), dict)
         }
     close = difflib.get_close_matches(wanted.strip().split("{")[0], sorted(names), n=3)
     message = (
