@@ -64,6 +64,7 @@ bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.propagation
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
+	$(UV) run --locked python -m bench.alerting_sizes  # Alertmanager tools and investigate_alert vs raw API JSON
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
 	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
