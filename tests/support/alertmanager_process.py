@@ -20,12 +20,14 @@ import contextlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -87,9 +89,13 @@ def config(
 
 @contextlib.contextmanager
 def running_alertmanager(
-    workdir: Path, *, inhibit_rules: Sequence[Mapping[str, object]] = ()
+    workdir: Path,
+    *,
+    inhibit_rules: Sequence[Mapping[str, object]] = (),
+    web: WebSecurity | None = None,
 ) -> Iterator[RunningAlertmanager]:
     """Start Alertmanager on 127.0.0.1 with ``inhibit_rules``; stopped when the block exits.
+    With ``web``, it serves HTTPS and asks for basic auth (and a client certificate).
 
     Raises AlertmanagerUnavailable when the binary is missing or it does not come up.
     """
@@ -101,10 +107,11 @@ def running_alertmanager(
     owner = f"fixture-{uuid.uuid4().hex}"
     config_path.write_text(json.dumps(config(inhibit_rules, owner), indent=2))  # JSON is YAML
     log_path = workdir / "alertmanager.log"
-    with httpx.Client(timeout=2.0, trust_env=False) as client:
+    flags, scheme, client_options = _web(workdir, web)
+    with httpx.Client(timeout=2.0, trust_env=False, **client_options) as client:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             port = prometheus_process._free_port()
-            url = f"http://127.0.0.1:{port}"
+            url = f"{scheme}://127.0.0.1:{port}"
             with log_path.open("ab") as log:
                 log.write(f"--- start attempt {attempt} on port {port}\n".encode())
                 log.flush()
@@ -117,6 +124,7 @@ def running_alertmanager(
                         f"--web.external-url={url}",
                         "--cluster.listen-address=",
                         "--log.level=warn",
+                        *flags,
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -141,6 +149,40 @@ def running_alertmanager(
             finally:
                 prometheus_process._stop(process)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class WebSecurity:
+    """Alertmanager's own web configuration (`--web.config.file`): TLS with this certificate,
+    basic auth for `username` (its bcrypt `password_hash`), client certificates signed by
+    `client_ca` when set. The readiness checks use `ca`, the password and `client_cert`."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    username: str
+    password: str
+    password_hash: str
+    client_ca_file: Path | None = None
+    client_cert: tuple[Path, Path] | None = None
+
+
+def _web(workdir: Path, web: WebSecurity | None) -> tuple[list[str], str, dict[str, Any]]:
+    """Extra flags, the URL scheme and the readiness client's options."""
+    if web is None:
+        return [], "http", {}
+    tls: dict[str, str] = {"cert_file": str(web.cert_file), "key_file": str(web.key_file)}
+    if web.client_ca_file is not None:
+        tls |= {"client_ca_file": str(web.client_ca_file)}
+        tls |= {"client_auth_type": "RequireAndVerifyClientCert"}
+    document = {"tls_server_config": tls, "basic_auth_users": {web.username: web.password_hash}}
+    path = workdir / "web.yml"
+    path.write_text(json.dumps(document))
+    context = ssl.create_default_context(cafile=str(web.ca_file))
+    if web.client_cert is not None:
+        context.load_cert_chain(*web.client_cert)
+    options = {"verify": context, "auth": (web.username, web.password)}
+    return [f"--web.config.file={path}"], "https", options
 
 
 def _wait_ready(
