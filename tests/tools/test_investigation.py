@@ -15,10 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcp_server.backends import live, pooling
 from mcp_server.results import budget
-from mcp_server.sources import datasources, registry
-from mcp_server.tools import locating
 from tests.support import alerting, answers
 from tests.support import prometheus_process as synthetic
 from tests.support.alerting import AlertingStack
@@ -283,46 +280,6 @@ async def test_the_answer_fits_a_small_budget(alerting_mcp: McpClient) -> None:
     answer = json.loads(text)
     assert answer["alert"]["name"] == "HighBacklog"
     assert answer["cut"]["parts"][:2] == ["next", "conditions.parts"]
-
-
-async def test_a_bare_link_in_a_custom_resource_means_its_own_namespace_first() -> None:
-    live_registry = registry.Registry()
-
-    def declared(
-        source: datasources.SourceKind, location: str, **fields: Any
-    ) -> registry.Contribution:
-        ident = fields.pop("id", location)
-        datasource = datasources.Datasource(
-            id=datasources.DatasourceId(ident),
-            name=ident,
-            source=datasources.Source(source, location),
-            connection=datasources.Connection(url="http://127.0.0.1:9"),
-            **fields,
-        )
-        return registry.Contribution(datasource.source, (datasource,))
-
-    cr, file = datasources.SourceKind.CUSTOM_RESOURCE, datasources.SourceKind.FILE
-    live_registry.put_many(
-        [
-            declared(
-                cr,
-                "mon/am",
-                kind=datasources.DatasourceKind.ALERTMANAGER,
-                alerts_from=("prom", "other"),
-            ),
-            declared(cr, "mon/prom"),
-            declared(file, "/etc/ds.yaml", id="prom"),
-            declared(file, "/etc/other.yaml", id="other"),
-        ]
-    )
-    pool = pooling.ClientPool(default_timeout=5, max_response_bytes=1 << 20)
-    backends = live.Backends(live_registry, pool)
-    am = live_registry.current().datasources[datasources.DatasourceId("mon/am")]
-    notes: list[str] = []
-    found = await locating.linked_prometheus(backends, am, notes)
-    assert [b.datasource.id for b in found] == ["mon/prom", "other"]
-    assert notes == []
-    await pool.aclose()
 
 
 INVESTIGATION_ARGUMENTS = st.fixed_dictionaries(
