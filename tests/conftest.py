@@ -122,23 +122,13 @@ it, and the same Alertmanager declared without links."""
 def alerting_server(
     tmp_path_factory: pytest.TempPathFactory, alerting_stack: alerting.AlertingStack
 ) -> Iterator[RunningServer]:
-    path = tmp_path_factory.mktemp("alerting-provisioning") / "datasources.yaml"
     am = {"type": "alertmanager", "url": alerting_stack.alertmanager.url}
-    document = {
-        "apiVersion": 1,
-        "datasources": [
-            {"name": "prom", "type": "prometheus", "url": alerting_stack.prometheus.url},
-            {
-                **am,
-                "name": "am",
-                "jsonData": {"implementation": "prometheus", "alertsFrom": ["prom"]},
-            },
-            {**am, "name": "am-unlinked", "jsonData": {"implementation": "prometheus"}},
-        ],
-    }
-    path.write_text(json.dumps(document))
-    config = harness.make_settings(sources={"datasources_path": path})
-    with harness.serve_in_thread(config) as running:
+    with harness.serving_datasources(
+        tmp_path_factory.mktemp("alerting-provisioning"),
+        {"name": "prom", "type": "prometheus", "url": alerting_stack.prometheus.url},
+        {**am, "name": "am", "jsonData": {"implementation": "prometheus", "alertsFrom": ["prom"]}},
+        {**am, "name": "am-unlinked", "jsonData": {"implementation": "prometheus"}},
+    ) as running:
         yield running
 
 

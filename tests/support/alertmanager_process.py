@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from mcp_server.demo import local
 from tests.support import prometheus_process
 
 START_TIMEOUT_S = 10.0
@@ -110,7 +111,7 @@ def running_alertmanager(
     flags, scheme, client_options = _web(workdir, web)
     with httpx.Client(timeout=2.0, trust_env=False, **client_options) as client:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = prometheus_process._free_port()
+            port = local.free_port()
             url = f"{scheme}://127.0.0.1:{port}"
             with log_path.open("ab") as log:
                 log.write(f"--- start attempt {attempt} on port {port}\n".encode())

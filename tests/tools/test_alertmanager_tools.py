@@ -18,7 +18,7 @@ from fastmcp import Client
 
 from mcp_server.backends import alertmanager as am_api
 from mcp_server.core import errors, hygiene
-from tests.support import alerting, harness
+from tests.support import alerting, answers, harness
 from tests.support.alerting import AlertingStack
 from tests.support.answers import call, call_error
 from tests.support.harness import McpClient
@@ -40,6 +40,20 @@ def expected_state(alert: dict[str, Any]) -> str:
     if status["inhibitedBy"]:
         return "inhibited"
     return str(STATE_OF[status["state"]])
+
+
+ALERTING_TOOLS = (
+    "list_alertmanager_alerts",
+    "list_silences",
+    "list_alert_groups",
+    "investigate_alert",
+)
+
+
+async def test_the_alerting_tools_are_listed_read_only_without_schemas_and_short(
+    alerting_mcp: McpClient,
+) -> None:
+    await answers.listed_lean(alerting_mcp, ALERTING_TOOLS, description_under=250)
 
 
 async def test_list_datasources_shows_each_datasource_type(alerting_mcp: McpClient) -> None:

@@ -6,13 +6,12 @@ flapping alert's history; both directions of the links; and arguments that canno
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_server.results import budget
@@ -314,15 +313,9 @@ CODES = {"invalid_argument", "datasource_not_found", "unsupported", "query_rejec
 def test_any_arguments_give_a_result_or_a_coded_tool_error(
     alerting_server: RunningServer, tool: str, strategy: Any
 ) -> None:
-    @settings(
-        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @answers.fuzzing(25)
     @given(arguments=strategy)
     def check(arguments: dict[str, Any]) -> None:
-        is_error, body = asyncio.run(answers.fresh_call(alerting_server.mcp_url, tool, arguments))
-        assert "Traceback" not in body
-        if is_error:
-            error = json.loads(body)["error"]
-            assert error["code"] in CODES, error
+        answers.assert_result_or_coded_error(alerting_server.mcp_url, tool, arguments, CODES)
 
     check()
