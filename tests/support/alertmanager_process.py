@@ -31,8 +31,7 @@ from typing import Any
 
 import httpx
 
-from mcp_server.demo import local
-from tests.support import prometheus_process
+from tests.support import ports, prometheus_process
 
 START_TIMEOUT_S = 10.0
 _PORT_ATTEMPTS = 3
@@ -111,7 +110,7 @@ def running_alertmanager(
     flags, scheme, client_options = _web(workdir, web)
     with httpx.Client(timeout=2.0, trust_env=False, **client_options) as client:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = local.free_port()
+            port = ports.free_port()
             url = f"{scheme}://127.0.0.1:{port}"
             with log_path.open("ab") as log:
                 log.write(f"--- start attempt {attempt} on port {port}\n".encode())
