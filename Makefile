@@ -15,13 +15,20 @@ PYTEST_ARGS ?=
 
 .PHONY: install prerequisites helm run test lint format bench e2e image image-check chart-check clean
 
-prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
+prerequisites:  ## uv, prometheus and alertmanager binaries (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	@if [ -z "$$PROMETHEUS_BIN" ] && ! command -v prometheus >/dev/null; then \
 	  if command -v apt-get >/dev/null; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; \
 	  else echo "install prometheus (or set PROMETHEUS_BIN) and retry" >&2; exit 1; fi; \
+	fi
+	@if [ -z "$$ALERTMANAGER_BIN" ] && ! command -v prometheus-alertmanager >/dev/null \
+	    && ! command -v alertmanager >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+	  else echo "install prometheus-alertmanager (or set ALERTMANAGER_BIN) and retry" >&2; exit 1; fi; \
 	fi
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq npm >/dev/null; }
@@ -57,6 +64,7 @@ bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.propagation
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
+	$(UV) run --locked python -m bench.alerting_sizes  # Alertmanager tools and investigate_alert vs raw API JSON
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
 	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 

@@ -23,12 +23,21 @@ from starlette.types import ASGIApp
 
 from .. import __version__
 from ..auth import authentication, authorization
-from ..backends import facts, live, pooling
+from ..backends import alertmanager, facts, live, pooling
 from ..core import errors, settings
 from ..kube import kubeclient
 from ..protocol import calls, listing, mounting
 from ..sources import datasources, filewatch, readiness, registry
-from ..tools import checking, estimating, framing, guidance, inspecting, querying
+from ..tools import (
+    alerting,
+    checking,
+    estimating,
+    framing,
+    guidance,
+    inspecting,
+    investigating,
+    querying,
+)
 from . import health, hosting, listeners, servers
 
 logger = logging.getLogger(__name__)
@@ -43,7 +52,14 @@ Answers fit a token budget: `summarized` and `truncated` say what was cut and ho
 narrow; empty answers carry `suggestions`. Errors carry a code: fix arguments on \
 invalid_*, retry retryable ones."""
 
-TOOLS = (*querying.TOOLS, *inspecting.TOOLS, *checking.TOOLS, *estimating.TOOLS)
+TOOLS = (
+    *querying.TOOLS,
+    *inspecting.TOOLS,
+    *checking.TOOLS,
+    *estimating.TOOLS,
+    *alerting.TOOLS,
+    *investigating.TOOLS,
+)
 """Every tool, in the order tools/list shows them."""
 
 
@@ -117,7 +133,17 @@ class Application:
     async def build_info(
         self, datasource: datasources.Datasource, *, timeout: float
     ) -> Mapping[str, object]:
-        return await facts.build_info(self.pool.client_for(datasource), timeout=timeout)
+        """What the operator's probe reads: Prometheus's buildinfo, or an Alertmanager's
+        version from its status."""
+        client = self.pool.client_for(datasource)
+        if datasource.kind is datasources.DatasourceKind.ALERTMANAGER:
+            try:
+                status = await alertmanager.status(datasource, client, timeout=timeout)
+            except errors.Unsupported as exc:  # a 404: it answers, but not as an Alertmanager
+                raise errors.EndpointNotFound(exc.message) from None
+            version = status.get("versionInfo")
+            return version if isinstance(version, dict) else {}
+        return await facts.build_info(client, timeout=timeout)
 
     async def serve(self, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
         """Serve until `request_stop`.

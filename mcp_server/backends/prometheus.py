@@ -1,4 +1,5 @@
-"""HTTP client for one Prometheus-compatible API.
+"""HTTP client for one Prometheus-compatible API (or Alertmanager's API v2, whose answers
+`alertmanager` decodes).
 
 This is the seam where the HTTP client (aiohttp) meets the rest of the code: transport
 failures and Prometheus error bodies are translated into `errors` here, once: a parse error
@@ -17,7 +18,7 @@ import re
 import socket
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -53,6 +54,11 @@ class ApiResult:
     """Read it as the shape Prometheus documents for the API with `raw.fields` or
     `raw.objects`: this is where untyped JSON ends."""
     warnings: tuple[str, ...] = ()
+
+
+Decoder = Callable[[int, bytes], ApiResult]
+"""How an API other than Prometheus's turns a status and body into an answer or our error
+(`alertmanager.decode`); without one, Prometheus's `{"status": ..., "data": ...}` envelope."""
 
 
 class PrometheusClient:
@@ -120,6 +126,7 @@ class PrometheusClient:
         cache_seconds: float = 0.0,
         refresh: bool = False,
         agent_promql: bool = False,
+        decoder: Decoder | None = None,
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
 
@@ -139,7 +146,7 @@ class PrometheusClient:
         effective_timeout = min(timeout or self.timeout, self.timeout)
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
-        key = (path, tuple(params), effective_timeout, bearer_token)
+        key = (path, tuple(params), effective_timeout, bearer_token, decoder)
         if cache_seconds and not refresh:
             cached = self._answers.fresh(key)
             if cached is not None:
@@ -148,7 +155,7 @@ class PrometheusClient:
         try:
             answer = await self._answers.share(
                 key,
-                lambda: self._fetch(path, params, effective_timeout, bearer_token),
+                lambda: self._fetch(path, params, effective_timeout, bearer_token, decoder),
                 name=f"upstream-{self.datasource_id}",
                 joined=lambda: self._coalesced(path),
             )
@@ -164,7 +171,12 @@ class PrometheusClient:
         observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
 
     async def _fetch(
-        self, path: str, params: Params, effective_timeout: float, bearer_token: str | None
+        self,
+        path: str,
+        params: Params,
+        effective_timeout: float,
+        bearer_token: str | None,
+        decoder: Decoder | None,
     ) -> ApiResult:
         all_params: list[tuple[str, str | int | float | bool | None]] = [
             *params,
@@ -194,7 +206,7 @@ class PrometheusClient:
             except TimeoutError:
                 raise _timeout(effective_timeout) from None
             status = str(status_code)
-            return _decode(status_code, answer, effective_timeout)
+            return (decoder or _decode)(status_code, answer)
         finally:
             observability.UPSTREAM_REQUESTS.labels(self.datasource_id, path, status).inc()
             observability.UPSTREAM_LATENCY.labels(self.datasource_id, path).observe(
@@ -273,7 +285,7 @@ def _describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
 _ERROR_TYPE = re.compile(r"[a-z_]{1,32}")
 
 
-def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
+def _decode(status_code: int, body: bytes) -> ApiResult:
     try:
         payload: raw.Json = json.loads(body) if body else None
     except ValueError:

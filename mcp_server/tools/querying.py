@@ -48,7 +48,7 @@ async def list_datasources(
         models.DatasourceInfo(
             id=ds.id,
             name=ds.name,
-            type=ds.prometheus_type.value,
+            type=ds.type_name,
             uid=ds.uid,
             description=ds.description or None,
             labels=dict(ds.labels) or None,

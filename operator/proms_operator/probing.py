@@ -1,6 +1,7 @@
 """Periodic reachability probes of CR-backed datasources -> the Reachable condition.
 
-`/api/v1/status/buildinfo` tells both that the backend answers and which version it runs.
+`/api/v1/status/buildinfo` (an Alertmanager's `/api/v2/status`) tells both that the backend
+answers and which version it runs.
 A 404 still proves the backend is up (not every Prometheus-compatible API serves buildinfo),
 and a 401/403 on a datasource that forwards the caller's token is expected: the prober has
 no caller.
