@@ -26,7 +26,7 @@ from ..auth import authentication, authorization
 from ..backends import facts, live, pooling
 from ..core import errors, settings
 from ..kube import kubeclient
-from ..protocol import calls, listing, mounting
+from ..protocol import calls, listing, mounting, request_guard
 from ..sources import datasources, filewatch, readiness, registry
 from ..tools import checking, estimating, framing, guidance, inspecting, querying
 from . import health, hosting, listeners, servers
@@ -88,7 +88,10 @@ class Application:
         self.backends = live.Backends(self.registry, self.pool, authorizer=authorizer)
         self.mcp = build_mcp(self.backends, max_result_tokens=config.server.max_result_tokens)
         asgi, self.fast_path = mounting.mcp_asgi(self.mcp, fast=config.server.fast_path)
-        self.mcp_asgi = _authenticated(asgi, config.auth, self.kube_api)
+        self.mcp_asgi = request_guard.RequestGuard(
+            _authenticated(asgi, config.auth, self.kube_api),
+            request_guard.Allowed.of(config.server.allowed_hosts, config.server.allowed_origins),
+        )
         self.health_asgi = health.build_app(
             self.registry, self.readiness, lambda: self.fast_path.status
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import pathlib
+import re
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -45,6 +46,17 @@ class ServerSettings(_Frozen):
         True,
         description="MCP_FAST_PATH: on | off; off sends every tools/call through the MCP SDK "
         "(the fast path also stays off by itself on FastMCP/SDK releases it was not tested with)",
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="ALLOWED_HOSTS: comma-separated Host names (a name alone matches any port, "
+        "name:port only that port) the MCP port answers besides localhost, 127.0.0.1 and "
+        "[::1]; * answers any; required when HOST is not a loopback address",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="ALLOWED_ORIGINS: comma-separated browser origins (scheme://host[:port]) "
+        "that may call the MCP port besides loopback ones; * allows any",
     )
 
 
@@ -142,6 +154,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "SHUTDOWN_TIMEOUT_SECONDS": ("server", "shutdown_timeout_seconds"),
     "MAX_RESULT_TOKENS": ("server", "max_result_tokens"),
     "MCP_FAST_PATH": ("server", "fast_path"),
+    "ALLOWED_HOSTS": ("server", "allowed_hosts"),
+    "ALLOWED_ORIGINS": ("server", "allowed_origins"),
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),
@@ -184,6 +198,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     except ValidationError as exc:
         raise errors.ConfigurationError(_describe(exc)) from None
     _check_exposure(settings)
+    _check_request_guard(settings.server)
     return settings
 
 
@@ -192,7 +207,7 @@ def _shape(name: str, value: str) -> object:
         return value.lower()
     if name == "fast_path":
         return {"on": True, "off": False}.get(value.lower(), value)
-    if name in ("namespaces", "audiences"):
+    if name in ("namespaces", "audiences", "allowed_hosts", "allowed_origins"):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
 
@@ -242,3 +257,32 @@ def _check_exposure(settings: Settings) -> None:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"
         )
+
+
+_HOST = r"(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?)(:[0-9]{1,5})?"
+_HOST_ENTRY = re.compile(_HOST, re.IGNORECASE)
+_ORIGIN_ENTRY = re.compile(f"https?://{_HOST}", re.IGNORECASE)
+
+
+def _check_request_guard(server: ServerSettings) -> None:
+    """A wide bind must say which names it answers to: the server cannot know its own names
+    (a Service, a Route), and guessing lets a DNS-rebinding page through."""
+    if not server.allowed_hosts and not is_loopback(server.host):
+        raise errors.ConfigurationError(
+            f"HOST={server.host} is not a loopback address and ALLOWED_HOSTS is unset: list "
+            "the host names clients reach this server by (comma-separated, e.g. "
+            "proms-mcp.monitoring.svc; the Helm chart sets its own), or ALLOWED_HOSTS=* to "
+            "answer any Host header (no DNS-rebinding protection)"
+        )
+    for entry in server.allowed_hosts:
+        if entry != "*" and not _HOST_ENTRY.fullmatch(entry):
+            raise errors.ConfigurationError(
+                f"ALLOWED_HOSTS: {entry!r} is not a host name with an optional :port "
+                "(no scheme, no path), e.g. proms-mcp.example.com or proms-mcp.example.com:443"
+            )
+    for entry in server.allowed_origins:
+        if entry != "*" and not _ORIGIN_ENTRY.fullmatch(entry):
+            raise errors.ConfigurationError(
+                f"ALLOWED_ORIGINS: {entry!r} is not an origin: scheme://host[:port] without a "
+                "path, e.g. https://agents.example.com"
+            )

@@ -384,3 +384,13 @@ async def test_every_call_is_audited_with_the_user_and_no_token_is_ever_logged(
     for record in caplog.records:
         text = record.getMessage() + json.dumps(record.__dict__, default=str)
         assert "alice-token-0123456789" not in text and "not-a-known-token" not in text
+
+
+async def test_a_foreign_host_is_refused_before_its_token_is_reviewed(
+    app: assembly.Application, fake_api: FakeApi
+) -> None:
+    reviews = fake_api.token_reviews
+    headers = {"Authorization": "Bearer carol-token-0123456789", "Host": "evil.example.com"}
+    response = await post_initialize(app, headers)
+    assert response.status_code == 421
+    assert fake_api.token_reviews == reviews

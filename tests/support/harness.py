@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import httpx
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from prometheus_client import parser
 
 from mcp_server.app import assembly, hosting
 from mcp_server.core import settings
@@ -145,6 +147,16 @@ def poll(condition: Callable[[], bool], *, timeout: float = 10.0, interval: floa
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout:g}s")
+
+
+def metric(health_url: str, name: str, **labels: str) -> float:
+    """One sample of proms-mcp's own `/metrics` with these labels (0 before it has one)."""
+    text = httpx.get(f"{health_url}/metrics", trust_env=False, timeout=10).text
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return 0.0
 
 
 @contextlib.asynccontextmanager
