@@ -40,6 +40,10 @@ HEALTHY = ("soak-post", "soak-get", "soak-slash")
 FAILING = "soak-refused"
 FAILING_CODE = "backend_unavailable"
 ISSUE_CALLS = 20_000
+LOAD_GENERATOR_CALLS = 64
+"""MAX_CALLS_PER_CALLER of the servers the benchmarks start: a load generator is one caller
+(one address) with up to 32 calls in flight, which the default limit (8) would refuse;
+`python -m bench.fairness` measures the limit itself."""
 
 
 # --- the server under test --------------------------------------------------------------
@@ -161,6 +165,7 @@ def server_process(
         HEALTH_METRICS_PORT=str(health),
         PROMS_MCP_MODE="standalone",
         LOG_LEVEL="WARNING",
+        MAX_CALLS_PER_CALLER=str(LOAD_GENERATOR_CALLS),
     )
     if datasources is not None:
         path = folder / "soak-datasources.json"

@@ -47,12 +47,15 @@ TOOLS = (*querying.TOOLS, *inspecting.TOOLS, *checking.TOOLS, *estimating.TOOLS)
 """Every tool, in the order tools/list shows them."""
 
 
-def build_mcp(backends: live.Backends, *, max_result_tokens: int) -> FastMCP:
+def build_mcp(
+    backends: live.Backends, *, max_result_tokens: int, max_calls_per_caller: int
+) -> FastMCP:
     app = FastMCP(
         name="proms-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         middleware=[
+            calls.CallerLimit(max_calls_per_caller),
             calls.ArgumentErrors(),
             calls.ServerLimit(max_result_tokens),
             listing.LeanListing(backends),
@@ -86,7 +89,11 @@ class Application:
         self.kube_api = _kube_api(config) if _active(config) else None
         authorizer = _authorizer(config.auth, self.kube_api) if self.kube_api else None
         self.backends = live.Backends(self.registry, self.pool, authorizer=authorizer)
-        self.mcp = build_mcp(self.backends, max_result_tokens=config.server.max_result_tokens)
+        self.mcp = build_mcp(
+            self.backends,
+            max_result_tokens=config.server.max_result_tokens,
+            max_calls_per_caller=config.server.max_calls_per_caller,
+        )
         asgi, self.fast_path = mounting.mcp_asgi(self.mcp, fast=config.server.fast_path)
         self.mcp_asgi = request_guard.RequestGuard(
             _authenticated(asgi, config.auth, self.kube_api),

@@ -12,6 +12,9 @@
     ├── Unsupported                    unsupported     this backend type has no such API (or
     │                                                  a query only the backend can parse is
     │                                                  not estimated)
+    ├── TooManyCalls                   too_many_calls  this caller already has `limit` calls in
+    │                                                  flight (MAX_CALLS_PER_CALLER); retry
+    │                                                  when one has finished
     └── UpstreamError                  (abstract)      the backend did not give an answer
         ├── QueryRejected              query_rejected  Prometheus refused the request (400/422)
         ├── BackendUnavailable         backend_unavailable  refused, DNS, TLS, 5xx; retry later
@@ -112,6 +115,23 @@ class Unsupported(PromsMcpError):
     """The datasource's backend does not serve the API a tool needs (targets on Mimir)."""
 
     code = "unsupported"
+
+
+class TooManyCalls(PromsMcpError):
+    """Refused before it started, never queued: the caller's own calls hold every slot."""
+
+    code = "too_many_calls"
+    retryable = True
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"you already have {limit} tool calls in flight, the most one caller may have "
+            "(MAX_CALLS_PER_CALLER); retry when one of them has answered"
+        )
+        self.limit = limit
+
+    def fields(self) -> dict[str, str | int]:
+        return {"limit": self.limit}
 
 
 class UpstreamError(PromsMcpError):

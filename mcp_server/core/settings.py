@@ -58,6 +58,11 @@ class ServerSettings(_Frozen):
         description="ALLOWED_ORIGINS: comma-separated browser origins (scheme://host[:port]) "
         "that may call the MCP port besides loopback ones; * allows any",
     )
+    max_calls_per_caller: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        8,
+        description="MAX_CALLS_PER_CALLER: tool calls one caller (token user, else client "
+        "address) may have in flight; one more is refused at once with too_many_calls",
+    )
 
 
 class AuthSettings(_Frozen):
@@ -156,6 +161,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "MCP_FAST_PATH": ("server", "fast_path"),
     "ALLOWED_HOSTS": ("server", "allowed_hosts"),
     "ALLOWED_ORIGINS": ("server", "allowed_origins"),
+    "MAX_CALLS_PER_CALLER": ("server", "max_calls_per_caller"),
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),

@@ -257,6 +257,7 @@ BAD_VALUES = [
     pytest.param(["--set", "auth.mode=maybe"], "auth.mode must be one of", id="enum"),
     pytest.param(["--set", "logLevel=TRACE"], "logLevel must be one of", id="log level"),
     pytest.param(["--set", "queryTimeout=0"], "queryTimeout", id="zero timeout"),
+    pytest.param(["--set", "maxCallsPerCaller=0"], "maxCallsPerCaller", id="no calls"),
     pytest.param(
         ["--set", "requestGuard.allowedHosts={https://mcp.example.com}"],
         "requestGuard.allowedHosts.0: Does not match pattern",
@@ -555,6 +556,7 @@ def test_the_deployment_configures_the_server_from_values(helm: Helm) -> None:
         "HEALTH_METRICS_PORT": "8080",
         "ALLOWED_HOSTS": ",".join(SERVICE_NAMES),
         "ALLOWED_ORIGINS": "",
+        "MAX_CALLS_PER_CALLER": "8",
         "LOG_LEVEL": "INFO",
         "QUERY_TIMEOUT": "30",
         "PROBE_INTERVAL": "60",
@@ -594,6 +596,7 @@ def test_the_server_settings_accept_the_environment_the_chart_sets(helm: Helm) -
     assert default.operator.configmap_label_value is None
     assert default.server.allowed_hosts == tuple(SERVICE_NAMES)
     assert default.server.allowed_origins == ()
+    assert default.server.max_calls_per_caller == 8
     everything = settings.from_environ(literal_env("everything-on"))
     assert everything.operator.namespaces == ("monitoring", "team-a")
     assert everything.operator.configmap_label_value == "enabled"
@@ -762,7 +765,7 @@ def test_the_server_answers_the_services_names_and_the_charts_ingress_and_route_
     assert not allowed.origin("https://proms-mcp.example.com")
 
 
-def test_more_hosts_and_origins_come_from_values(helm: Helm) -> None:
+def test_more_hosts_origins_and_the_call_limit_come_from_values(helm: Helm) -> None:
     env = deployment_env(
         render(
             helm,
@@ -771,10 +774,13 @@ def test_more_hosts_and_origins_come_from_values(helm: Helm) -> None:
             "requestGuard.allowedHosts={mcp.gateway.example.com:8443}",
             "--set",
             "requestGuard.allowedOrigins={https://agents.example.com}",
+            "--set",
+            "maxCallsPerCaller=32",
         )
     )
     assert env["ALLOWED_HOSTS"] == ",".join([*SERVICE_NAMES, "mcp.gateway.example.com:8443"])
     assert env["ALLOWED_ORIGINS"] == "https://agents.example.com"
+    assert env["MAX_CALLS_PER_CALLER"] == "32"
 
 
 def test_a_route_without_a_host_needs_its_generated_name_in_allowed_hosts(helm: Helm) -> None:

@@ -54,6 +54,7 @@ def test_the_seed_variable_names_are_read() -> None:
         ({"ALLOWED_HOSTS": "mcp.example.com/mcp"}, "ALLOWED_HOSTS"),
         ({"ALLOWED_ORIGINS": "agents.example.com"}, "ALLOWED_ORIGINS"),
         ({"ALLOWED_ORIGINS": "https://agents.example.com/app"}, "ALLOWED_ORIGINS"),
+        ({"MAX_CALLS_PER_CALLER": "0"}, "MAX_CALLS_PER_CALLER"),
         ({"PORT": "9000", "HEALTH_METRICS_PORT": "9000"}, "HEALTH_METRICS_PORT"),
     ],
 )
@@ -93,6 +94,11 @@ def test_allowed_hosts_and_origins_are_comma_separated_lists() -> None:
     )
     assert config.server.allowed_origins == ("https://agents.example.com", "http://localhost:6274")
     assert settings.from_environ({}).server.allowed_hosts == ()
+
+
+def test_a_caller_may_have_8_calls_in_flight_unless_set_otherwise() -> None:
+    assert settings.from_environ({}).server.max_calls_per_caller == 8
+    assert settings.from_environ({"MAX_CALLS_PER_CALLER": "32"}).server.max_calls_per_caller == 32
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
