@@ -58,6 +58,7 @@ format: install
 bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
 	$(UV) run --locked python -m bench.propagation
+	$(UV) run --locked python -m bench.fairness  # another caller's p99 while one keeps 64 slow calls going
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS

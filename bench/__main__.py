@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from fastmcp import Client
 
-from bench import rawhttp, save, soak
+from bench import percentile, rawhttp, save, soak
 from tests.support import prometheus_process
 from tests.support.answers import MODERN, MODERN_META
 
@@ -52,12 +52,6 @@ class Target:
     url: str
     pid: int
     call: Call
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def measure(
