@@ -21,6 +21,8 @@
         ├── UpstreamUnauthorized       upstream_unauthorized  the backend refused our credentials
         ├── UpstreamTimeout            timeout         narrow the query or raise the timeout
         ├── ResponseTooLarge           response_too_large  narrow the query
+        ├── DestinationNotAllowed      destination_not_allowed  the server's egress policy
+        │                                              refused the datasource's address
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
             ├── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
             └── EmptyResponse          bad_response    2xx, no body (`capabilities`: no data)
@@ -166,6 +168,13 @@ class UpstreamTimeout(UpstreamError):
 
 class ResponseTooLarge(UpstreamError):
     code = "response_too_large"
+
+
+class DestinationNotAllowed(UpstreamError):
+    """The datasource's address (after DNS) is one the server's egress policy refuses
+    (EGRESS_ALLOW / EGRESS_DENY): nothing was sent. The message never names the address."""
+
+    code = "destination_not_allowed"
 
 
 class BadUpstreamResponse(UpstreamError):

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import errors
+from . import egress, errors, forwarding
 
 SEED_DATASOURCES_PATH = "/etc/grafana/provisioning/datasources/datasources.yaml"
 
@@ -138,6 +138,31 @@ class OperatorSettings(_Frozen):
     )
 
 
+class DestinationSettings(_Frozen):
+    """Where datasources declared in the cluster may send callers' tokens and connect
+    (docs/security.md); files are the server operator's own and are not policed."""
+
+    forward_token_allowed_urls: tuple[str, ...] = Field(
+        (),
+        description="FORWARD_TOKEN_ALLOWED_URLS: comma-separated URL prefixes and hosts a "
+        "caller's token may be forwarded to; empty forwards it nowhere",
+    )
+    egress_allow: tuple[str, ...] = Field(
+        (),
+        description="EGRESS_ALLOW: comma-separated CIDRs and hosts cluster-declared "
+        "datasources may connect to; empty allows all but the built-in denials",
+    )
+    egress_deny: tuple[str, ...] = Field(
+        (), description="EGRESS_DENY: comma-separated CIDRs and hosts they may never connect to"
+    )
+
+    def egress_policy(self, api_server: tuple[egress.Address, ...] = ()) -> egress.EgressPolicy:
+        return egress.policy(self.egress_allow, self.egress_deny, api_server)
+
+    def forwarding_policy(self) -> forwarding.ForwardingPolicy:
+        return forwarding.parse(self.forward_token_allowed_urls)
+
+
 class LoggingSettings(_Frozen):
     level: str = Field("INFO", description="LOG_LEVEL: DEBUG | INFO | WARNING | ERROR")
 
@@ -148,6 +173,7 @@ class Settings(_Frozen):
     prometheus: PrometheusSettings = PrometheusSettings()
     sources: SourceSettings = SourceSettings()
     operator: OperatorSettings = OperatorSettings()
+    destinations: DestinationSettings = DestinationSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -181,7 +207,21 @@ _ENV: dict[str, tuple[str, str]] = {
     "PROBE_INTERVAL": ("operator", "probe_interval_seconds"),
     "KUBECONFIG": ("operator", "kubeconfig"),
     "RESYNC_INTERVAL": ("operator", "resync_interval_seconds"),
+    "FORWARD_TOKEN_ALLOWED_URLS": ("destinations", "forward_token_allowed_urls"),
+    "EGRESS_ALLOW": ("destinations", "egress_allow"),
+    "EGRESS_DENY": ("destinations", "egress_deny"),
 }
+_LISTS = frozenset(
+    {
+        "namespaces",
+        "audiences",
+        "allowed_hosts",
+        "allowed_origins",
+        "forward_token_allowed_urls",
+        "egress_allow",
+        "egress_deny",
+    }
+)
 
 
 def from_environ(environ: Mapping[str, str]) -> Settings:
@@ -213,7 +253,7 @@ def _shape(name: str, value: str) -> object:
         return value.lower()
     if name == "fast_path":
         return {"on": True, "off": False}.get(value.lower(), value)
-    if name in ("namespaces", "audiences", "allowed_hosts", "allowed_origins"):
+    if name in _LISTS:
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
 
@@ -259,6 +299,11 @@ def _check_exposure(settings: Settings) -> None:
         raise errors.ConfigurationError("FILE_DATASOURCE_ACCESS: expected allow or deny")
     if auth.configmap_access not in ("sar", "allow", "deny"):
         raise errors.ConfigurationError("CONFIGMAP_DATASOURCE_ACCESS: expected sar, allow or deny")
+    try:
+        settings.destinations.egress_policy()
+        settings.destinations.forwarding_policy()
+    except ValueError as exc:  # the message names the variable and the entry
+        raise errors.ConfigurationError(str(exc)) from None
     if settings.logging.level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"

@@ -20,7 +20,7 @@ from typing import Any
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, registry
 
-from . import conditions, specs
+from . import admission, conditions, specs
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,12 @@ def source_of(namespace: str, name: str) -> datasources.Source:
 
 
 class CustomResources:
-    def __init__(self, live: registry.Registry, api: kubeclient.KubeApi) -> None:
+    def __init__(
+        self, live: registry.Registry, api: kubeclient.KubeApi, policies: admission.Admission
+    ) -> None:
         self._registry = live
         self._api = api
+        self._admission = policies
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
         self._references: dict[ObjectKey, tuple[specs.Reference, ...]] = {}
         self._reachable: dict[ObjectKey, conditions.Condition] = {}
@@ -127,10 +130,7 @@ class CustomResources:
                         conditions.READY, "False", "Suspended", "spec.suspend is true"
                     )
                 else:
-                    values = await self._fetch(self._references[key])
-                    datasource = specs.to_datasource(
-                        namespace, name, spec, lambda ref: _lookup(values, ref)
-                    )
+                    datasource = await self._admitted(key, spec)
                     self._registry.put(registry.Contribution(source, (datasource,)))
                     self._last_good[key] = datasource
                     ready = conditions.Condition(
@@ -166,6 +166,18 @@ class CustomResources:
                 )
                 logger.warning("cannot resolve references of %s/%s: %s", namespace, name, exc)
             await self._write_status(key, body, ready)
+
+    async def _admitted(
+        self, key: ObjectKey, spec: specs.PrometheusDatasourceSpec
+    ) -> datasources.Datasource:
+        """The datasource to serve, if the administrator's policies allow it (checked before
+        any Secret is read: a refused datasource needs none)."""
+        fields = {"field": "spec.url", "forward_field": "spec.auth.forwardCallerToken"}
+        forwards = spec.auth is not None and spec.auth.forward_caller_token
+        self._admission.check(spec.url, forwards=forwards, **fields)
+        values = await self._fetch(self._references[key])
+        built = specs.to_datasource(*key, spec, lambda ref: _lookup(values, ref))
+        return self._admission.admit(built, **fields)
 
     async def _fetch(self, references: tuple[specs.Reference, ...]) -> dict[str, dict[str, Any]]:
         """Each referenced object once; a missing one is the CR's problem, not ours."""

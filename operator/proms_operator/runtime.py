@@ -28,7 +28,7 @@ from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
-from . import configmaps, customresources, embedding, probing, specs
+from . import admission, configmaps, customresources, embedding, probing, specs
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class _Watched:
 class KubernetesSources:
     def __init__(self, config: settings.Settings, *, resync_seconds: float | None = None) -> None:
         self._config = config.operator
+        self._destinations = config.destinations
         self._resync_seconds = resync_seconds or config.operator.resync_interval_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
@@ -72,9 +73,14 @@ class KubernetesSources:
         except kubeclient.ApiError as exc:
             await api.aclose()
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        try:
+            policies = await admission.for_cluster(self._destinations, api.server)
+        except errors.ConfigurationError:
+            await api.aclose()
+            raise
         self._api = api
         host.readiness.register(READINESS_NAME)
-        host.start_background("kubernetes-sources", self._run(host, api))
+        host.start_background("kubernetes-sources", self._run(host, api, policies))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -83,9 +89,11 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, host: hosting.Host, api: kubeclient.KubeApi) -> None:
-        crs = self.crs = customresources.CustomResources(host.registry, api)
-        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config)
+    async def _run(
+        self, host: hosting.Host, api: kubeclient.KubeApi, policies: admission.Admission
+    ) -> None:
+        crs = self.crs = customresources.CustomResources(host.registry, api, policies)
+        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config, policies)
         watched = _Watched(host, api, crs, maps)
         host.start_background(
             "reachability-probes",

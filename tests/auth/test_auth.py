@@ -144,6 +144,7 @@ async def app(
         auth={"mode": "active", "mode_explicit": True, "audiences": ("proms-mcp",)},
         sources={"datasources_path": files},
         operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url))},
+        destinations={**kube.LOCAL_EGRESS, "forward_token_allowed_urls": (backend,)},
     )
     async with kube.operator_serving(config) as application:
         yield application

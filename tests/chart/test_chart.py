@@ -566,6 +566,9 @@ def test_the_deployment_configures_the_server_from_values(helm: Helm) -> None:
         "WATCH_NAMESPACES": "",
         "DATASOURCE_CONFIGMAP_LABEL": "grafana_datasource",
         "DATASOURCE_CONFIGMAP_LABEL_VALUE": "",
+        "FORWARD_TOKEN_ALLOWED_URLS": "",
+        "EGRESS_ALLOW": "",
+        "EGRESS_DENY": "",
     }
     env = deployment_env(render(helm, "everything-on"))
     assert env["WATCH_NAMESPACES"] == "monitoring,team-a"
@@ -603,6 +606,13 @@ def test_the_server_settings_accept_the_environment_the_chart_sets(helm: Helm) -
     assert everything.prometheus.query_timeout_seconds == 45.5
     assert everything.operator.probe_interval_seconds == 30
     assert everything.logging.level == "DEBUG"
+    destinations = everything.destinations
+    assert destinations.forwarding_policy().allows(
+        "https://prometheus-k8s.openshift-monitoring.svc"
+    )
+    assert destinations.egress_allow == ("10.0.0.0/8", "*.monitoring.svc.cluster.local")
+    assert destinations.egress_deny == ("10.96.0.0/12",)
+    assert default.destinations == settings.DestinationSettings()  # the safe defaults
 
 
 def test_the_probes_use_health_and_ready_on_the_metrics_port(helm: Helm) -> None:

@@ -56,6 +56,10 @@ def test_the_seed_variable_names_are_read() -> None:
         ({"ALLOWED_ORIGINS": "https://agents.example.com/app"}, "ALLOWED_ORIGINS"),
         ({"MAX_CALLS_PER_CALLER": "0"}, "MAX_CALLS_PER_CALLER"),
         ({"PORT": "9000", "HEALTH_METRICS_PORT": "9000"}, "HEALTH_METRICS_PORT"),
+        ({"EGRESS_ALLOW": "10.0.0.0/8, not a host"}, "EGRESS_ALLOW"),
+        ({"EGRESS_DENY": "300.1.2.3/8"}, "EGRESS_DENY"),
+        ({"FORWARD_TOKEN_ALLOWED_URLS": "ftp://thanos"}, "FORWARD_TOKEN_ALLOWED_URLS"),
+        ({"FORWARD_TOKEN_ALLOWED_URLS": "https://u:p@thanos"}, "FORWARD_TOKEN_ALLOWED_URLS"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(environ: dict[str, str], named: str) -> None:

@@ -101,6 +101,7 @@ async def start(
     kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))
     config = harness.make_settings(
         operator={"kubeconfig": kubeconfig, "probe_interval_seconds": probe_seconds},
+        destinations=kube.LOCAL_EGRESS,
     )
     sources = runtime.KubernetesSources(config, resync_seconds=resync_seconds)
     async with (
