@@ -115,12 +115,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
-def rss_mb(pid: int) -> float:
-    """A process's resident memory (Linux /proc)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (Linux /proc); `VmHWM` is its peak so far."""
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc: the RSS figures need Linux")
+    raise RuntimeError(f"no {field} in /proc: the RSS figures need Linux")
 
 
 def provisioning(prometheus_url: str, failing_url: str, **extra: str) -> dict[str, Any]:

@@ -88,6 +88,12 @@ class CustomResources:
         for key in self.references(kind, namespace, name):
             await self._reconcile(key)
 
+    async def reread_references(self) -> None:
+        """Read every referenced Secret and ConfigMap again (no Secret is watched): a
+        rotated, created or deleted one takes effect within one call of this."""
+        for key in [k for k, refs in self._references.items() if refs]:
+            await self._reconcile(key)
+
     def served(self) -> list[tuple[ObjectKey, datasources.Datasource]]:
         snapshot = self._registry.current()
         found = []
@@ -180,13 +186,24 @@ class CustomResources:
         return self._admission.admit(built, **fields)
 
     async def _fetch(self, references: tuple[specs.Reference, ...]) -> dict[str, dict[str, Any]]:
-        """Each referenced object once; a missing one is the CR's problem, not ours."""
+        """Each referenced object once, by name; a missing or unreadable one is the CR's
+        problem, not ours."""
         objects: dict[str, dict[str, Any]] = {}
         for ref in references:
             path = _object_path(ref)
             if path in objects:
                 continue
-            found = await self._api.get(path)
+            try:
+                found = await self._api.get(path)
+            except kubeclient.ApiError as exc:
+                if exc.status != 403:
+                    raise
+                raise specs.SpecError(
+                    f"{ref.kind}Forbidden",
+                    f"{ref.kind} {ref.namespace}/{ref.name} cannot be read by proms-mcp "
+                    f"(forbidden); grant its ServiceAccount get on {ref.kind.lower()}s in "
+                    f"{ref.namespace}, or fix the reference",
+                ) from None
             if found is None:
                 raise specs.SpecError(
                     f"{ref.kind}NotFound",

@@ -3,6 +3,8 @@
 Start-up order: connect to the API (or refuse to start if it does not answer at all), list
 every watched kind once and apply it to the registry (only then is the `kubernetes` source
 ready), then hand over to kopf's watches for changes, and probe CR datasources periodically.
+Secrets are never listed or watched: those a CR references are read by name whenever the CR
+is reconciled, which happens on its events, at each probe and at each resync.
 `proms-mcp` serves throughout: health is answered while the first listing runs, and a
 failing API keeps readiness false with the reason, retrying.
 
@@ -170,6 +172,7 @@ class KubernetesSources:
             await asyncio.sleep(self._resync_seconds)
             try:
                 await self._resync(watched)
+                await watched.crs.reread_references()
             except kubeclient.ApiError as exc:
                 logger.warning("resync failed, serving the last known datasources: %s", exc)
                 readiness.failed(READINESS_NAME, f"resync failed: {exc}")
@@ -223,13 +226,9 @@ class KubernetesSources:
                 maps.deleted(body)  # the label was removed
             await crs.referenced_object_changed("ConfigMap", namespace, name)
 
-        def referenced_secret(body: kopf.Body, **_: Any) -> bool:
-            return bool(crs.references("Secret", *kubeclient.object_key(body)))
-
-        @kopf.on.event("v1", "secrets", registry=registry, when=referenced_secret)
-        async def secret(body: kopf.Body, **_: Any) -> None:
-            await crs.referenced_object_changed("Secret", *kubeclient.object_key(body))
-
+        # No Secret watch: it would list and hold every Secret of the watched namespaces
+        # (Helm keeps a release's history in them) and need list/watch on all of them.
+        # Referenced Secrets are read by name, on each CR event and every resync.
         return registry
 
 

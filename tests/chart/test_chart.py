@@ -66,9 +66,7 @@ CONTROLLER_RULES: frozenset[Rule] = frozenset(
         ("", "configmaps", "get"),
         ("", "configmaps", "list"),
         ("", "configmaps", "watch"),
-        ("", "secrets", "get"),
-        ("", "secrets", "list"),
-        ("", "secrets", "watch"),
+        ("", "secrets", "get"),  # by name only: never listed or watched
         ("", "events", "create"),
     }
 )

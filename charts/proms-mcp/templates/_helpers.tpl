@@ -100,9 +100,11 @@ operator/proms_operator reads and writes, no wildcards.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch"]
+# Secrets are read by name, only those PrometheusDatasources reference: never listed or
+# watched (docs/security.md).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
