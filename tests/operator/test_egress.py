@@ -17,7 +17,6 @@ import kmock
 import pytest
 import yaml
 from fastmcp import Client
-from proms_operator import runtime
 
 from mcp_server.app import assembly
 from mcp_server.protocol import mounting
@@ -52,10 +51,7 @@ async def serve(
         destinations=destinations,
         **groups,
     )
-    async with harness.serving(
-        config, extensions=[runtime.KubernetesSources(config)]
-    ) as application:
-        await harness.eventually(lambda: application.readiness.ready)
+    async with kube.operator_serving(config) as application:
         yield application
 
 

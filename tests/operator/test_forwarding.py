@@ -17,7 +17,6 @@ import pytest
 import yaml
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from proms_operator import runtime
 
 from mcp_server.app import assembly
 from mcp_server.protocol import mounting
@@ -122,10 +121,7 @@ async def app(
             "forward_token_allowed_urls": (backends.allowed.url + "/", plain_host),
         },
     )
-    async with harness.serving(
-        config, extensions=[runtime.KubernetesSources(config)]
-    ) as application:
-        await harness.eventually(lambda: application.readiness.ready)
+    async with kube.operator_serving(config) as application:
         # A probe round has reached every served CR.
         await harness.eventually(
             lambda: all(

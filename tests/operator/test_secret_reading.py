@@ -14,7 +14,6 @@ from typing import Any
 
 import kmock
 import pytest
-from proms_operator import runtime
 
 from bench import kubeapi, soak
 from tests.support import harness, kube
@@ -145,7 +144,7 @@ async def test_a_secret_that_cannot_be_read_takes_its_datasource_out_like_a_miss
         status = dict(kmock.objects[kube.CRS, NAMESPACE, "locked"]).get("status") or {}
         return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
 
-    async with harness.serving(config, extensions=[runtime.KubernetesSources(config)]) as app:
+    async with kube.operator_serving(config) as app:
         await harness.eventually(lambda: ready().get("reason") == "SecretForbidden")
         assert ready()["status"] == "False" and "grant" in ready()["message"]
         assert f"{NAMESPACE}/locked" not in app.registry.current().datasources

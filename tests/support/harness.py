@@ -236,12 +236,15 @@ class ScalarBackend(Handler):
 
 @contextlib.contextmanager
 def http_server(
-    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None
+    handler: type[BaseHTTPRequestHandler],
+    *,
+    tls: ssl.SSLContext | None = None,
+    address: tuple[str, int] = ("127.0.0.1", 0),
 ) -> Iterator[str]:
-    """A threaded HTTP server on a free loopback port (HTTPS with a server context `tls`);
-    yields its base URL."""
-    with local.http_server(handler, name="fake-backend", tls=tls) as address:
-        yield f"https://{address}" if tls is not None else f"http://{address}"
+    """A threaded HTTP server on a free loopback port, or `address` (HTTPS with a server
+    context `tls`); yields its base URL."""
+    with local.http_server(handler, name="fake-backend", tls=tls, address=address) as where:
+        yield f"https://{where}" if tls is not None else f"http://{where}"
 
 
 class MetricsTarget(Handler):

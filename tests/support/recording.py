@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support import harness
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Request:
 
 @dataclass
 class Recorder:
-    url: str
+    url: str = ""
     requests: list[Request] = field(default_factory=list)
 
     def authorizations(self) -> list[str | None]:
@@ -41,10 +41,10 @@ class Recorder:
 def recording_backend(host: str = "127.0.0.1", port: int = 0) -> Iterator[Recorder]:
     """A Prometheus-shaped backend on `host`, recording each request before it answers:
     queries a scalar 1, label and series lookups `["up"]`, buildinfo a version."""
-    recorder = Recorder(url="")
+    recorder = Recorder()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
+    class Recording(harness.Handler):
+        def do_GET(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             recorder.requests.append(
@@ -55,23 +55,10 @@ def recording_backend(host: str = "127.0.0.1", port: int = 0) -> Iterator[Record
                 data = {"version": "2.42.0"}
             elif self.path.startswith(("/api/v1/label", "/api/v1/series")):
                 data = ["up"]
-            payload = json.dumps({"status": "success", "data": data}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(json.dumps({"status": "success", "data": data}).encode())
 
-        do_GET = do_POST = _answer  # noqa: N815 - the names http.server looks up
+        do_POST = do_GET
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer((host, port), Handler)
-    recorder.url = f"http://{host}:{httpd.server_address[1]}"
-    threading.Thread(target=httpd.serve_forever, name="recording-backend", daemon=True).start()
-    try:
+    with harness.http_server(Recording, address=(host, port)) as url:
+        recorder.url = url
         yield recorder
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
