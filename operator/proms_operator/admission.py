@@ -37,17 +37,17 @@ class Refused(specs.SpecError):
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    egress: egress.EgressPolicy
-    forwarding: forwarding.ForwardingPolicy
+    egress_policy: egress.EgressPolicy
+    forwarding_policy: forwarding.ForwardingPolicy
 
     def check(self, url: str, *, forwards: bool, field: str, forward_field: str) -> None:
         """Raise Refused if the declared URL (or forwarding to it) is not allowed."""
-        if forwards and not self.forwarding.allows(url):
+        if forwards and not self.forwarding_policy.allows(url):
             message = (
                 f"{forward_field}: callers' tokens are forwarded only to destinations an "
                 "administrator allowed (FORWARD_TOKEN_ALLOWED_URLS), and "
             )
-            if self.forwarding.only_over_http(url):
+            if self.forwarding_policy.only_over_http(url):
                 message += (
                     f"{field} is allowed over https only: a token goes over plain http only "
                     "to an entry that says http:// itself"
@@ -56,7 +56,7 @@ class Admission:
                 message += f"{field} is not one of them"
             raise Refused("ForwardingNotAllowed", message)
         host = urllib.parse.urlsplit(url).hostname or ""
-        why = self.egress.refusal(host, egress.literal_address(host))
+        why = self.egress_policy.refusal(host, egress.literal_address(host))
         if why is not None:
             raise Refused(
                 "DestinationNotAllowed",
@@ -75,7 +75,7 @@ class Admission:
             field=field,
             forward_field=forward_field,
         )
-        return replace(datasource, connection=replace(connection, egress_policy=self.egress))
+        return replace(datasource, connection=replace(connection, egress_policy=self.egress_policy))
 
 
 async def for_cluster(config: settings.DestinationSettings, api_server_url: str) -> Admission:
