@@ -58,6 +58,7 @@ format: install
 bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
 	$(UV) run --locked python -m bench.propagation
+	$(UV) run --locked python -m bench.guard  # the Host/Origin check: throughput on vs off, its cost per request
 	$(UV) run --locked python -m bench.fairness  # another caller's p99 while one keeps 64 slow calls going
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list

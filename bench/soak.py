@@ -147,6 +147,7 @@ def server_process(
     datasources: dict[str, Any] | None,
     *,
     ready_timeout: float = 120,
+    command: Sequence[str] = (str(PROMS_MCP), "serve"),
     **env: str,
 ) -> Iterator[ServerProcess]:
     """`proms-mcp serve` on free loopback ports, ready; stopped (SIGTERM) on exit.
@@ -174,7 +175,7 @@ def server_process(
     environment.update(env)
     log = (folder / "soak-server.log").open("wb")
     started = time.perf_counter()
-    process = subprocess.Popen([str(PROMS_MCP), "serve"], env=environment, stdout=log, stderr=log)
+    process = subprocess.Popen(list(command), env=environment, stdout=log, stderr=log)
     health_url = f"http://127.0.0.1:{health}"
     try:
         deadline = time.monotonic() + ready_timeout  # its imports take 3-30 s on a busy machine
