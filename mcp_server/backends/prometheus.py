@@ -22,12 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import abc
 
 from ..auth import identity
 from ..core import caching, errors, hygiene, observability, raw
 from ..promql import syntax_errors
 from ..sources import datasources
-from . import tls
+from . import destinations, tls
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ class PrometheusClient:
         *,
         default_timeout: float,
         max_response_bytes: int,
+        dns: abc.AbstractResolver | None = None,
     ) -> None:
+        """`dns` replaces the system's resolver under the egress policy (tests map names)."""
         self.datasource_id = datasource.id
         self.connection = datasource.connection
         self.timeout = self.connection.timeout_seconds or default_timeout
@@ -87,6 +90,12 @@ class PrometheusClient:
         )
         self._headers = _static_headers(self.connection)
         self._ssl = tls.context(self.connection.tls)
+        self._policy = self.connection.egress_policy
+        self._dns = dns
+        self._refused = self._policy is not None and (
+            destinations.literal_refusal(self._policy, self._base, self.datasource_id) is not None
+        )
+        self._policed: destinations.PolicedResolver | None = None
         self._http: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -99,11 +108,17 @@ class PrometheusClient:
         if self._http is None:
             if self._closed:
                 raise errors.BackendUnavailable("the datasource changed; retry")
+            resolver = self._dns
+            if self._policy is not None:
+                resolver = self._policed = destinations.PolicedResolver(
+                    self._policy, self.datasource_id, self._dns
+                )
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=MAX_CONNECTIONS_PER_DATASOURCE,
                     ssl=self._ssl,
                     keepalive_timeout=_KEEPALIVE_SECONDS,
+                    resolver=resolver,
                 ),
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS),
@@ -115,6 +130,8 @@ class PrometheusClient:
         self._closed = True
         if self._http is not None:
             await self._http.close()
+        if self._policed is not None:  # ours; a resolver passed in is its owner's to close
+            await self._policed.close()
 
     async def get(
         self,
@@ -217,6 +234,8 @@ class PrometheusClient:
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
         """One exchange; the caller's `asyncio.timeout` bounds it (and the wait for a turn)."""
+        if self._refused:
+            raise destinations.not_allowed()
         try:
             async with self._session().request(
                 method,
@@ -236,6 +255,8 @@ class PrometheusClient:
                         raise self._too_large()
                 return response.status, bytes(chunks)
         except aiohttp.ClientConnectorError as exc:
+            if destinations.refused(exc):
+                raise destinations.not_allowed() from None
             raise errors.BackendUnavailable(_describe_connect_error(exc)) from None
         except aiohttp.ClientError as exc:
             raise errors.BackendUnavailable(

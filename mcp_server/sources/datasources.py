@@ -15,6 +15,8 @@ from typing import Literal, NewType
 
 from pydantic import SecretStr
 
+from ..core import egress
+
 DatasourceId = NewType("DatasourceId", str)
 """What agents pass as `datasource_id`: the provisioning `name`, or `namespace/name` for CRs."""
 
@@ -94,6 +96,9 @@ class Connection:
     tls: TLSSettings = field(default_factory=TLSSettings)
     query_parameters: tuple[tuple[str, str], ...] = ()
     forward_caller_token: bool = False
+    egress_policy: egress.EgressPolicy | None = None
+    """The addresses the client may connect to: set on datasources declared in the cluster
+    (CRs, ConfigMaps); None (files) connects anywhere."""
 
 
 def frozen_labels(labels: Mapping[str, str] | None = None) -> Mapping[str, str]:

@@ -57,7 +57,10 @@ def _reachable(reason: str, message: str) -> conditions.Condition:
 def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
     """The error's message may carry the backend's text: cleaned before it reaches the CR."""
     message = hygiene.clean(f"{exc.code}: {exc.message}")
-    return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
+    reason = (
+        "DestinationNotAllowed" if isinstance(exc, errors.DestinationNotAllowed) else "ProbeFailed"
+    )
+    return conditions.Condition(conditions.REACHABLE, "False", reason, message)
 
 
 async def probe_all(crs: customresources.CustomResources, build_info: hosting.BuildInfo) -> None:

@@ -107,6 +107,7 @@ async def test_an_alertmanager_cr_and_configmap_entry_are_served_probed_and_quer
             "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
             "probe_interval_seconds": 0.2,
         },
+        destinations=kube.LOCAL_EGRESS,
     )
     async with harness.serving(
         config, extensions=[runtime.KubernetesSources(config)]
@@ -212,6 +213,7 @@ async def test_an_alertmanager_demanding_tls_a_client_certificate_and_basic_auth
             "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
             "probe_interval_seconds": 0.2,
         },
+        destinations=kube.LOCAL_EGRESS,
     )
     async with harness.serving(
         config, extensions=[runtime.KubernetesSources(config)]
