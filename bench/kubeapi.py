@@ -51,8 +51,11 @@ class KubeApi:
 
 
 @contextlib.contextmanager
-def serving(folder: pathlib.Path, datasources: Iterable[dict[str, Any]]) -> Iterator[KubeApi]:
-    """KMock holding `datasources` (PrometheusDatasource bodies), and a kubeconfig for it."""
+def serving(
+    folder: pathlib.Path, datasources: Iterable[dict[str, Any]], *, keep_requests: bool = False
+) -> Iterator[KubeApi]:
+    """KMock holding `datasources` (PrometheusDatasource bodies), and a kubeconfig for it;
+    `keep_requests` keeps its request log whole, for a short run that reads it."""
     started = threading.Event()
     stop: list[asyncio.Event] = []
     found: list[KubeApi] = []
@@ -70,7 +73,8 @@ def serving(folder: pathlib.Path, datasources: Iterable[dict[str, Any]]) -> Iter
             stop.append(asyncio.Event())
             started.set()
             while not stop[0].is_set():
-                del emulator._requests[:]  # private, bench only: see the module docstring
+                if not keep_requests:
+                    del emulator._requests[:]  # private, bench only: see the module docstring
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop[0].wait(), 1.0)
 

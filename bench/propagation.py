@@ -38,6 +38,7 @@ async def measure(count: int) -> dict[str, Any]:
                     "kubeconfig": kube.kubeconfig(pathlib.Path(folder) / "kc", str(emulator.url)),
                     "probe_interval_seconds": 3600,
                 },
+                destinations=kube.LOCAL_EGRESS,
                 logging={"level": "WARNING"},
             )
             async with harness.serving(

@@ -96,6 +96,7 @@ def operator(folder: pathlib.Path, prometheus_url: str, count: int) -> Iterator[
             ready_timeout=600,
             PROMS_MCP_MODE="operator",
             KUBECONFIG=str(api.kubeconfig),
+            EGRESS_ALLOW="127.0.0.1",  # Prometheus and KMock (the API server) on loopback
         ) as server:
             yield Started(
                 server,

@@ -1,4 +1,5 @@
-"""HTTP client for one Prometheus-compatible API.
+"""HTTP client for one Prometheus-compatible API (or Alertmanager's API v2, whose answers
+`alertmanager` decodes).
 
 This is the seam where the HTTP client (aiohttp) meets the rest of the code: transport
 failures and Prometheus error bodies are translated into `errors` here, once: a parse error
@@ -17,16 +18,17 @@ import re
 import socket
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import abc
 
 from ..auth import identity
 from ..core import caching, errors, hygiene, observability, raw
 from ..promql import syntax_errors
 from ..sources import datasources
-from . import tls
+from . import destinations, tls
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ class ApiResult:
     warnings: tuple[str, ...] = ()
 
 
+Decoder = Callable[[int, bytes], ApiResult]
+"""How an API other than Prometheus's turns a status and body into an answer or our error
+(`alertmanager.decode`); without one, Prometheus's `{"status": ..., "data": ...}` envelope."""
+
+
 class PrometheusClient:
     """Talks to one datasource; safe for concurrent use; closed by the pool.
 
@@ -68,7 +75,9 @@ class PrometheusClient:
         *,
         default_timeout: float,
         max_response_bytes: int,
+        dns: abc.AbstractResolver | None = None,
     ) -> None:
+        """`dns` replaces the system's resolver under the egress policy (tests map names)."""
         self.datasource_id = datasource.id
         self.connection = datasource.connection
         self.timeout = self.connection.timeout_seconds or default_timeout
@@ -81,6 +90,12 @@ class PrometheusClient:
         )
         self._headers = _static_headers(self.connection)
         self._ssl = tls.context(self.connection.tls)
+        self._policy = self.connection.egress_policy
+        self._dns = dns
+        self._refused = self._policy is not None and (
+            destinations.literal_refusal(self._policy, self._base, self.datasource_id) is not None
+        )
+        self._policed: destinations.PolicedResolver | None = None
         self._http: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -93,11 +108,17 @@ class PrometheusClient:
         if self._http is None:
             if self._closed:
                 raise errors.BackendUnavailable("the datasource changed; retry")
+            resolver = self._dns
+            if self._policy is not None:
+                resolver = self._policed = destinations.PolicedResolver(
+                    self._policy, self.datasource_id, self._dns
+                )
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=MAX_CONNECTIONS_PER_DATASOURCE,
                     ssl=self._ssl,
                     keepalive_timeout=_KEEPALIVE_SECONDS,
+                    resolver=resolver,
                 ),
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS),
@@ -109,6 +130,8 @@ class PrometheusClient:
         self._closed = True
         if self._http is not None:
             await self._http.close()
+        if self._policed is not None:  # ours; a resolver passed in is its owner's to close
+            await self._policed.close()
 
     async def get(
         self,
@@ -120,6 +143,7 @@ class PrometheusClient:
         cache_seconds: float = 0.0,
         refresh: bool = False,
         agent_promql: bool = False,
+        decoder: Decoder | None = None,
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
 
@@ -139,7 +163,7 @@ class PrometheusClient:
         effective_timeout = min(timeout or self.timeout, self.timeout)
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
-        key = (path, tuple(params), effective_timeout, bearer_token)
+        key = (path, tuple(params), effective_timeout, bearer_token, decoder)
         if cache_seconds and not refresh:
             cached = self._answers.fresh(key)
             if cached is not None:
@@ -148,7 +172,7 @@ class PrometheusClient:
         try:
             answer = await self._answers.share(
                 key,
-                lambda: self._fetch(path, params, effective_timeout, bearer_token),
+                lambda: self._fetch(path, params, effective_timeout, bearer_token, decoder),
                 name=f"upstream-{self.datasource_id}",
                 joined=lambda: self._coalesced(path),
             )
@@ -164,7 +188,12 @@ class PrometheusClient:
         observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
 
     async def _fetch(
-        self, path: str, params: Params, effective_timeout: float, bearer_token: str | None
+        self,
+        path: str,
+        params: Params,
+        effective_timeout: float,
+        bearer_token: str | None,
+        decoder: Decoder | None,
     ) -> ApiResult:
         all_params: list[tuple[str, str | int | float | bool | None]] = [
             *params,
@@ -194,7 +223,7 @@ class PrometheusClient:
             except TimeoutError:
                 raise _timeout(effective_timeout) from None
             status = str(status_code)
-            return _decode(status_code, answer, effective_timeout)
+            return (decoder or _decode)(status_code, answer)
         finally:
             observability.UPSTREAM_REQUESTS.labels(self.datasource_id, path, status).inc()
             observability.UPSTREAM_LATENCY.labels(self.datasource_id, path).observe(
@@ -205,6 +234,8 @@ class PrometheusClient:
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
         """One exchange; the caller's `asyncio.timeout` bounds it (and the wait for a turn)."""
+        if self._refused:
+            raise destinations.not_allowed()
         try:
             async with self._session().request(
                 method,
@@ -224,6 +255,8 @@ class PrometheusClient:
                         raise self._too_large()
                 return response.status, bytes(chunks)
         except aiohttp.ClientConnectorError as exc:
+            if destinations.refused(exc):
+                raise destinations.not_allowed() from None
             raise errors.BackendUnavailable(_describe_connect_error(exc)) from None
         except aiohttp.ClientError as exc:
             raise errors.BackendUnavailable(
@@ -273,7 +306,7 @@ def _describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
 _ERROR_TYPE = re.compile(r"[a-z_]{1,32}")
 
 
-def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
+def _decode(status_code: int, body: bytes) -> ApiResult:
     try:
         payload: raw.Json = json.loads(body) if body else None
     except ValueError:

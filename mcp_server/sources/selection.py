@@ -76,7 +76,7 @@ class Selector:
 def attributes(datasource: Datasource) -> dict[str, str]:
     """What `labels` selectors match: declared labels, then the derived ones over them."""
     found = {key: value for key, value in datasource.labels.items() if key not in DERIVED}
-    found["type"] = datasource.prometheus_type.value
+    found["type"] = datasource.type_name
     return found | _derived(datasource.source)
 
 

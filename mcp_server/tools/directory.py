@@ -25,7 +25,7 @@ FACET_VALUES = 12
 """Values shown per key; the rest are summed under `(other)`."""
 
 TypeFilter = Annotated[
-    Literal["Prometheus", "Thanos", "Mimir", "Cortex", "VictoriaMetrics"] | None,
+    Literal["Prometheus", "Thanos", "Mimir", "Cortex", "VictoriaMetrics", "Alertmanager"] | None,
     Field(description="only this backend type"),
 ]
 SourceFilter = Annotated[
@@ -76,7 +76,7 @@ def _info(ds: datasources.Datasource) -> models.DatasourceInfo:
     return models.DatasourceInfo(
         id=ds.id,
         name=ds.name,
-        type=ds.prometheus_type.value,
+        type=ds.type_name,
         uid=ds.uid,
         description=ds.description or None,
         labels=dict(ds.labels) or None,

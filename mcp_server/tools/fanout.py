@@ -76,7 +76,11 @@ async def across(
     body: Callable[[framing.Scope], Awaitable[T]],
 ) -> list[Outcome[T]]:
     """`body` on every datasource the selector gives the caller, each bounded in time."""
-    chosen = await backends.select(selector)
+    chosen = [
+        d
+        for d in await backends.select(selector)
+        if d.kind is datasources.DatasourceKind.PROMETHEUS  # an Alertmanager has no PromQL
+    ]
     if not chosen:
         raise errors.DatasourceNotFound(
             f"no datasource you may read matches {selector.describe()}; list_datasources "

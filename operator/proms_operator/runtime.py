@@ -3,6 +3,8 @@
 Start-up order: connect to the API (or refuse to start if it does not answer at all), list
 every watched kind once and apply it to the registry (only then is the `kubernetes` source
 ready), then hand over to kopf's watches for changes, and probe CR datasources periodically.
+Secrets are never listed or watched: those a CR references are read by name whenever the CR
+is reconciled, which happens on its events, at each probe and at each resync.
 `proms-mcp` serves throughout: health is answered while the first listing runs, and a
 failing API keeps readiness false with the reason, retrying.
 
@@ -28,7 +30,7 @@ from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
-from . import configmaps, customresources, embedding, probing, specs
+from . import admission, configmaps, customresources, embedding, probing, specs
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class _Watched:
 class KubernetesSources:
     def __init__(self, config: settings.Settings, *, resync_seconds: float | None = None) -> None:
         self._config = config.operator
+        self._destinations = config.destinations
         self._resync_seconds = resync_seconds or config.operator.resync_interval_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
@@ -72,9 +75,14 @@ class KubernetesSources:
         except kubeclient.ApiError as exc:
             await api.aclose()
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        try:
+            policies = await admission.for_cluster(self._destinations, api.server)
+        except errors.ConfigurationError:
+            await api.aclose()
+            raise
         self._api = api
         host.readiness.register(READINESS_NAME)
-        host.start_background("kubernetes-sources", self._run(host, api))
+        host.start_background("kubernetes-sources", self._run(host, api, policies))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -83,9 +91,11 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, host: hosting.Host, api: kubeclient.KubeApi) -> None:
-        crs = self.crs = customresources.CustomResources(host.registry, api)
-        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config)
+    async def _run(
+        self, host: hosting.Host, api: kubeclient.KubeApi, policies: admission.Admission
+    ) -> None:
+        crs = self.crs = customresources.CustomResources(host.registry, api, policies)
+        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config, policies)
         watched = _Watched(host, api, crs, maps)
         host.start_background(
             "reachability-probes",
@@ -162,6 +172,7 @@ class KubernetesSources:
             await asyncio.sleep(self._resync_seconds)
             try:
                 await self._resync(watched)
+                await watched.crs.reread_references()
             except kubeclient.ApiError as exc:
                 logger.warning("resync failed, serving the last known datasources: %s", exc)
                 readiness.failed(READINESS_NAME, f"resync failed: {exc}")
@@ -215,13 +226,9 @@ class KubernetesSources:
                 maps.deleted(body)  # the label was removed
             await crs.referenced_object_changed("ConfigMap", namespace, name)
 
-        def referenced_secret(body: kopf.Body, **_: Any) -> bool:
-            return bool(crs.references("Secret", *kubeclient.object_key(body)))
-
-        @kopf.on.event("v1", "secrets", registry=registry, when=referenced_secret)
-        async def secret(body: kopf.Body, **_: Any) -> None:
-            await crs.referenced_object_changed("Secret", *kubeclient.object_key(body))
-
+        # No Secret watch: it would list and hold every Secret of the watched namespaces
+        # (Helm keeps a release's history in them) and need list/watch on all of them.
+        # Referenced Secrets are read by name, on each CR event and every resync.
         return registry
 
 
