@@ -104,7 +104,13 @@ class Application:
         )
         self.kube_api = _kube_api(config) if _active(config) else None
         authorizer = _authorizer(config.auth, self.kube_api) if self.kube_api else None
-        self.backends = live.Backends(self.registry, self.pool, authorizer=authorizer)
+        self.backends = live.Backends(
+            self.registry,
+            self.pool,
+            authorizer=authorizer,
+            fanout_concurrency=config.prometheus.fanout_concurrency,
+            fanout_timeout=config.prometheus.fanout_timeout_seconds,
+        )
         self.mcp = build_mcp(
             self.backends,
             max_result_tokens=config.server.max_result_tokens,

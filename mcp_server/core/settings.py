@@ -92,6 +92,12 @@ class PrometheusSettings(_Frozen):
     max_response_bytes: Annotated[int, Field(ge=1024)] = Field(
         32 * 1024 * 1024, description="MAX_RESPONSE_BYTES: upstream body cap per request"
     )
+    fanout_concurrency: Annotated[int, Field(ge=1, le=1024)] = Field(
+        16, description="FANOUT_CONCURRENCY: datasources one fleet call asks at once"
+    )
+    fanout_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        10.0, description="FANOUT_TIMEOUT: how long a fleet call waits for each datasource"
+    )
 
 
 class SourceSettings(_Frozen):
@@ -197,6 +203,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "CONFIGMAP_DATASOURCE_ACCESS": ("auth", "configmap_access"),
     "QUERY_TIMEOUT": ("prometheus", "query_timeout_seconds"),
     "MAX_RESPONSE_BYTES": ("prometheus", "max_response_bytes"),
+    "FANOUT_CONCURRENCY": ("prometheus", "fanout_concurrency"),
+    "FANOUT_TIMEOUT": ("prometheus", "fanout_timeout_seconds"),
     "GRAFANA_DATASOURCES_PATH": ("sources", "datasources_path"),
     "CONFIG_RELOAD_INTERVAL": ("sources", "reload_interval_seconds"),
     "LOG_LEVEL": ("logging", "level"),

@@ -164,6 +164,7 @@ def build(
     scrape_interval = _scrape_interval(reader) if prometheus else None
     alerts_from = () if prometheus else _alertmanager(reader)
     uid = (reader.text("uid") or "").strip() or None
+    labels = _labels(reader)
     if name is None or url is None or reader.issues:
         return None
     return datasources.Datasource(
@@ -175,6 +176,7 @@ def build(
         kind=kind,
         alerts_from=alerts_from,
         uid=uid,
+        labels=datasources.frozen_labels(labels),
         scrape_interval_seconds=scrape_interval,
     )
 
@@ -251,6 +253,20 @@ def _scrape_interval(reader: Reader) -> float | None:
     except errors.InvalidArgument:
         reader.fail("jsonData.timeInterval", f"must be a duration such as 15s or 1m, got {text!r}")
         return None
+
+
+def _labels(reader: Reader) -> dict[str, str]:
+    """`jsonData.labels` (ours, Grafana ignores it): what fleets are selected by."""
+    value = reader.value("jsonData.labels")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        reader.fail("jsonData.labels", "must map label names to strings, e.g. {env: prod}")
+        return {}
+    return {k: str(v) for k, v in value.items()}
 
 
 def _query_parameters(reader: Reader) -> tuple[tuple[str, str], ...]:

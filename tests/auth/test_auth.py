@@ -436,3 +436,15 @@ async def test_each_user_has_their_own_limit_of_calls_in_flight(
     finally:
         release.set()
     assert not any(r.get("isError") for r in await asyncio.gather(*calls) if r is not refused)
+
+
+async def test_a_fleet_answer_covers_only_what_the_caller_may_read_and_never_names_the_rest(
+    app: assembly.Application,
+) -> None:
+    async with client(app, "alice-token-0123456789") as mcp:
+        got = await call(mcp, "query_instant", promql="vector(1)", datasources="team-a/*")
+        nothing = await call_error(mcp, "query_instant", promql="up", datasources="team-a/secret")
+    assert sorted(got["coverage"]["latency_ms"]) == ["team-a/allowed", "team-a/forwarding"]
+    assert got["coverage"]["matched"] == 2
+    assert "secret" not in json.dumps(got)
+    assert nothing["code"] == "datasource_not_found"
