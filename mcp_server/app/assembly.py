@@ -101,6 +101,7 @@ class Application:
         self.pool = pooling.ClientPool(
             default_timeout=config.prometheus.query_timeout_seconds,
             max_response_bytes=config.prometheus.max_response_bytes,
+            max_connections_per_origin=config.prometheus.max_connections_per_origin,
         )
         self.kube_api = _kube_api(config) if _active(config) else None
         authorizer = _authorizer(config.auth, self.kube_api) if self.kube_api else None

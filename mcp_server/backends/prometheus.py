@@ -28,7 +28,7 @@ from ..auth import identity
 from ..core import caching, errors, hygiene, observability, raw
 from ..promql import syntax_errors
 from ..sources import datasources
-from . import destinations, tls
+from . import connections, destinations
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
 _FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels", "/api/v1/format_query"}
 MAX_CONCURRENT_PER_DATASOURCE = 32
 """Requests in flight to one backend; the rest wait their turn (within their timeout)."""
-MAX_CONNECTIONS_PER_DATASOURCE = 64
-_KEEPALIVE_SECONDS = 5.0
-"""Idle pooled connections are closed after this (proxies in front of backends drop them)."""
-_CONNECT_SECONDS = 10.0
 _CACHE_LIMIT = 256
 CLIENT_MARGIN_SECONDS = 1.0
 """Client-side deadline = server-side timeout + this, so Prometheus's own message wins."""
@@ -76,8 +72,10 @@ class PrometheusClient:
         default_timeout: float,
         max_response_bytes: int,
         dns: abc.AbstractResolver | None = None,
+        sessions: connections.Sessions | None = None,
     ) -> None:
-        """`dns` replaces the system's resolver under the egress policy (tests map names)."""
+        """`sessions`: the pools shared per origin (the ClientPool's); without, this client
+        has pools of its own. `dns` replaces the system's resolver of its own pools."""
         self.datasource_id = datasource.id
         self.connection = datasource.connection
         self.timeout = self.connection.timeout_seconds or default_timeout
@@ -89,14 +87,13 @@ class PrometheusClient:
             limit=_CACHE_LIMIT
         )
         self._headers = _static_headers(self.connection)
-        self._ssl = tls.context(self.connection.tls)
         self._policy = self.connection.egress_policy
-        self._dns = dns
         self._refused = self._policy is not None and (
             destinations.literal_refusal(self._policy, self._base, self.datasource_id) is not None
         )
-        self._policed: destinations.PolicedResolver | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._own_sessions = sessions is None
+        self._sessions = sessions or connections.Sessions(dns=dns)
+        self.origin = connections.Origin.of(self.connection)
         self._closed = False
 
     @property
@@ -104,34 +101,14 @@ class PrometheusClient:
         return self._closed
 
     def _session(self) -> aiohttp.ClientSession:
-        """The connection pool, made on first use: aiohttp binds it to the running loop."""
-        if self._http is None:
-            if self._closed:
-                raise errors.BackendUnavailable("the datasource changed; retry")
-            resolver = self._dns
-            if self._policy is not None:
-                resolver = self._policed = destinations.PolicedResolver(
-                    self._policy, self.datasource_id, self._dns
-                )
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=MAX_CONNECTIONS_PER_DATASOURCE,
-                    ssl=self._ssl,
-                    keepalive_timeout=_KEEPALIVE_SECONDS,
-                    resolver=resolver,
-                ),
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS),
-                trust_env=False,
-            )
-        return self._http
+        if self._closed:
+            raise errors.BackendUnavailable("the datasource changed; retry")
+        return self._sessions.session(self.origin)
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._http is not None:
-            await self._http.close()
-        if self._policed is not None:  # ours; a resolver passed in is its owner's to close
-            await self._policed.close()
+        if self._own_sessions:  # shared pools are the ClientPool's to close
+            await self._sessions.aclose()
 
     async def get(
         self,
@@ -241,7 +218,7 @@ class PrometheusClient:
                 method,
                 url,
                 data=body,
-                headers=headers,
+                headers={**self._headers, **headers},
                 allow_redirects=False,
                 server_hostname=self.connection.tls.server_name,
             ) as response:

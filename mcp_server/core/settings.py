@@ -92,6 +92,9 @@ class PrometheusSettings(_Frozen):
     max_response_bytes: Annotated[int, Field(ge=1024)] = Field(
         32 * 1024 * 1024, description="MAX_RESPONSE_BYTES: upstream body cap per request"
     )
+    max_connections_per_origin: Annotated[int, Field(ge=1, le=4096)] = Field(
+        64, description="MAX_CONNECTIONS_PER_ORIGIN: connections to one backend, all datasources"
+    )
     fanout_concurrency: Annotated[int, Field(ge=1, le=1024)] = Field(
         16, description="FANOUT_CONCURRENCY: datasources one fleet call asks at once"
     )
@@ -203,6 +206,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "CONFIGMAP_DATASOURCE_ACCESS": ("auth", "configmap_access"),
     "QUERY_TIMEOUT": ("prometheus", "query_timeout_seconds"),
     "MAX_RESPONSE_BYTES": ("prometheus", "max_response_bytes"),
+    "MAX_CONNECTIONS_PER_ORIGIN": ("prometheus", "max_connections_per_origin"),
     "FANOUT_CONCURRENCY": ("prometheus", "fanout_concurrency"),
     "FANOUT_TIMEOUT": ("prometheus", "fanout_timeout_seconds"),
     "GRAFANA_DATASOURCES_PATH": ("sources", "datasources_path"),
