@@ -12,7 +12,7 @@
 #   curl -s localhost:8080/ready       # lists the datasources served; MCP is at localhost:8000/mcp/
 #
 # HOST is 0.0.0.0 in the image, so proms-mcp refuses to start on it until AUTH_MODE is chosen
-# explicitly. The image runs as UID/GID 10001 (any UID with GID 0 works too) and needs nothing
+# explicitly and ALLOWED_HOSTS names the hosts clients use (docs/security.md). The image runs as UID/GID 10001 (any UID with GID 0 works too) and needs nothing
 # writable but /tmp: it runs with a read-only root filesystem and all of its bytecode, the
 # standard library's included, is compiled here.
 

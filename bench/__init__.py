@@ -16,3 +16,10 @@ def save(name: str, report: dict[str, Any], table: str, *, show: bool = True) ->
     (RESULTS / f"{name}.md").write_text(table)
     if show:
         print(table)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value at `fraction` (0.99: p99) of `values`, nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

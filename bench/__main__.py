@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from fastmcp import Client
 
-from bench import rawhttp, save, soak
+from bench import percentile, rawhttp, save, soak
 from tests.support import prometheus_process
 from tests.support.answers import MODERN, MODERN_META
 
@@ -52,12 +52,6 @@ class Target:
     url: str
     pid: int
     call: Call
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def measure(
@@ -101,16 +95,22 @@ _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def mcp_call(
-    path: str, method: str, params: Callable[[int], dict[str, Any]], *, modern: bool = False
+    path: str,
+    method: str,
+    params: Callable[[int], dict[str, Any]],
+    *,
+    modern: bool = False,
+    origin: str | None = None,
 ) -> Call:
     """A raw JSON-RPC request over HTTP: the server's cost without a client library's."""
+    base = _MCP_HEADERS if origin is None else dict(_MCP_HEADERS, Origin=origin)
 
     async def call(connection: rawhttp.Connection, serial: int) -> None:
         values = params(serial)
-        headers = _MCP_HEADERS
+        headers = base
         if modern:
             values = dict(values, _meta=MODERN_META)
-            headers = dict(_MCP_HEADERS, **{"MCP-Protocol-Version": MODERN, "Mcp-Method": method})
+            headers = dict(base, **{"MCP-Protocol-Version": MODERN, "Mcp-Method": method})
             if "name" in values:
                 headers["Mcp-Name"] = values["name"]
         request = {"jsonrpc": "2.0", "id": serial, "method": method, "params": values}

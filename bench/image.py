@@ -151,7 +151,12 @@ def run(starts: int) -> dict[str, Any]:
         provisioning.mkdir()
         document = soak.provisioning(prom.url, f"http://127.0.0.1:{harness.free_port()}")
         (provisioning / "datasources.yaml").write_text(json.dumps(document))
-        standalone = {"PROMS_MCP_MODE": "standalone", "AUTH_MODE": "none", "LOG_LEVEL": "WARNING"}
+        standalone = {
+            "PROMS_MCP_MODE": "standalone",
+            "AUTH_MODE": "none",
+            "LOG_LEVEL": "WARNING",
+            "MAX_CALLS_PER_CALLER": str(soak.LOAD_GENERATOR_CALLS),
+        }
         volumes = {provisioning: "/etc/grafana/provisioning/datasources"}
         ready: list[float] = []
         for _ in range(starts - 1):

@@ -58,9 +58,11 @@ def serving(
     *,
     configmaps: Iterable[dict[str, Any]] = (),
     emulator_class: type[kmock.KubernetesEmulator] = kmock.KubernetesEmulator,
+    keep_requests: bool = False,
 ) -> Iterator[KubeApi]:
     """KMock (an `emulator_class`) holding `datasources` (PrometheusDatasource bodies) and
-    `configmaps`, and a kubeconfig for it."""
+    `configmaps`, and a kubeconfig for it; `keep_requests` keeps its request log whole, for a
+    short run that reads it."""
     started = threading.Event()
     stop: list[asyncio.Event] = []
     found: list[KubeApi] = []
@@ -79,7 +81,8 @@ def serving(
             stop.append(asyncio.Event())
             started.set()
             while not stop[0].is_set():
-                del emulator._requests[:]  # private, bench only: see the module docstring
+                if not keep_requests:
+                    del emulator._requests[:]  # private, bench only: see the module docstring
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop[0].wait(), 1.0)
 

@@ -29,12 +29,14 @@ class Response:
 
 
 class Connection:
-    """One keep-alive connection; requests on it are sequential."""
+    """One keep-alive connection; requests on it are sequential. `local_address` is the
+    address it connects from (127.0.0.2 is another caller to a server on 127.0.0.1)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, local_address: str | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
+        self._local = (local_address, 0) if local_address else None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -46,7 +48,9 @@ class Connection:
 
     async def send(self, request: bytes) -> Response:
         if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._reader, self._writer = await asyncio.open_connection(
+                self.host, self.port, local_addr=self._local
+            )
         assert self._reader is not None
         self._writer.write(request)
         return await _read_response(self._reader)

@@ -98,6 +98,7 @@ def _started(folder: pathlib.Path, api: kubeapi.KubeApi) -> Iterator[tuple[float
         None,
         ready_timeout=300,
         PROMS_MCP_MODE="operator",
+        EGRESS_ALLOW="127.0.0.1",  # Prometheus and KMock (the API server) on loopback
         KUBECONFIG=str(api.kubeconfig),
         LEADER_ELECTION="on",
         POD_NAME="bench-0",

@@ -137,6 +137,7 @@ async def _load(url: str, clients: int, stop: asyncio.Event) -> dict[str, Any]:
 def _environment(api: kubeapi.KubeApi, name: str) -> dict[str, str]:
     return {
         "PROMS_MCP_MODE": "operator",
+        "EGRESS_ALLOW": "127.0.0.1",
         "KUBECONFIG": str(api.kubeconfig),
         "LEADER_ELECTION": "on",
         "POD_NAME": name,

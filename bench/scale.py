@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import pathlib
 import tempfile
 import time
@@ -48,22 +49,60 @@ def provisioning(prometheus_url: str, count: int) -> dict[str, Any]:
     return {"apiVersion": 1, "datasources": documents}
 
 
-async def query_every(http: httpx.AsyncClient, url: str, ids: list[str], offset: int) -> int:
-    """One query_instant per datasource at concurrency 32; the number that failed."""
+async def query_every(
+    http: httpx.AsyncClient, url: str, ids: list[str], offset: int
+) -> tuple[int, list[float]]:
+    """One query_instant per datasource at concurrency 32: how many failed, and each
+    call's latency in seconds."""
     queue = list(enumerate(ids))
     failed = 0
+    latencies: list[float] = []
 
     async def worker() -> None:
         nonlocal failed
         while queue:
             i, datasource = queue.pop()
             arguments = {"datasource_id": datasource, "promql": f"vector({i})"}
+            began = time.perf_counter()
             answer = await soak.call_tool(http, url, offset + i, "query_instant", arguments)
+            latencies.append(time.perf_counter() - began)
             if "result" not in answer or soak.error_code(answer["result"]) is not None:
                 failed += 1
 
     await asyncio.gather(*(worker() for _ in range(_CONCURRENCY)))
-    return failed
+    return failed, latencies
+
+
+def connections_to(pid: int, port: int) -> int:
+    """Established TCP connections of process `pid` to `port` (Linux /proc)."""
+    inodes = set()
+    for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in pathlib.Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            remote = int(fields[2].rsplit(":", 1)[1], 16)
+            count += remote == port and fields[3] == "01" and fields[9] in inodes
+    return count
+
+
+async def pages_to_list_all(http: httpx.AsyncClient, url: str) -> tuple[int, int]:
+    """list_datasources followed by its cursor to the end: (calls, largest page in bytes)."""
+    calls, largest = 0, 0
+    arguments: dict[str, Any] = {}
+    while True:
+        calls += 1
+        answer = await soak.call_tool(http, url, 10_000 + calls, "list_datasources", arguments)
+        text = answer["result"]["content"][0]["text"]
+        largest = max(largest, len(text.encode()))
+        cursor = json.loads(text).get("next_cursor")
+        if cursor is None:
+            return calls, largest
+        arguments = {"cursor": cursor}
 
 
 @dataclass(frozen=True)
@@ -96,6 +135,7 @@ def operator(folder: pathlib.Path, prometheus_url: str, count: int) -> Iterator[
             ready_timeout=600,
             PROMS_MCP_MODE="operator",
             KUBECONFIG=str(api.kubeconfig),
+            EGRESS_ALLOW="127.0.0.1",  # Prometheus and KMock (the API server) on loopback
         ) as server:
             yield Started(
                 server,
@@ -113,7 +153,7 @@ CONFIGURATIONS: dict[str, tuple[str, Start, int]] = {
 }
 
 
-async def measure(started: Started) -> dict[str, Any]:
+async def measure(started: Started, backend_port: int) -> dict[str, Any]:
     server = started.server
     report: dict[str, Any] = {
         "datasources": len(started.ids),
@@ -133,13 +173,19 @@ async def measure(started: Started) -> dict[str, Any]:
         for round_number in (1, 2):
             began = time.perf_counter()
             offset = round_number * len(started.ids)
-            failed = await query_every(http, server.mcp_url, started.ids, offset)
+            failed, latencies = await query_every(http, server.mcp_url, started.ids, offset)
             report[f"round_{round_number}"] = {
                 "calls": len(started.ids),
                 "failed": failed,
                 "seconds": time.perf_counter() - began,
+                "p99_ms": sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000
+                if len(latencies) > 1
+                else latencies[0] * 1000,
                 "rss_mb": server.rss_mb(),
+                "connections_to_backend": connections_to(server.process.pid, backend_port),
             }
+        pages, page_bytes = await pages_to_list_all(http, server.mcp_url)
+        report["pages_to_list_all"] = {"calls": pages, "largest_bytes": page_bytes}
         listing = await soak.call_tool(http, server.mcp_url, 1, "list_datasources", {})
         text = listing["result"]["content"][0]["text"]
         report["list_datasources"] = {
@@ -161,7 +207,7 @@ def run(keys: list[str]) -> dict[str, Any]:
                 tempfile.TemporaryDirectory(dir=name) as folder,
                 contextlib.contextmanager(start)(pathlib.Path(folder), prom.url, count) as started,
             ):
-                report = asyncio.run(measure(started))
+                report = asyncio.run(measure(started, prom.port))
             reports["configurations"][label] = report
             print(line(label, report), flush=True)
     return reports
@@ -169,20 +215,24 @@ def run(keys: list[str]) -> dict[str, Any]:
 
 HEADER = (
     "| `proms-mcp` configuration | start-up to ready (its CPU) | RSS idle | RSS after a call "
-    "to each (round 1) | round 2 | calls/s (round 1) | failed | list_datasources |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "to each (round 1) | round 2 | calls/s (round 1) | p99 | connections to the backend "
+    "| failed | list_datasources | pages to list all |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
 def line(name: str, report: dict[str, Any]) -> str:
     first, second = report["round_1"], report["round_2"]
     listing = report["list_datasources"]
+    pages = report["pages_to_list_all"]
     return (
         f"| {name} | {report['startup_to_ready_s']:.1f} s ({report['startup_cpu_s']:.1f} s) "
         f"| {report['rss_idle_mb']:.1f} MiB "
         f"| {first['rss_mb']:.1f} MiB | {second['rss_mb']:.1f} MiB "
-        f"| {first['calls'] / first['seconds']:.0f} | {first['failed'] + second['failed']} "
-        f"| {listing['listed']} listed, {listing['bytes']:,} bytes |"
+        f"| {first['calls'] / first['seconds']:.0f} | {first['p99_ms']:.0f} ms "
+        f"| {first['connections_to_backend']} | {first['failed'] + second['failed']} "
+        f"| {listing['listed']} listed, {listing['bytes']:,} bytes "
+        f"| {report['pages_to_list_all']['calls']} (largest {pages['largest_bytes']:,} bytes) |"
     )
 
 

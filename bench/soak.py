@@ -40,6 +40,10 @@ HEALTHY = ("soak-post", "soak-get", "soak-slash")
 FAILING = "soak-refused"
 FAILING_CODE = "backend_unavailable"
 ISSUE_CALLS = 20_000
+LOAD_GENERATOR_CALLS = 64
+"""MAX_CALLS_PER_CALLER of the servers the benchmarks start: a load generator is one caller
+(one address) with up to 32 calls in flight, which the default limit (8) would refuse;
+`python -m bench.fairness` measures the limit itself."""
 
 
 # --- the server under test --------------------------------------------------------------
@@ -111,12 +115,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
-def rss_mb(pid: int) -> float:
-    """A process's resident memory (Linux /proc)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (Linux /proc); `VmHWM` is its peak so far."""
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc: the RSS figures need Linux")
+    raise RuntimeError(f"no {field} in /proc: the RSS figures need Linux")
 
 
 def provisioning(prometheus_url: str, failing_url: str, **extra: str) -> dict[str, Any]:
@@ -143,6 +147,7 @@ def server_process(
     datasources: dict[str, Any] | None,
     *,
     ready_timeout: float = 120,
+    command: Sequence[str] = (str(PROMS_MCP), "serve"),
     **env: str,
 ) -> Iterator[ServerProcess]:
     """`proms-mcp serve` on free loopback ports, ready; stopped (SIGTERM) on exit.
@@ -161,6 +166,7 @@ def server_process(
         HEALTH_METRICS_PORT=str(health),
         PROMS_MCP_MODE="standalone",
         LOG_LEVEL="WARNING",
+        MAX_CALLS_PER_CALLER=str(LOAD_GENERATOR_CALLS),
     )
     if datasources is not None:
         path = folder / "soak-datasources.json"
@@ -169,7 +175,7 @@ def server_process(
     environment.update(env)
     log = (folder / "soak-server.log").open("wb")
     started = time.perf_counter()
-    process = subprocess.Popen([str(PROMS_MCP), "serve"], env=environment, stdout=log, stderr=log)
+    process = subprocess.Popen(list(command), env=environment, stdout=log, stderr=log)
     health_url = f"http://127.0.0.1:{health}"
     try:
         deadline = time.monotonic() + ready_timeout  # its imports take 3-30 s on a busy machine

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Prometheus with synthetic history, and proms-mcp serving it.
+"""Shared fixtures: a real Prometheus with synthetic history, and proms-mcp serving it; a
+real alerting stack (Prometheus sending to Alertmanager), and proms-mcp serving both.
 
 Property tests are replayable. Every run uses one Hypothesis seed for all of them and prints
 it in the header: a fixed one under CI (`CI` set; the example database off, so a run depends
@@ -19,7 +20,7 @@ import hypothesis
 import pytest
 from fastmcp import Client
 
-from tests.support import harness, prometheus_process
+from tests.support import alerting, harness, prometheus_process
 from tests.support.harness import RunningServer
 
 CI_SEED = "0"
@@ -101,4 +102,37 @@ def server(datasources_file: pathlib.Path) -> Iterator[RunningServer]:
 @pytest.fixture
 async def mcp(server: RunningServer) -> AsyncIterator[harness.McpClient]:
     async with Client(server.mcp_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def alerting_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[alerting.AlertingStack]:
+    """Fails (never skips) when no Alertmanager binary exists, as for Prometheus."""
+    with alerting.running_stack(tmp_path_factory.mktemp("alerting")) as stack:
+        alerting.settle(stack)
+        yield stack
+
+
+ALERTING_DATASOURCES = ("prom", "am", "am-unlinked")
+"""The alerting server's datasources: the stack's Prometheus, its Alertmanager linked to
+it, and the same Alertmanager declared without links."""
+
+
+@pytest.fixture(scope="session")
+def alerting_server(
+    tmp_path_factory: pytest.TempPathFactory, alerting_stack: alerting.AlertingStack
+) -> Iterator[RunningServer]:
+    am = {"type": "alertmanager", "url": alerting_stack.alertmanager.url}
+    with harness.serving_datasources(
+        tmp_path_factory.mktemp("alerting-provisioning"),
+        {"name": "prom", "type": "prometheus", "url": alerting_stack.prometheus.url},
+        {**am, "name": "am", "jsonData": {"implementation": "prometheus", "alertsFrom": ["prom"]}},
+        {**am, "name": "am-unlinked", "jsonData": {"implementation": "prometheus"}},
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def alerting_mcp(alerting_server: RunningServer) -> AsyncIterator[harness.McpClient]:
+    async with Client(alerting_server.mcp_url) as client:
         yield client

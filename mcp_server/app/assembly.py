@@ -24,12 +24,21 @@ from starlette.types import ASGIApp
 
 from .. import __version__
 from ..auth import authentication, authorization
-from ..backends import facts, live, pooling
+from ..backends import alertmanager, facts, live, pooling
 from ..core import errors, settings
 from ..kube import kubeclient
-from ..protocol import calls, listing, mounting
+from ..protocol import calls, listing, mounting, request_guard
 from ..sources import datasources, filewatch, readiness, registry
-from ..tools import checking, estimating, framing, guidance, inspecting, querying
+from ..tools import (
+    alerting,
+    checking,
+    estimating,
+    framing,
+    guidance,
+    inspecting,
+    investigating,
+    querying,
+)
 from . import health, hosting, listeners, servers
 
 logger = logging.getLogger(__name__)
@@ -44,16 +53,26 @@ Answers fit a token budget: `summarized` and `truncated` say what was cut and ho
 narrow; empty answers carry `suggestions`. Errors carry a code: fix arguments on \
 invalid_*, retry retryable ones."""
 
-TOOLS = (*querying.TOOLS, *inspecting.TOOLS, *checking.TOOLS, *estimating.TOOLS)
+TOOLS = (
+    *querying.TOOLS,
+    *inspecting.TOOLS,
+    *checking.TOOLS,
+    *estimating.TOOLS,
+    *alerting.TOOLS,
+    *investigating.TOOLS,
+)
 """Every tool, in the order tools/list shows them."""
 
 
-def build_mcp(backends: live.Backends, *, max_result_tokens: int) -> FastMCP:
+def build_mcp(
+    backends: live.Backends, *, max_result_tokens: int, max_calls_per_caller: int
+) -> FastMCP:
     app = FastMCP(
         name="proms-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         middleware=[
+            calls.CallerLimit(max_calls_per_caller),
             calls.ArgumentErrors(),
             calls.ServerLimit(max_result_tokens),
             listing.LeanListing(backends),
@@ -83,13 +102,27 @@ class Application:
         self.pool = pooling.ClientPool(
             default_timeout=config.prometheus.query_timeout_seconds,
             max_response_bytes=config.prometheus.max_response_bytes,
+            max_connections_per_origin=config.prometheus.max_connections_per_origin,
         )
         self.kube_api = _kube_api(config) if _active(config) else None
         authorizer = _authorizer(config.auth, self.kube_api) if self.kube_api else None
-        self.backends = live.Backends(self.registry, self.pool, authorizer=authorizer)
-        self.mcp = build_mcp(self.backends, max_result_tokens=config.server.max_result_tokens)
+        self.backends = live.Backends(
+            self.registry,
+            self.pool,
+            authorizer=authorizer,
+            fanout_concurrency=config.prometheus.fanout_concurrency,
+            fanout_timeout=config.prometheus.fanout_timeout_seconds,
+        )
+        self.mcp = build_mcp(
+            self.backends,
+            max_result_tokens=config.server.max_result_tokens,
+            max_calls_per_caller=config.server.max_calls_per_caller,
+        )
         asgi, self.fast_path = mounting.mcp_asgi(self.mcp, fast=config.server.fast_path)
-        self.mcp_asgi = _authenticated(asgi, config.auth, self.kube_api)
+        self.mcp_asgi = request_guard.RequestGuard(
+            _authenticated(asgi, config.auth, self.kube_api),
+            request_guard.Allowed.of(config.server.allowed_hosts, config.server.allowed_origins),
+        )
         self.health_asgi = health.build_app(
             self.registry, self.readiness, lambda: self.fast_path.status
         )
@@ -118,7 +151,17 @@ class Application:
     async def build_info(
         self, datasource: datasources.Datasource, *, timeout: float
     ) -> Mapping[str, object]:
-        return await facts.build_info(self.pool.client_for(datasource), timeout=timeout)
+        """What the operator's probe reads: Prometheus's buildinfo, or an Alertmanager's
+        version from its status."""
+        client = self.pool.client_for(datasource)
+        if datasource.kind is datasources.DatasourceKind.ALERTMANAGER:
+            try:
+                status = await alertmanager.status(datasource, client, timeout=timeout)
+            except errors.Unsupported as exc:  # a 404: it answers, but not as an Alertmanager
+                raise errors.EndpointNotFound(exc.message) from None
+            version = status.get("versionInfo")
+            return version if isinstance(version, dict) else {}
+        return await facts.build_info(client, timeout=timeout)
 
     async def serve(self, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
         """Serve until `request_stop`.

@@ -35,7 +35,7 @@ def build_app(
         body: dict[str, Any] = {
             "ready": status.ready,
             "datasources": {
-                ds.id: {"source": str(ds.source), "type": ds.prometheus_type.value}
+                ds.id: {"source": str(ds.source), "type": ds.type_name}
                 for ds in snapshot.datasources.values()
             },
             "problems": [str(p) for p in snapshot.problems],

@@ -1,5 +1,6 @@
-"""Which Prometheus HTTP APIs each backend flavour serves, so a tool an endpoint cannot
-answer says so up front (`unsupported`) instead of failing with an opaque 404.
+"""Which APIs each datasource serves, so a tool an endpoint cannot answer says so up front
+(`unsupported`) instead of failing with an opaque 404: an Alertmanager serves only its own
+API, a Prometheus-compatible backend every Prometheus API its flavour has.
 
 The table only lists what is known to be missing; anything else is tried, a 404 from an
 optional API is reported as `unsupported` too, and a success without a body (Prometheus's
@@ -17,6 +18,7 @@ from . import parsing, prometheus
 
 
 class Api(enum.StrEnum):
+    QUERY = "query"
     ALERTS = "alerts"
     RULES = "rules"
     TARGETS = "targets"
@@ -24,6 +26,7 @@ class Api(enum.StrEnum):
     RUNTIME_INFO = "runtime info"
     CONFIG = "configuration"
     EXEMPLARS = "exemplars"
+    ALERTMANAGER = "Alertmanager"
 
 
 _T = datasources.PrometheusType
@@ -36,17 +39,35 @@ _MISSING: dict[datasources.PrometheusType, frozenset[Api]] = {
 }
 
 
+_ALERTMANAGER = datasources.DatasourceKind.ALERTMANAGER
+ALERTMANAGER_TOOLS = "list_alertmanager_alerts, list_silences, list_alert_groups, investigate_alert"
+
+
 def supports(datasource: datasources.Datasource, api: Api) -> bool:
+    if datasource.kind is _ALERTMANAGER or api is Api.ALERTMANAGER:
+        return datasource.kind is _ALERTMANAGER and api is Api.ALERTMANAGER
     return api not in _MISSING.get(datasource.prometheus_type, frozenset())
 
 
 def require(datasource: datasources.Datasource, api: Api) -> None:
-    """Raise `Unsupported` before asking a backend for an API its flavour lacks."""
-    if not supports(datasource, api):
+    """Raise `Unsupported` before asking a backend for an API it lacks."""
+    if supports(datasource, api):
+        return
+    name = hygiene.quoted(datasource.id)
+    if datasource.kind is _ALERTMANAGER:
         raise errors.Unsupported(
-            f"datasource {hygiene.quoted(datasource.id)} is "
-            f"{datasource.prometheus_type.value}, which has no {api.value} API"
+            f"datasource {name} is an Alertmanager, which has no {api.value} API; use "
+            f"{ALERTMANAGER_TOOLS} on it, and a Prometheus datasource (list_datasources) "
+            "for metrics"
         )
+    if api is Api.ALERTMANAGER:
+        raise errors.Unsupported(
+            f"datasource {name} is {datasource.type_name}, not an Alertmanager; "
+            "list_datasources shows which datasources are of type Alertmanager"
+        )
+    raise errors.Unsupported(
+        f"datasource {name} is {datasource.type_name}, which has no {api.value} API"
+    )
 
 
 def any_supports(candidates: Iterable[datasources.Datasource], api: Api) -> bool:

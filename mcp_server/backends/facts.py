@@ -81,7 +81,7 @@ async def describe(
     facts: dict[str, Any] = {
         "id": datasource.id,
         "name": datasource.name,
-        "type": datasource.prometheus_type.value,
+        "type": datasource.type_name,
     }
     if datasource.description:
         facts["description"] = datasource.description

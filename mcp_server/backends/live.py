@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..auth import authorization, identity
 from ..core import errors, hygiene
-from ..sources import datasources, registry
+from ..sources import datasources, registry, selection
 from . import pooling, prometheus
 
 
@@ -25,10 +25,16 @@ class Backends:
         *,
         authorizer: authorization.Authorizer | None = None,
         clock: Callable[[], float] = time.time,
+        fanout_concurrency: int = 16,
+        fanout_timeout: float = 10.0,
     ) -> None:
         self.registry = live
         self.pool = pool
         self.clock = clock
+        self.fanout_concurrency = fanout_concurrency
+        """Datasources one fleet call asks at once (FANOUT_CONCURRENCY)."""
+        self.fanout_timeout = fanout_timeout
+        """How long a fleet call waits for each datasource (FANOUT_TIMEOUT)."""
         self.authorizer = authorizer
         """Per-datasource access with AUTH_MODE=active; None lets every caller use all."""
         live.subscribe(lambda snapshot: pool.prune(snapshot.datasources))
@@ -49,6 +55,16 @@ class Backends:
             raise errors.DatasourceUnavailable(unavailable_message(broken))
         visible = await self.visible(snapshot)
         raise errors.DatasourceNotFound(_not_found_message(datasource_id, visible))
+
+    async def select(
+        self, selector: selection.Selector, snapshot: registry.Snapshot | None = None
+    ) -> list[datasources.Datasource]:
+        """The datasources `selector` matches among those the caller may use, in id order;
+        one the caller may not use is left out without a trace. Only matches are reviewed."""
+        snapshot = snapshot or self.registry.current()
+        candidates = selector.select(snapshot.datasources.values())
+        verdicts = await self._verdicts([d.source for d in candidates])
+        return [d for d, ok in zip(candidates, verdicts, strict=True) if ok]
 
     async def visible(self, snapshot: registry.Snapshot) -> list[datasources.Datasource]:
         candidates = sorted(snapshot.datasources.values(), key=lambda d: d.id)

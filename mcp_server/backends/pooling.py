@@ -1,4 +1,5 @@
-"""The pool that keeps one Prometheus client per datasource."""
+"""The pool that keeps one Prometheus client per datasource, over connections shared per
+origin (`connections`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 from collections.abc import Mapping
 
 from ..sources import datasources
-from . import prometheus
+from . import connections, prometheus
 
 
 class ClientPool:
@@ -16,9 +17,16 @@ class ClientPool:
     A replaced client is closed after a grace period so calls already using it finish.
     """
 
-    def __init__(self, *, default_timeout: float, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        default_timeout: float,
+        max_response_bytes: int,
+        max_connections_per_origin: int = connections.DEFAULT_PER_ORIGIN,
+    ) -> None:
         self._default_timeout = default_timeout
         self._max_bytes = max_response_bytes
+        self.sessions = connections.Sessions(per_origin=max_connections_per_origin)
         self._clients: dict[datasources.DatasourceId, prometheus.PrometheusClient] = {}
         self._retiring: dict[asyncio.Task[None], prometheus.PrometheusClient] = {}
 
@@ -27,7 +35,10 @@ class ClientPool:
         if client is not None and client.connection == datasource.connection:
             return client
         fresh = prometheus.PrometheusClient(
-            datasource, default_timeout=self._default_timeout, max_response_bytes=self._max_bytes
+            datasource,
+            default_timeout=self._default_timeout,
+            max_response_bytes=self._max_bytes,
+            sessions=self.sessions,
         )
         self._clients[datasource.id] = fresh
         if client is not None:
@@ -54,6 +65,9 @@ class ClientPool:
     async def _close_later(self, client: prometheus.PrometheusClient) -> None:
         await asyncio.sleep(client.timeout + prometheus.CLIENT_MARGIN_SECONDS)
         await client.aclose()
+        in_use = {c.origin for c in self._clients.values()}
+        in_use |= {c.origin for c in self._retiring.values() if c is not client}
+        await self.sessions.close(self.sessions.origins() - in_use)
 
     async def aclose(self) -> None:
         clients = list(self._clients.values()) + list(self._retiring.values())
@@ -63,3 +77,4 @@ class ClientPool:
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.aclose()
+        await self.sessions.aclose()

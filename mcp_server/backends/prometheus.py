@@ -1,4 +1,5 @@
-"""HTTP client for one Prometheus-compatible API.
+"""HTTP client for one Prometheus-compatible API (or Alertmanager's API v2, whose answers
+`alertmanager` decodes).
 
 This is the seam where the HTTP client (aiohttp) meets the rest of the code: transport
 failures and Prometheus error bodies are translated into `errors` here, once: a parse error
@@ -17,16 +18,17 @@ import re
 import socket
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import abc
 
 from ..auth import identity
 from ..core import caching, errors, hygiene, observability, raw
 from ..promql import syntax_errors
 from ..sources import datasources
-from . import tls
+from . import connections, destinations
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +38,6 @@ _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
 _FORM_PATHS = _QUERY_PATHS | {"/api/v1/series", "/api/v1/labels", "/api/v1/format_query"}
 MAX_CONCURRENT_PER_DATASOURCE = 32
 """Requests in flight to one backend; the rest wait their turn (within their timeout)."""
-MAX_CONNECTIONS_PER_DATASOURCE = 64
-_KEEPALIVE_SECONDS = 5.0
-"""Idle pooled connections are closed after this (proxies in front of backends drop them)."""
-_CONNECT_SECONDS = 10.0
 _CACHE_LIMIT = 256
 CLIENT_MARGIN_SECONDS = 1.0
 """Client-side deadline = server-side timeout + this, so Prometheus's own message wins."""
@@ -55,6 +53,11 @@ class ApiResult:
     warnings: tuple[str, ...] = ()
 
 
+Decoder = Callable[[int, bytes], ApiResult]
+"""How an API other than Prometheus's turns a status and body into an answer or our error
+(`alertmanager.decode`); without one, Prometheus's `{"status": ..., "data": ...}` envelope."""
+
+
 class PrometheusClient:
     """Talks to one datasource; safe for concurrent use; closed by the pool.
 
@@ -68,7 +71,11 @@ class PrometheusClient:
         *,
         default_timeout: float,
         max_response_bytes: int,
+        dns: abc.AbstractResolver | None = None,
+        sessions: connections.Sessions | None = None,
     ) -> None:
+        """`sessions`: the pools shared per origin (the ClientPool's); without, this client
+        has pools of its own. `dns` replaces the system's resolver of its own pools."""
         self.datasource_id = datasource.id
         self.connection = datasource.connection
         self.timeout = self.connection.timeout_seconds or default_timeout
@@ -80,8 +87,13 @@ class PrometheusClient:
             limit=_CACHE_LIMIT
         )
         self._headers = _static_headers(self.connection)
-        self._ssl = tls.context(self.connection.tls)
-        self._http: aiohttp.ClientSession | None = None
+        self._policy = self.connection.egress_policy
+        self._refused = self._policy is not None and (
+            destinations.literal_refusal(self._policy, self._base, self.datasource_id) is not None
+        )
+        self._own_sessions = sessions is None
+        self._sessions = sessions or connections.Sessions(dns=dns)
+        self.origin = connections.Origin.of(self.connection)
         self._closed = False
 
     @property
@@ -89,26 +101,14 @@ class PrometheusClient:
         return self._closed
 
     def _session(self) -> aiohttp.ClientSession:
-        """The connection pool, made on first use: aiohttp binds it to the running loop."""
-        if self._http is None:
-            if self._closed:
-                raise errors.BackendUnavailable("the datasource changed; retry")
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=MAX_CONNECTIONS_PER_DATASOURCE,
-                    ssl=self._ssl,
-                    keepalive_timeout=_KEEPALIVE_SECONDS,
-                ),
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_SECONDS),
-                trust_env=False,
-            )
-        return self._http
+        if self._closed:
+            raise errors.BackendUnavailable("the datasource changed; retry")
+        return self._sessions.session(self.origin)
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._http is not None:
-            await self._http.close()
+        if self._own_sessions:  # shared pools are the ClientPool's to close
+            await self._sessions.aclose()
 
     async def get(
         self,
@@ -120,6 +120,7 @@ class PrometheusClient:
         cache_seconds: float = 0.0,
         refresh: bool = False,
         agent_promql: bool = False,
+        decoder: Decoder | None = None,
     ) -> ApiResult:
         """Call an API path such as `/api/v1/query`; queries go as POST unless told GET.
 
@@ -139,7 +140,7 @@ class PrometheusClient:
         effective_timeout = min(timeout or self.timeout, self.timeout)
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
-        key = (path, tuple(params), effective_timeout, bearer_token)
+        key = (path, tuple(params), effective_timeout, bearer_token, decoder)
         if cache_seconds and not refresh:
             cached = self._answers.fresh(key)
             if cached is not None:
@@ -148,7 +149,7 @@ class PrometheusClient:
         try:
             answer = await self._answers.share(
                 key,
-                lambda: self._fetch(path, params, effective_timeout, bearer_token),
+                lambda: self._fetch(path, params, effective_timeout, bearer_token, decoder),
                 name=f"upstream-{self.datasource_id}",
                 joined=lambda: self._coalesced(path),
             )
@@ -164,7 +165,12 @@ class PrometheusClient:
         observability.UPSTREAM_COALESCED.labels(self.datasource_id, path).inc()
 
     async def _fetch(
-        self, path: str, params: Params, effective_timeout: float, bearer_token: str | None
+        self,
+        path: str,
+        params: Params,
+        effective_timeout: float,
+        bearer_token: str | None,
+        decoder: Decoder | None,
     ) -> ApiResult:
         all_params: list[tuple[str, str | int | float | bool | None]] = [
             *params,
@@ -194,7 +200,7 @@ class PrometheusClient:
             except TimeoutError:
                 raise _timeout(effective_timeout) from None
             status = str(status_code)
-            return _decode(status_code, answer, effective_timeout)
+            return (decoder or _decode)(status_code, answer)
         finally:
             observability.UPSTREAM_REQUESTS.labels(self.datasource_id, path, status).inc()
             observability.UPSTREAM_LATENCY.labels(self.datasource_id, path).observe(
@@ -205,12 +211,14 @@ class PrometheusClient:
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
         """One exchange; the caller's `asyncio.timeout` bounds it (and the wait for a turn)."""
+        if self._refused:
+            raise destinations.not_allowed()
         try:
             async with self._session().request(
                 method,
                 url,
                 data=body,
-                headers=headers,
+                headers={**self._headers, **headers},
                 allow_redirects=False,
                 server_hostname=self.connection.tls.server_name,
             ) as response:
@@ -224,6 +232,8 @@ class PrometheusClient:
                         raise self._too_large()
                 return response.status, bytes(chunks)
         except aiohttp.ClientConnectorError as exc:
+            if destinations.refused(exc):
+                raise destinations.not_allowed() from None
             raise errors.BackendUnavailable(_describe_connect_error(exc)) from None
         except aiohttp.ClientError as exc:
             raise errors.BackendUnavailable(
@@ -273,7 +283,7 @@ def _describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
 _ERROR_TYPE = re.compile(r"[a-z_]{1,32}")
 
 
-def _decode(status_code: int, body: bytes, timeout: float) -> ApiResult:
+def _decode(status_code: int, body: bytes) -> ApiResult:
     try:
         payload: raw.Json = json.loads(body) if body else None
     except ValueError:

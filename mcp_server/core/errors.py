@@ -12,12 +12,17 @@
     ├── Unsupported                    unsupported     this backend type has no such API (or
     │                                                  a query only the backend can parse is
     │                                                  not estimated)
+    ├── TooManyCalls                   too_many_calls  this caller already has `limit` calls in
+    │                                                  flight (MAX_CALLS_PER_CALLER); retry
+    │                                                  when one has finished
     └── UpstreamError                  (abstract)      the backend did not give an answer
         ├── QueryRejected              query_rejected  Prometheus refused the request (400/422)
         ├── BackendUnavailable         backend_unavailable  refused, DNS, TLS, 5xx; retry later
         ├── UpstreamUnauthorized       upstream_unauthorized  the backend refused our credentials
         ├── UpstreamTimeout            timeout         narrow the query or raise the timeout
         ├── ResponseTooLarge           response_too_large  narrow the query
+        ├── DestinationNotAllowed      destination_not_allowed  the server's egress policy
+        │                                              refused the datasource's address
         └── BadUpstreamResponse        bad_response    the endpoint is not a Prometheus API
             ├── EndpointNotFound       bad_response    HTTP 404 (`capabilities` may re-code it)
             └── EmptyResponse          bad_response    2xx, no body (`capabilities`: no data)
@@ -114,6 +119,23 @@ class Unsupported(PromsMcpError):
     code = "unsupported"
 
 
+class TooManyCalls(PromsMcpError):
+    """Refused before it started, never queued: the caller's own calls hold every slot."""
+
+    code = "too_many_calls"
+    retryable = True
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"you already have {limit} tool calls in flight, the most one caller may have "
+            "(MAX_CALLS_PER_CALLER); retry when one of them has answered"
+        )
+        self.limit = limit
+
+    def fields(self) -> dict[str, str | int]:
+        return {"limit": self.limit}
+
+
 class UpstreamError(PromsMcpError):
     """The backend was asked and did not give a usable answer."""
 
@@ -146,6 +168,13 @@ class UpstreamTimeout(UpstreamError):
 
 class ResponseTooLarge(UpstreamError):
     code = "response_too_large"
+
+
+class DestinationNotAllowed(UpstreamError):
+    """The datasource's address (after DNS) is one the server's egress policy refuses
+    (EGRESS_ALLOW / EGRESS_DENY): nothing was sent. The message never names the address."""
+
+    code = "destination_not_allowed"
 
 
 class BadUpstreamResponse(UpstreamError):

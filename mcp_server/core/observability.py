@@ -65,6 +65,12 @@ AUTH_REVIEWS = Counter(
 AUTH_CACHE_HITS = Counter(
     "proms_mcp_auth_cache_hits", "Review answers served from cache, by kind", ["kind"]
 )
+REQUESTS_REJECTED = Counter(
+    "proms_mcp_requests_rejected",
+    "Requests to the MCP port refused before anything else saw them: host (a Host header "
+    "not allowed, 421) or origin (a foreign browser Origin, 403)",
+    ["reason"],
+)
 AUTH_DENIALS = Counter(
     "proms_mcp_auth_denials",
     "Requests refused: unauthenticated, unavailable (API down), forbidden (per datasource)",

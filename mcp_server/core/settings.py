@@ -10,12 +10,13 @@ from __future__ import annotations
 import enum
 import ipaddress
 import pathlib
+import re
 from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import errors
+from . import egress, errors, forwarding
 
 SEED_DATASOURCES_PATH = "/etc/grafana/provisioning/datasources/datasources.yaml"
 
@@ -51,6 +52,22 @@ class ServerSettings(_Frozen):
         description="MCP_FAST_PATH: on | off; off sends every tools/call through the MCP SDK "
         "(the fast path also stays off by itself on FastMCP/SDK releases it was not tested with)",
     )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="ALLOWED_HOSTS: comma-separated Host names (a name alone matches any port, "
+        "name:port only that port) the MCP port answers besides localhost, 127.0.0.1 and "
+        "[::1]; * answers any; required when HOST is not a loopback address",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="ALLOWED_ORIGINS: comma-separated browser origins (scheme://host[:port]) "
+        "that may call the MCP port besides loopback ones; * allows any",
+    )
+    max_calls_per_caller: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        8,
+        description="MAX_CALLS_PER_CALLER: tool calls one caller (token user, else client "
+        "address) may have in flight; one more is refused at once with too_many_calls",
+    )
 
 
 class AuthSettings(_Frozen):
@@ -79,6 +96,15 @@ class PrometheusSettings(_Frozen):
     )
     max_response_bytes: Annotated[int, Field(ge=1024)] = Field(
         32 * 1024 * 1024, description="MAX_RESPONSE_BYTES: upstream body cap per request"
+    )
+    max_connections_per_origin: Annotated[int, Field(ge=1, le=4096)] = Field(
+        64, description="MAX_CONNECTIONS_PER_ORIGIN: connections to one backend, all datasources"
+    )
+    fanout_concurrency: Annotated[int, Field(ge=1, le=1024)] = Field(
+        16, description="FANOUT_CONCURRENCY: datasources one fleet call asks at once"
+    )
+    fanout_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        10.0, description="FANOUT_TIMEOUT: how long a fleet call waits for each datasource"
     )
 
 
@@ -157,6 +183,31 @@ class LeaseSettings(_Frozen):
     )
 
 
+class DestinationSettings(_Frozen):
+    """Where datasources declared in the cluster may send callers' tokens and connect
+    (docs/security.md); files are the server operator's own and are not policed."""
+
+    forward_token_allowed_urls: tuple[str, ...] = Field(
+        (),
+        description="FORWARD_TOKEN_ALLOWED_URLS: comma-separated URL prefixes and hosts a "
+        "caller's token may be forwarded to; empty forwards it nowhere",
+    )
+    egress_allow: tuple[str, ...] = Field(
+        (),
+        description="EGRESS_ALLOW: comma-separated CIDRs and hosts cluster-declared "
+        "datasources may connect to; empty allows all but the built-in denials",
+    )
+    egress_deny: tuple[str, ...] = Field(
+        (), description="EGRESS_DENY: comma-separated CIDRs and hosts they may never connect to"
+    )
+
+    def egress_policy(self, api_server: tuple[egress.Address, ...] = ()) -> egress.EgressPolicy:
+        return egress.policy(self.egress_allow, self.egress_deny, api_server)
+
+    def forwarding_policy(self) -> forwarding.ForwardingPolicy:
+        return forwarding.parse(self.forward_token_allowed_urls)
+
+
 class LoggingSettings(_Frozen):
     level: str = Field("INFO", description="LOG_LEVEL: DEBUG | INFO | WARNING | ERROR")
 
@@ -168,6 +219,7 @@ class Settings(_Frozen):
     sources: SourceSettings = SourceSettings()
     operator: OperatorSettings = OperatorSettings()
     lease: LeaseSettings = LeaseSettings()
+    destinations: DestinationSettings = DestinationSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -180,6 +232,9 @@ _ENV: dict[str, tuple[str, str]] = {
     "SHUTDOWN_DELAY_SECONDS": ("server", "shutdown_delay_seconds"),
     "MAX_RESULT_TOKENS": ("server", "max_result_tokens"),
     "MCP_FAST_PATH": ("server", "fast_path"),
+    "ALLOWED_HOSTS": ("server", "allowed_hosts"),
+    "ALLOWED_ORIGINS": ("server", "allowed_origins"),
+    "MAX_CALLS_PER_CALLER": ("server", "max_calls_per_caller"),
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),
@@ -189,6 +244,9 @@ _ENV: dict[str, tuple[str, str]] = {
     "CONFIGMAP_DATASOURCE_ACCESS": ("auth", "configmap_access"),
     "QUERY_TIMEOUT": ("prometheus", "query_timeout_seconds"),
     "MAX_RESPONSE_BYTES": ("prometheus", "max_response_bytes"),
+    "MAX_CONNECTIONS_PER_ORIGIN": ("prometheus", "max_connections_per_origin"),
+    "FANOUT_CONCURRENCY": ("prometheus", "fanout_concurrency"),
+    "FANOUT_TIMEOUT": ("prometheus", "fanout_timeout_seconds"),
     "GRAFANA_DATASOURCES_PATH": ("sources", "datasources_path"),
     "CONFIG_RELOAD_INTERVAL": ("sources", "reload_interval_seconds"),
     "LOG_LEVEL": ("logging", "level"),
@@ -206,7 +264,21 @@ _ENV: dict[str, tuple[str, str]] = {
     "LEASE_DURATION_SECONDS": ("lease", "duration_seconds"),
     "LEASE_RENEW_DEADLINE_SECONDS": ("lease", "renew_deadline_seconds"),
     "LEASE_RETRY_PERIOD_SECONDS": ("lease", "retry_period_seconds"),
+    "FORWARD_TOKEN_ALLOWED_URLS": ("destinations", "forward_token_allowed_urls"),
+    "EGRESS_ALLOW": ("destinations", "egress_allow"),
+    "EGRESS_DENY": ("destinations", "egress_deny"),
 }
+_LISTS = frozenset(
+    {
+        "namespaces",
+        "audiences",
+        "allowed_hosts",
+        "allowed_origins",
+        "forward_token_allowed_urls",
+        "egress_allow",
+        "egress_deny",
+    }
+)
 
 
 def from_environ(environ: Mapping[str, str]) -> Settings:
@@ -229,6 +301,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     except ValidationError as exc:
         raise errors.ConfigurationError(_describe(exc)) from None
     _check_exposure(settings)
+    _check_request_guard(settings.server)
     return settings
 
 
@@ -237,7 +310,7 @@ def _shape(name: str, value: str) -> object:
         return value.lower()
     if name == "fast_path":
         return {"on": True, "off": False}.get(value.lower(), value)
-    if name in ("namespaces", "audiences"):
+    if name in _LISTS:
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
 
@@ -289,7 +362,41 @@ def _check_exposure(settings: Settings) -> None:
             "LEASE_RETRY_PERIOD_SECONDS < LEASE_RENEW_DEADLINE_SECONDS < LEASE_DURATION_SECONDS "
             "must hold, or a leader could lose the Lease while it still writes"
         )
+    try:
+        settings.destinations.egress_policy()
+        settings.destinations.forwarding_policy()
+    except ValueError as exc:  # the message names the variable and the entry
+        raise errors.ConfigurationError(str(exc)) from None
     if settings.logging.level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"
         )
+
+
+_HOST = r"(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?)(:[0-9]{1,5})?"
+_HOST_ENTRY = re.compile(_HOST, re.IGNORECASE)
+_ORIGIN_ENTRY = re.compile(f"https?://{_HOST}", re.IGNORECASE)
+
+
+def _check_request_guard(server: ServerSettings) -> None:
+    """A wide bind must say which names it answers to: the server cannot know its own names
+    (a Service, a Route), and guessing lets a DNS-rebinding page through."""
+    if not server.allowed_hosts and not is_loopback(server.host):
+        raise errors.ConfigurationError(
+            f"HOST={server.host} is not a loopback address and ALLOWED_HOSTS is unset: list "
+            "the host names clients reach this server by (comma-separated, e.g. "
+            "proms-mcp.monitoring.svc; the Helm chart sets its own), or ALLOWED_HOSTS=* to "
+            "answer any Host header (no DNS-rebinding protection)"
+        )
+    for entry in server.allowed_hosts:
+        if entry != "*" and not _HOST_ENTRY.fullmatch(entry):
+            raise errors.ConfigurationError(
+                f"ALLOWED_HOSTS: {entry!r} is not a host name with an optional :port "
+                "(no scheme, no path), e.g. proms-mcp.example.com or proms-mcp.example.com:443"
+            )
+    for entry in server.allowed_origins:
+        if entry != "*" and not _ORIGIN_ENTRY.fullmatch(entry):
+            raise errors.ConfigurationError(
+                f"ALLOWED_ORIGINS: {entry!r} is not an origin: scheme://host[:port] without a "
+                "path, e.g. https://agents.example.com"
+            )

@@ -135,3 +135,16 @@ def window(
     if start_s > end_s:
         raise errors.InvalidArgument("start is after end; swap them")
     return milliseconds(start_s), milliseconds(end_s)
+
+
+def moment_milliseconds(text: str) -> int | None:
+    """A backend's RFC 3339 timestamp (nanoseconds allowed) as whole milliseconds since the
+    epoch, truncated as Prometheus truncates evaluation times; None when it is not one."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    delta = moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

@@ -178,18 +178,22 @@ def shop_target(shop: synthetic.Shop) -> Iterator[str]:
 
 @contextlib.contextmanager
 def http_server(
-    handler: type[BaseHTTPRequestHandler], *, name: str, tls: ssl.SSLContext | None = None
+    handler: type[BaseHTTPRequestHandler],
+    *,
+    name: str,
+    tls: ssl.SSLContext | None = None,
+    address: tuple[str, int] = ("127.0.0.1", 0),
 ) -> Iterator[str]:
-    """`handler` served on a free loopback port by the thread `name` (over TLS with a server
-    context `tls`); yields host:port."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    """`handler` served on `address` (by default a free loopback port) by the thread `name`
+    (over TLS with a server context `tls`); yields host:port."""
+    httpd = ThreadingHTTPServer(address, handler)
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{httpd.server_address[1]}"
+        yield f"{address[0]}:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -6,6 +6,9 @@ Our errors become MCP tool results with `isError: true` and a JSON text body
 Argument validation failures caught by FastMCP itself get the same shape through
 `ArgumentErrors`. Anything else is a bug: it is logged with its traceback and the agent
 sees only a generic `internal` error.
+
+`CallerLimit` caps the tool calls one caller has in flight. These are FastMCP middleware
+`on_call_tool` hooks, which the tools/call fast path runs exactly as the SDK path does.
 """
 
 from __future__ import annotations
@@ -206,3 +209,44 @@ class ServerLimit(Middleware):
             return await call_next(context)
         finally:
             budget.server_limit.reset(token)
+
+
+class CallerLimit(Middleware):
+    """At most `limit` tool calls in flight per caller (`identity.caller`: the token's user,
+    else the client's address); one more is answered at once with a retryable
+    `too_many_calls` naming the limit, never queued.
+
+    Without it one agent firing 64 slow queries at a datasource took all 32 of that
+    backend's connections (`backends.prometheus.MAX_CONCURRENT_PER_DATASOURCE`), and every
+    other caller's call waited behind them. The table holds only callers with a call in
+    flight, so it never grows past the calls being served.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._in_flight: dict[str, int] = {}
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        who = identity.caller()
+        running = self._in_flight.get(who, 0)
+        if running >= self._limit:
+            refusal = errors.TooManyCalls(self._limit)
+            tool = context.message.name
+            observability.TOOL_CALLS.labels(tool, refusal.code).inc()
+            _log_call(tool, context.message.arguments or {}, refusal.code, 0.0)
+            return error_result(
+                refusal.code, refusal.message, retryable=refusal.retryable, fields=refusal.fields()
+            )
+        self._in_flight[who] = running + 1
+        try:
+            return await call_next(context)
+        finally:
+            left = self._in_flight[who] - 1
+            if left:
+                self._in_flight[who] = left
+            else:
+                del self._in_flight[who]

@@ -15,14 +15,18 @@ from fastmcp.tools.base import Tool
 
 from ..backends import capabilities, live
 
-TOOL_APIS: dict[str, capabilities.Api] = {
-    "list_alerts": capabilities.Api.ALERTS,
-    "list_rules": capabilities.Api.RULES,
-    "list_targets": capabilities.Api.TARGETS,
-    "get_tsdb_status": capabilities.Api.TSDB_STATUS,
-    "query_exemplars": capabilities.Api.EXEMPLARS,
+TOOL_APIS: dict[str, tuple[capabilities.Api, ...]] = {
+    "list_alerts": (capabilities.Api.ALERTS,),
+    "list_rules": (capabilities.Api.RULES,),
+    "list_targets": (capabilities.Api.TARGETS,),
+    "get_tsdb_status": (capabilities.Api.TSDB_STATUS,),
+    "query_exemplars": (capabilities.Api.EXEMPLARS,),
+    "list_alertmanager_alerts": (capabilities.Api.ALERTMANAGER,),
+    "list_silences": (capabilities.Api.ALERTMANAGER,),
+    "list_alert_groups": (capabilities.Api.ALERTMANAGER,),
+    "investigate_alert": (capabilities.Api.ALERTS, capabilities.Api.ALERTMANAGER),
 }
-"""Tools that only some backend flavours can answer, and the API each one needs."""
+"""Tools that only some datasources can answer, and the APIs any one of which they need."""
 
 
 class LeanListing(Middleware):
@@ -41,7 +45,7 @@ class LeanListing(Middleware):
             self._lean_copy(tool)
             for tool in tools
             if tool.name not in TOOL_APIS
-            or capabilities.any_supports(visible, TOOL_APIS[tool.name])
+            or any(capabilities.any_supports(visible, api) for api in TOOL_APIS[tool.name])
         ]
 
     def _lean_copy(self, tool: Tool) -> Tool:

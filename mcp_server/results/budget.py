@@ -171,7 +171,9 @@ def _largest_fitting(result: dict[str, Any], items: list[Any], limit: int) -> in
 def _mark(
     result: dict[str, Any], path: str, returned: int, total: int, limit: int, *, several: bool
 ) -> None:
-    hint = f"result budget of {limit} tokens reached; narrow the request or raise max_tokens"
+    hint = f"result budget of {limit} tokens reached; narrow the request"
+    if limit < server_limit.get():  # max_tokens can only lower the server's budget
+        hint += f" or raise max_tokens (at most {server_limit.get()})"
     marker = result.get("truncated")
     if not isinstance(marker, dict):
         marker = result["truncated"] = {}

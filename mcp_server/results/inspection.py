@@ -24,6 +24,7 @@ class Alert(_Result):
     active_at: str | None = Field(None, description="when it became pending")
     value: models.Number | None = Field(None, description="the rule expression's value")
     group: str | None = Field(None, description="its rule's group; the rule is in `rules`")
+    datasource: str | None = Field(None, description="in a fleet answer: where it fires")
 
 
 class AlertRule(_Result):

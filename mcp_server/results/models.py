@@ -51,8 +51,13 @@ class UnavailableDatasource(_Result):
 
 class DatasourceList(_Result):
     datasources: list[DatasourceInfo]
-    total: int
+    total: int = Field(description="datasources that match, on every page")
     unavailable: list[UnavailableDatasource] | None = None
+    counts: dict[str, dict[str, int]] | None = Field(
+        default=None, description="matching datasources per label value: narrow with labels"
+    )
+    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+    hint: str | None = None
 
 
 class MetricList(_Result):

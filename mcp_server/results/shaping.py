@@ -66,10 +66,11 @@ def _numbers(values: Sequence[float | None]) -> list[models.Number | None]:
 
 
 def vector(result: Sequence[raw.Sample]) -> list[tuple[dict[str, str], float]]:
-    return [(hygiene.labels(item.get("metric")), _float(item["value"][1])) for item in result]
+    return [(hygiene.labels(item.get("metric")), as_float(item["value"][1])) for item in result]
 
 
-def _float(value: float | str) -> float:
+def as_float(value: float | str) -> float:
+    """A sample value as Prometheus sends it (a string), as a float; NaN when it is not one."""
     try:
         return float(value)
     except (TypeError, ValueError):

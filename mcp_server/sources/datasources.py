@@ -1,4 +1,4 @@
-"""Datasource records: what the registry holds and the Prometheus client is built from.
+"""Datasource records: what the registry holds and the backend client is built from.
 
 Every source (provisioning file, ConfigMap, custom resource) converts its input into these
 frozen records once; nothing downstream sees raw YAML. Secrets are `pydantic.SecretStr` so a
@@ -14,6 +14,8 @@ from types import MappingProxyType
 from typing import Literal, NewType
 
 from pydantic import SecretStr
+
+from ..core import egress
 
 DatasourceId = NewType("DatasourceId", str)
 """What agents pass as `datasource_id`: the provisioning `name`, or `namespace/name` for CRs."""
@@ -38,6 +40,14 @@ class PrometheusType(enum.StrEnum):
                 return member
         choices = ", ".join(m.value for m in cls)
         raise ValueError(f"unknown prometheusType {text!r}; expected one of {choices}")
+
+
+class DatasourceKind(enum.StrEnum):
+    """Which API a datasource serves: Prometheus's query API (in any flavour), or
+    Alertmanager's API v2. Tools check it before asking a backend for an API it lacks."""
+
+    PROMETHEUS = "prometheus"
+    ALERTMANAGER = "alertmanager"
 
 
 class SourceKind(enum.StrEnum):
@@ -86,6 +96,9 @@ class Connection:
     tls: TLSSettings = field(default_factory=TLSSettings)
     query_parameters: tuple[tuple[str, str], ...] = ()
     forward_caller_token: bool = False
+    egress_policy: egress.EgressPolicy | None = None
+    """The addresses the client may connect to: set on datasources declared in the cluster
+    (CRs, ConfigMaps); None (files) connects anywhere."""
 
 
 def frozen_labels(labels: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -94,13 +107,18 @@ def frozen_labels(labels: Mapping[str, str] | None = None) -> Mapping[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Datasource:
-    """One Prometheus-compatible endpoint as agents see it."""
+    """One Prometheus-compatible endpoint, or one Alertmanager, as agents see it."""
 
     id: DatasourceId
     name: str
     source: Source
     connection: Connection
     prometheus_type: PrometheusType = PrometheusType.PROMETHEUS
+    """The flavour of a Prometheus-kind datasource; meaningless for an Alertmanager."""
+    kind: DatasourceKind = DatasourceKind.PROMETHEUS
+    alerts_from: tuple[DatasourceId, ...] = ()
+    """An Alertmanager's: the ids (or Grafana uids) of the Prometheus datasources whose
+    alerts it receives, where an investigation looks for the rule behind an alert."""
     uid: str | None = None
     description: str = ""
     labels: Mapping[str, str] = field(default_factory=frozen_labels)
@@ -111,6 +129,13 @@ class Datasource:
     @property
     def url(self) -> str:
         return self.connection.url
+
+    @property
+    def type_name(self) -> str:
+        """What agents see as `type`: the flavour, or "Alertmanager"."""
+        if self.kind is DatasourceKind.ALERTMANAGER:
+            return "Alertmanager"
+        return self.prometheus_type.value
 
 
 @dataclass(frozen=True, slots=True)

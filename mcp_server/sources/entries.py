@@ -74,6 +74,19 @@ class Reader:
             return None
         return value
 
+    def texts(self, path: str) -> list[str]:
+        """A list of non-empty strings (each expanded), or one comma-separated string."""
+        raw = self._lookup(path)
+        if raw in (None, ""):
+            return []
+        if isinstance(raw, str):
+            raw = raw.split(",")
+        if not isinstance(raw, list) or not all(isinstance(i, str) and i.strip() for i in raw):
+            self.fail(path, "must be a list of datasource names, e.g. [prometheus-main]")
+            return []
+        expanded = [self._expand(path, item.strip()) for item in raw]
+        return [item for item in expanded if isinstance(item, str) and item]
+
     def flag(self, path: str) -> bool:
         value = self.value(path)
         if value is None or value is _FAILED or isinstance(value, bool):
@@ -125,22 +138,33 @@ class Reader:
 
 
 def build(
-    reader: Reader, name: str | None, source: datasources.Source
+    reader: Reader,
+    name: str | None,
+    source: datasources.Source,
+    kind: datasources.DatasourceKind = datasources.DatasourceKind.PROMETHEUS,
 ) -> datasources.Datasource | None:
-    """Reads every field even after a failure, so one pass reports everything to fix."""
+    """Reads every field even after a failure, so one pass reports everything to fix.
+
+    An Alertmanager has no query API: the fields of one (httpMethod, prometheusType,
+    timeInterval) are not read for it, as Grafana ignores them there too."""
+    prometheus = kind is datasources.DatasourceKind.PROMETHEUS
     url = _url(reader)
     connection = datasources.Connection(
         url=url or "",
-        http_method=_http_method(reader),
+        http_method=_http_method(reader) if prometheus else "GET",
         timeout_seconds=_timeout(reader),
         headers=_headers(reader),
         basic_auth=_basic_auth(reader),
         tls=_tls(reader),
         query_parameters=_query_parameters(reader),
     )
-    prometheus_type = _prometheus_type(reader)
-    scrape_interval = _scrape_interval(reader)
+    prometheus_type = (
+        _prometheus_type(reader) if prometheus else datasources.PrometheusType.PROMETHEUS
+    )
+    scrape_interval = _scrape_interval(reader) if prometheus else None
+    alerts_from = () if prometheus else _alertmanager(reader)
     uid = (reader.text("uid") or "").strip() or None
+    labels = _labels(reader)
     if name is None or url is None or reader.issues:
         return None
     return datasources.Datasource(
@@ -149,9 +173,25 @@ def build(
         source=source,
         connection=connection,
         prometheus_type=prometheus_type,
+        kind=kind,
+        alerts_from=alerts_from,
         uid=uid,
+        labels=datasources.frozen_labels(labels),
         scrape_interval_seconds=scrape_interval,
     )
+
+
+def _alertmanager(reader: Reader) -> tuple[datasources.DatasourceId, ...]:
+    """Only the Prometheus Alertmanager's API v2 is served; Grafana's default implementation
+    is Mimir's, whose API lives under other paths, so it must be said, not assumed."""
+    implementation = (reader.text("jsonData.implementation") or "").strip().lower()
+    if implementation != "prometheus":
+        found = f"is {implementation!r}" if implementation else "is not set (Grafana: mimir)"
+        reader.fail(
+            "jsonData.implementation",
+            f"{found}; only prometheus (the Prometheus Alertmanager, API v2) is served",
+        )
+    return tuple(datasources.DatasourceId(i) for i in reader.texts("jsonData.alertsFrom"))
 
 
 def _url(reader: Reader) -> str | None:
@@ -213,6 +253,20 @@ def _scrape_interval(reader: Reader) -> float | None:
     except errors.InvalidArgument:
         reader.fail("jsonData.timeInterval", f"must be a duration such as 15s or 1m, got {text!r}")
         return None
+
+
+def _labels(reader: Reader) -> dict[str, str]:
+    """`jsonData.labels` (ours, Grafana ignores it): what fleets are selected by."""
+    value = reader.value("jsonData.labels")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        reader.fail("jsonData.labels", "must map label names to strings, e.g. {env: prod}")
+        return {}
+    return {k: str(v) for k, v in value.items()}
 
 
 def _query_parameters(reader: Reader) -> tuple[tuple[str, str], ...]:

@@ -1,9 +1,10 @@
 """Grafana datasource provisioning documents -> Datasource records.
 
-People already describe their Prometheus endpoints in Grafana's format (provisioning files,
-kube-prometheus-stack ConfigMaps), so we read it the way Grafana does and serve only the
-`type: prometheus` entries. Every mistake becomes a Problem naming the source, entry and field;
-a bad entry is skipped without taking its neighbours down, and no message ever carries a secret.
+People already describe their Prometheus endpoints and Alertmanagers in Grafana's format
+(provisioning files, kube-prometheus-stack ConfigMaps), so we read it the way Grafana does and
+serve only the `type: prometheus` and `type: alertmanager` entries. Every mistake becomes a
+Problem naming the source, entry and field; a bad entry is skipped without taking its
+neighbours down, and no message ever carries a secret.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from . import datasources, entries
 logger = logging.getLogger(__name__)
 
 _FILE_SUFFIXES: Final = frozenset({".yaml", ".yml", ".json"})
+_KINDS: Final = {kind.value: kind for kind in datasources.DatasourceKind}
+"""Grafana's `type` of the entries we serve (matched case-insensitively)."""
 _Datasources = tuple[datasources.Datasource, ...]  # aliases: a field named `datasources`
 _Problems = tuple[datasources.Problem, ...]  # would shadow the module in Provisioned's body
 
@@ -231,13 +234,14 @@ def _read_entry(
         problem = datasources.Problem(source, "must be a mapping with name, type and url", where)
         return _Entry(None, where, where, source, None, (problem,))
     reader = entries.Reader(raw, env)
-    kind = reader.text("type", required="is required; set type: prometheus")
-    if kind is not None and kind.strip().lower() != "prometheus":
-        logger.debug("%s, %s: skipping type %r", source, where, kind)
+    type_text = reader.text("type", required="is required; set type: prometheus")
+    kind = _KINDS.get((type_text or "prometheus").strip().lower())
+    if kind is None:
+        logger.debug("%s, %s: skipping type %r", source, where, type_text)
         return None
     name = reader.text("name", required="is required: agents select a datasource by its name")
     label = f"{where} (name {name!r})" if name else where
-    built = entries.build(reader, name, source)
+    built = entries.build(reader, name, source, kind)
     named = datasources.DatasourceId(name) if name else None
     problems = tuple(datasources.Problem(source, m, label, f, named) for f, m in reader.issues)
     return _Entry(name, where, label, source, None if problems else built, problems)

@@ -14,6 +14,9 @@ from ..core import errors
 from ..results import budget
 
 DatasourceId = Annotated[str, Field(description="id from list_datasources")]
+OneDatasource = Annotated[
+    str | None, Field(description="id from list_datasources; or datasources/labels for many")
+]
 TimeArg = Annotated[
     str | float | None,
     Field(description="RFC 3339, unix seconds, or now-1h"),
@@ -22,6 +25,14 @@ Limit = Annotated[int, Field(ge=1, le=10_000, description="maximum items to retu
 MaxTokens = Annotated[
     int | None,
     Field(ge=budget.MIN_MAX_TOKENS, description="lower this result's token budget"),
+]
+Datasources = Annotated[
+    str | list[str] | None,
+    Field(description='ids or globs, e.g. ["prod-*", "team-a/*"]'),
+]
+Labels = Annotated[
+    str | dict[str, str] | None,
+    Field(description='all must match, e.g. "env=prod,team=payments"; also namespace=, type='),
 ]
 PromQL = Annotated[str, Field(description="PromQL expression")]
 MetricName = Annotated[str, Field(description="exact metric name")]

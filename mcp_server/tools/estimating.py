@@ -21,7 +21,7 @@ from ..backends import facts, live, parsing, prometheus
 from ..core import errors, hygiene, raw, timespec
 from ..promql import checks, syntax
 from ..results import budget, promql_help, shaping
-from . import arguments, framing, querying
+from . import arguments, evaluating, framing
 
 MAX_PROBED_SELECTORS = 8
 """Selectors whose series are counted; queries with more are rare and costly to probe."""
@@ -68,7 +68,7 @@ async def estimate_query_cost(
     expr = promql_parser.parse(query)
     if step_s is None:  # query_range's default
         interval = await facts.scrape_interval(scope.datasource, scope.client)
-        step_s = querying.default_step(end_s - start_s, interval.seconds)
+        step_s = evaluating.default_step(end_s - start_s, interval.seconds)
     estimate = _Estimate(scope.client, query, expr, (start_s, end_s, step_s))
     return await estimate.run(scope.id)
 

@@ -17,7 +17,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from fastmcp import FastMCP
 
-from ..backends import catalogue, live, prometheus
+from ..backends import capabilities, catalogue, live, prometheus
 from ..protocol import calls
 from ..sources import datasources
 
@@ -75,10 +75,13 @@ async def scope(
     end: str | float | None = None,
     *,
     discovery: bool = False,
+    api: capabilities.Api = capabilities.Api.QUERY,
 ) -> Scope:
-    """The datasource the caller may use (or the error that says why not), its client, and
-    the window: on the catalogue cache's grid for `discovery`, else in whole seconds."""
+    """The datasource the caller may use (or the error that says why not), that serves
+    `api` (else `unsupported`: no query tool reads an Alertmanager), its client, and the
+    window: on the catalogue cache's grid for `discovery`, else in whole seconds."""
     datasource, client = await backends.resolve(datasource_id)
+    capabilities.require(datasource, api)
     now = backends.clock()
     period = catalogue.window(start, end, now=now, discovery=discovery)
     return Scope(datasource, client, now, period)

@@ -18,7 +18,7 @@ import mcp_types
 from fastmcp import FastMCP
 from fastmcp import exceptions as fastmcp_exceptions
 
-from ..backends import catalogue, facts, live
+from ..backends import capabilities, catalogue, facts, live
 from ..core import errors, hygiene
 from ..protocol import calls
 from . import arguments, framing
@@ -41,7 +41,7 @@ async def datasource_catalogue(backends: live.Backends) -> str:
             for key, value in {
                 "id": ds.id,
                 "name": ds.name,
-                "type": ds.prometheus_type.value,
+                "type": ds.type_name,
                 "description": ds.description or None,
                 "labels": dict(ds.labels) or None,
             }.items()
@@ -65,7 +65,11 @@ async def metric(backends: live.Backends, metric_name: str, datasource_id: str =
     (datasource_id may be left out when only one datasource exists)."""
     name = arguments.check_metric_name(metric_name)
     if not datasource_id:
-        visible = await backends.visible(backends.registry.current())
+        visible = [
+            d
+            for d in await backends.visible(backends.registry.current())
+            if capabilities.supports(d, capabilities.Api.QUERY)
+        ]
         if len(visible) != 1:
             raise errors.InvalidArgument("pass ?datasource_id=<id from list_datasources>")
         datasource_id = visible[0].id

@@ -11,18 +11,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from collections.abc import Awaitable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import promql_parser
 from pydantic import Field
 
-from ..backends import capabilities, catalogue, facts, live, parsing, prometheus
+from ..backends import capabilities, facts, live, prometheus
 from ..core import errors, hygiene, raw, timespec
 from ..promql import checks
 from ..results import converting, inspection, models
-from ..sources import datasources
-from . import arguments, framing
+from ..sources import datasources, selection
+from . import arguments, fanout, fleet_lists, framing, reading
 
 AlertState = Annotated[
     Literal["firing", "pending"] | None, Field(description="only alerts in this state")
@@ -36,45 +35,32 @@ Job = Annotated[str | None, Field(description="only targets of this job")]
 Selector = Annotated[str, Field(description='series selector, e.g. up{job="api"}')]
 TopN = Annotated[int, Field(ge=1, le=1000, description="entries per list")]
 
-_STATE_ORDER = {"firing": 0, "pending": 1}
 _HEALTH_ORDER = {"down": 0, "unknown": 1, "up": 2}
 
 
 async def list_alerts(
     backends: live.Backends,
-    datasource_id: arguments.DatasourceId,
+    datasource_id: arguments.OneDatasource = None,
     state: AlertState = None,
     limit: arguments.Limit = 100,
+    datasources: arguments.Datasources = None,
+    labels: arguments.Labels = None,
     max_tokens: arguments.MaxTokens = None,
-) -> inspection.AlertList:
+) -> inspection.AlertList | dict[str, Any]:
     """Alerts firing or pending now, with labels, annotations, value and the rule behind
     each (group, query, for). Start here when asked what is wrong."""
-    scope = await framing.scope(backends, datasource_id)
-    capabilities.require(scope.datasource, capabilities.Api.ALERTS)
-    answer, (rules, note) = await asyncio.gather(
-        _fetch(scope, capabilities.Api.ALERTS, "/api/v1/alerts"),
-        _alerting_rules(scope.datasource, scope.client),
-    )
-    raw_alerts = raw.fields(answer.data, raw.AlertsData).get("alerts")
-    alerts = sorted(
-        (converting.alert(item, rules) for item in raw.objects(raw_alerts, raw.Alert)),
-        key=lambda a: (_STATE_ORDER.get(a.state, 2), a.name, converting.label_key(a.labels)),
-    )
+    target = fanout.target(datasource_id, datasources, labels)
+    if isinstance(target, selection.Selector):
+        return await fleet_lists.list_alerts(backends, target, state, limit)
+    scope = await framing.scope(backends, target)
+    alerts, rules, note = await reading.alerts_of(scope)
     chosen = [a for a in alerts if state is None or a.state == state]
     page = models.page(
-        chosen,
-        limit,
-        narrow="filter by state, or raise limit",
-        empty=f"no {state} alerts (by_state counts the others)"
-        if state and alerts
-        else "no alerts firing or pending; list_rules shows the alerting rules and "
-        "whether they evaluate (health)",
+        chosen, limit, narrow=reading.ALERTS_NARROW, empty=reading.alerts_empty(state, alerts)
     )
-    used = {(a.group, a.name) for a in page.items}
-    rule_list = [r for r in dict.fromkeys(rules.values()) if (r.group, r.name) in used]
     return inspection.AlertList(
         datasource=scope.id,
-        rules=rule_list or None,
+        rules=reading.rules_of(page.items, rules) or None,
         by_state=dict(collections.Counter(a.state for a in alerts)),
         note=note,
         **page.fields("alerts"),
@@ -94,7 +80,7 @@ async def list_rules(
     pattern = _compile(name_pattern) if name_pattern is not None else None
     scope = await framing.scope(backends, datasource_id)
     params = [("type", type)] if type is not None else []
-    answer = await _fetch(scope, capabilities.Api.RULES, "/api/v1/rules", params)
+    answer = await reading.fetch(scope, capabilities.Api.RULES, "/api/v1/rules", params)
     rules: list[inspection.Rule] = []
     groups: dict[str, inspection.RuleGroup] = {}
     for raw_group in raw.objects(
@@ -138,7 +124,7 @@ async def list_targets(
     scope = await framing.scope(backends, datasource_id)
     capabilities.require(scope.datasource, capabilities.Api.TARGETS)
     answer, (dropped, note) = await asyncio.gather(
-        _fetch(scope, capabilities.Api.TARGETS, "/api/v1/targets", [("state", "active")]),
+        reading.fetch(scope, capabilities.Api.TARGETS, "/api/v1/targets", [("state", "active")]),
         _dropped_count(scope.datasource, scope.client, job),
     )
     raw_targets = raw.fields(answer.data, raw.TargetsData).get("activeTargets")
@@ -165,39 +151,31 @@ async def list_targets(
 
 async def find_series(
     backends: live.Backends,
-    datasource_id: arguments.DatasourceId,
+    datasource_id: arguments.OneDatasource = None,
+    *,
     match: Selector,
     start: arguments.TimeArg = None,
     end: arguments.TimeArg = None,
     limit: arguments.Limit = 100,
+    datasources: arguments.Datasources = None,
+    labels: arguments.Labels = None,
     max_tokens: arguments.MaxTokens = None,
-) -> inspection.SeriesList:
+) -> inspection.SeriesList | dict[str, Any]:
     """Label sets of the series matching a selector (default: the last hour). Use to
     see which series and label combinations exist before querying."""
     selector = _check_selector(match)
-    scope = await framing.scope(backends, datasource_id, start, end, discovery=True)
-    start_s, end_s = scope.period
-    answer = await parsing.send(
-        scope.client,
-        "/api/v1/series",
-        [("match[]", match), ("start", f"{start_s:.3f}"), ("end", f"{end_s:.3f}")],
-        match,
-        cache_seconds=catalogue.CACHE_SECONDS,
-        refresh=scope.fresh,
-    )
-    raw_series = raw.elements(answer.data)
-    series = sorted((converting.labels(item) for item in raw_series), key=converting.label_key)
-    page = models.page(
-        series,
-        limit,
-        narrow="add label matchers, or raise limit",
-        empty="no series in the window: check names with find_metrics_by_pattern, widen start",
-    )
+    target = fanout.target(datasource_id, datasources, labels)
+    if isinstance(target, selection.Selector):
+        window = (start, end)
+        return await fleet_lists.find_series(backends, target, match, selector, window, limit)
+    scope = await framing.scope(backends, target, start, end, discovery=True)
+    series = await reading.series_of(scope, match)
+    page = models.page(series, limit, narrow=reading.SERIES_NARROW, empty=reading.SERIES_EMPTY)
     return inspection.SeriesList(
         datasource=scope.id,
         match=selector,
-        start=timespec.isoformat(start_s),
-        end=timespec.isoformat(end_s),
+        start=timespec.isoformat(scope.period[0]),
+        end=timespec.isoformat(scope.period[1]),
         **page.fields("series"),
     )
 
@@ -214,7 +192,7 @@ async def get_tsdb_status(
     params = [("limit", str(limit))]  # Prometheus < 2.45 ignores it: capped here too
     if scope.datasource.prometheus_type is datasources.PrometheusType.VICTORIAMETRICS:
         params = [("topN", str(limit))]
-    answer = await _fetch(scope, capabilities.Api.TSDB_STATUS, "/api/v1/status/tsdb", params)
+    answer = await reading.fetch(scope, capabilities.Api.TSDB_STATUS, "/api/v1/status/tsdb", params)
     data: dict[str, object] = dict(raw.fields(answer.data, raw.TsdbStatus))
     head = converting.head_stats(data.get("headStats"))
     lists = {
@@ -242,7 +220,9 @@ async def get_build_info(
     runtime = raw.RuntimeInfo()
     note = None
     try:
-        answer = await _fetch(scope, capabilities.Api.RUNTIME_INFO, "/api/v1/status/runtimeinfo")
+        answer = await reading.fetch(
+            scope, capabilities.Api.RUNTIME_INFO, "/api/v1/status/runtimeinfo"
+        )
         runtime = raw.fields(answer.data, raw.RuntimeInfo)
         if not runtime:
             note = "no runtime information: the backend sent none"
@@ -310,32 +290,7 @@ TOOLS: tuple[framing.Tool, ...] = (
 )
 
 
-def _fetch(
-    scope: framing.Scope,
-    api: capabilities.Api,
-    path: str,
-    params: prometheus.Params = (),
-) -> Awaitable[prometheus.ApiResult]:
-    """`capabilities.fetch` on the scope's datasource."""
-    return capabilities.fetch(scope.datasource, scope.client, api, path, params)
-
-
 # --- fetching -------------------------------------------------------------------------------
-
-
-async def _alerting_rules(
-    datasource: datasources.Datasource, client: prometheus.PrometheusClient
-) -> tuple[converting.RuleIndex, str | None]:
-    """The alerting rules by the label sets of their alerts; a failure only costs the rule
-    details, never the alerts."""
-    try:
-        answer = await capabilities.fetch(
-            datasource, client, capabilities.Api.RULES, "/api/v1/rules", [("type", "alert")]
-        )
-    except (errors.Unsupported, errors.UpstreamError) as exc:
-        return {}, f"rules unavailable: {exc.message}"
-    groups = raw.fields(answer.data, raw.RulesData).get("groups")
-    return converting.rule_index(raw.objects(groups, raw.RuleGroup)), None
 
 
 async def _dropped_count(

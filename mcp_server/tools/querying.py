@@ -10,14 +10,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from ..backends import catalogue, diagnosis, facts, live, parsing, prometheus
-from ..core import errors, hygiene, raw, timespec
-from ..promql import checks, syntax
+from ..backends import catalogue, diagnosis, facts, live
+from ..core import hygiene, raw, timespec
+from ..promql import checks
 from ..results import budget, models, shaping
-from . import arguments, framing
-
-RANGE_TARGET_POINTS = 120
-"""Points per series when query_range chooses its own step."""
+from ..sources import selection
+from . import arguments, directory, evaluating, fanout, fleet_lists, framing, reading
 
 Step = Annotated[
     str | float | None,
@@ -27,44 +25,6 @@ RangeFormat = Annotated[
     shaping.RangeFormat,
     Field(description="auto degrades to summaries, then top series, to fit the budget"),
 ]
-
-
-def default_step(span_seconds: float, scrape_interval_seconds: float) -> float:
-    """query_range's step when none is given: about RANGE_TARGET_POINTS points, rounded,
-    and never finer than the scrape interval (finer steps repeat the same samples)."""
-    return max(
-        timespec.auto_step(span_seconds, target_points=RANGE_TARGET_POINTS),
-        timespec.auto_step(scrape_interval_seconds, target_points=1),
-    )
-
-
-async def list_datasources(
-    backends: live.Backends, max_tokens: arguments.MaxTokens = None
-) -> models.DatasourceList:
-    """List the Prometheus-compatible datasources you can query, with their ids, types and
-    descriptions. Start here: every other tool takes a datasource_id from this list."""
-    snapshot = backends.registry.current()
-    items = [
-        models.DatasourceInfo(
-            id=ds.id,
-            name=ds.name,
-            type=ds.prometheus_type.value,
-            uid=ds.uid,
-            description=ds.description or None,
-            labels=dict(ds.labels) or None,
-            source=ds.source.kind.value,
-        )
-        for ds in await backends.visible(snapshot)
-    ]
-    unavailable = [
-        models.UnavailableDatasource(
-            id=broken.id, source=broken.source.kind.value, reason=hygiene.clean(broken.reason)
-        )
-        for broken in await backends.unavailable(snapshot)
-    ]
-    return models.DatasourceList(
-        datasources=items, total=len(items), unavailable=unavailable or None
-    )
 
 
 async def list_metrics(
@@ -116,36 +76,32 @@ async def get_metric_metadata(
 
 async def query_instant(
     backends: live.Backends,
-    datasource_id: arguments.DatasourceId,
+    datasource_id: arguments.OneDatasource = None,
+    *,
     promql: arguments.PromQL,
     time: arguments.TimeArg = None,
     limit: arguments.Limit = 200,
+    datasources: arguments.Datasources = None,
+    labels: arguments.Labels = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> dict[str, Any] | budget.Encoded:
     """Evaluate PromQL at one moment (default now): each series' value. Labels shared by
     all series are in common_labels. Over limit or budget: the highest values are kept,
-    with stats of all in `values`. Use query_range for trends."""
+    with stats of all in `values`. datasources/labels instead of datasource_id: many."""
     query = checks.check_limits(promql)
-    scope = await framing.scope(backends, datasource_id)
+    target = fanout.target(datasource_id, datasources, labels)
+    if isinstance(target, selection.Selector):
+        return await fanout.query_instant(backends, target, promql, time, limit)
+    scope = await framing.scope(backends, target)
     moment = (
         scope.now if time is None else timespec.parse_time(time, argument="time", now=scope.now)
     )
     at = timespec.milliseconds(moment)
-    answer = await parsing.send(
-        scope.client, "/api/v1/query", [("query", promql), ("time", f"{at:.3f}")], promql
-    )
-    data = raw.fields(answer.data, raw.QueryData)
-    result_type = str(data.get("resultType", "vector"))
-    result = data.get("result")
-    if result_type == "matrix":
-        raise errors.InvalidQuery(
-            "the query returns a range vector (a selector with [window]); use query_range "
-            "for values over time, or apply a function such as rate() or avg_over_time()"
-        )
-    if result_type != "vector":
-        return _plain(scope, query, at, result_type, result, _warnings(answer))
-    request = shaping.InstantRequest(scope.id, query, at, limit, _warnings(answer))
-    samples = shaping.vector(raw.objects(result, raw.Sample))
+    evaluated = await evaluating.instant(scope, promql, at)
+    if evaluated.result_type != "vector":
+        return _plain(scope, query, at, evaluated)
+    request = shaping.InstantRequest(scope.id, query, at, limit, evaluated.warnings)
+    samples = shaping.vector(raw.objects(evaluated.result, raw.Sample))
     shaped = shaping.shape_instant(request, samples, budget.current.get())
     if shaped.data["total_series"]:
         return shaped
@@ -154,14 +110,10 @@ async def query_instant(
 
 
 def _plain(
-    scope: framing.Scope,
-    query: str,
-    at: float,
-    result_type: str,
-    result: raw.Json,
-    warnings: tuple[str, ...],
+    scope: framing.Scope, query: str, at: float, evaluated: evaluating.Evaluated
 ) -> dict[str, Any]:
     """A scalar or string result."""
+    result_type, result, warnings = evaluated.result_type, evaluated.result, evaluated.warnings
     scalar = None
     if isinstance(result, list) and len(result) == 2:
         value = result[1]
@@ -179,13 +131,16 @@ def _plain(
 
 async def query_range(
     backends: live.Backends,
-    datasource_id: arguments.DatasourceId,
+    datasource_id: arguments.OneDatasource = None,
+    *,
     promql: arguments.PromQL,
     start: arguments.TimeArg = None,
     end: arguments.TimeArg = None,
     step: Step = None,
     limit: arguments.Limit = 50,
     format: RangeFormat = "auto",
+    datasources: arguments.Datasources = None,
+    labels: arguments.Labels = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> dict[str, Any] | budget.Encoded:
     """Evaluate PromQL over a window (default the last hour). Each series' `values[i]` is
@@ -193,24 +148,16 @@ async def query_range(
     coarser step, then per-series summaries (min/max/mean/first/last/change), then the
     series with the highest maximum; `summarized` says what was done."""
     query = checks.check_limits(promql)
-    scope = await framing.scope(backends, datasource_id, start, end)
+    target = fanout.target(datasource_id, datasources, labels)
+    if isinstance(target, selection.Selector):
+        fleet_call = fanout.RangeCall(promql, start, end, step, limit, format)
+        return await fanout.query_range(backends, target, fleet_call)
+    scope = await framing.scope(backends, target, start, end)
     start_s, end_s = scope.period
     step_s = await _step(scope, step)
-    answer = await parsing.send(
-        scope.client,
-        "/api/v1/query_range",
-        [
-            ("query", promql),
-            ("start", f"{start_s:.3f}"),
-            ("end", f"{end_s:.3f}"),
-            ("step", f"{step_s:.3f}"),  # every digit: `:g` sent 1234567 as 1.23457e+06
-        ],
-        promql,
-    )
-    data = raw.fields(answer.data, raw.QueryData)
-    span = end_s - start_s
-    count = round(span * 1000) // round(step_s * 1000) + 1  # Prometheus's own ms count
-    series = shaping.matrix(raw.objects(data.get("result"), raw.Series), start_s, step_s, count)
+    evaluated = await evaluating.over_range(scope, promql, start_s, end_s, step_s)
+    count = evaluating.points(start_s, end_s, step_s)
+    series = shaping.matrix(raw.objects(evaluated.result, raw.Series), start_s, step_s, count)
     request = shaping.RangeRequest(
         datasource=scope.id,
         query=query,
@@ -220,8 +167,8 @@ async def query_range(
         step_chosen=step is None,
         format=format,
         limit=limit,
-        result_type=hygiene.clean(data.get("resultType", "matrix")),
-        warnings=_warnings(answer),
+        result_type=evaluated.result_type,
+        warnings=evaluated.warnings,
     )
     shaped = shaping.shape_range(request, series, budget.current.get())
     if series:
@@ -230,24 +177,11 @@ async def query_range(
 
 
 async def _step(scope: framing.Scope, step: str | float | None) -> float:
-    """The step given, or query_range's default; refused when it gives too many points."""
-    start_s, end_s = scope.period
-    span = end_s - start_s
-    if step is not None:
-        step_s = timespec.milliseconds(timespec.parse_duration(step, argument="step"))
-        if step_s <= 0:
-            raise errors.InvalidArgument(f"step={step!r} is below Prometheus's 1ms resolution")
-    else:
-        interval = await facts.scrape_interval(scope.datasource, scope.client)
-        step_s = default_step(span, interval.seconds)
-    if span / step_s + 1 > timespec.MAX_POINTS_PER_SERIES:
-        raise errors.InvalidArgument(
-            f"step {timespec.format_duration(step_s)} over "
-            f"{timespec.format_duration(span)} gives more than "
-            f"{timespec.MAX_POINTS_PER_SERIES} points per series; use a step of at least "
-            f"{timespec.format_duration(timespec.auto_step(span, target_points=1000))}"
-        )
-    return step_s
+    """The step given, or query_range's default from the datasource's scrape interval."""
+    interval = None
+    if step is None:
+        interval = (await facts.scrape_interval(scope.datasource, scope.client)).seconds
+    return evaluating.step(scope.period, step, interval)
 
 
 async def get_metric_labels(
@@ -306,29 +240,38 @@ async def get_label_values(
 
 async def find_metrics_by_pattern(
     backends: live.Backends,
-    datasource_id: arguments.DatasourceId,
+    datasource_id: arguments.OneDatasource = None,
+    *,
     pattern: Annotated[
         str, Field(description="RE2 regex searched within names, e.g. http.*duration")
     ],
     limit: arguments.Limit = 200,
     start: arguments.TimeArg = None,
     end: arguments.TimeArg = None,
+    datasources: arguments.Datasources = None,
+    labels: arguments.Labels = None,
     max_tokens: arguments.MaxTokens = None,
-) -> models.MetricList:
+) -> models.MetricList | dict[str, Any]:
     """Metric names containing a regex match (default: series of the last hour), filtered
     by the backend. The fastest way to find the metric you need."""
     regex = arguments.check_regex(pattern)
-    scope = await framing.scope(backends, datasource_id, start, end, discovery=True)
-    matcher = "{__name__=~" + syntax.quote(f".*(?:{regex}).*") + "}"
+    target = fanout.target(datasource_id, datasources, labels)
+    if isinstance(target, selection.Selector):
+        return await fleet_lists.find_metrics(backends, target, regex, (start, end), limit)
+    scope = await framing.scope(backends, target, start, end, discovery=True)
     names = await catalogue.label_values(
-        scope.client, "__name__", scope.period, matches=[matcher], fresh=scope.fresh
+        scope.client,
+        "__name__",
+        scope.period,
+        matches=[reading.name_matcher(regex)],
+        fresh=scope.fresh,
     )
     page = models.page(names, limit, narrow="use a more specific pattern")
     return models.MetricList(datasource=scope.id, **page.fields("metrics"))
 
 
 TOOLS: tuple[framing.Tool, ...] = (
-    list_datasources,
+    directory.list_datasources,
     list_metrics,
     get_metric_metadata,
     query_instant,
@@ -337,11 +280,6 @@ TOOLS: tuple[framing.Tool, ...] = (
     get_label_values,
     find_metrics_by_pattern,
 )
-
-
-def _warnings(answer: prometheus.ApiResult) -> tuple[str, ...]:
-    """Prometheus's warnings are its text (they may quote labels): cleaned like any other."""
-    return tuple(hygiene.clean(w) for w in answer.warnings)
 
 
 async def _explained(

@@ -4,7 +4,9 @@ A ConfigMap is selected by its label (default `grafana_datasource`, any value: t
 chart's sidecar convention); every data key is one provisioning document, parsed by the same
 code as the standalone file loader. A ConfigMap that loses its label or is deleted takes its
 datasources with it. A key that no longer parses keeps the last good datasources of that
-ConfigMap in service. proms-mcp only reads ConfigMaps: it never patches them. `$VAR`
+ConfigMap in service. A datasource the administrator's policies refuse (`admission`: its
+address) is a problem of its ConfigMap, reported like a bad entry. proms-mcp only reads
+ConfigMaps: it never patches them. `$VAR`
 references are not expanded from the server's environment here (they are reported as
 problems): a ConfigMap's author must not be able to read the server's variables.
 """
@@ -19,7 +21,7 @@ from mcp_server.core import observability, settings
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, provisioning, registry
 
-from . import writing
+from . import admission, writing
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +39,12 @@ class ConfigMaps:
         api: kubeclient.KubeApi,
         config: settings.OperatorSettings,
         gate: writing.Gate,
+        policies: admission.Admission,
     ) -> None:
         self._registry = live
         self._api = api
         self._gate = gate
+        self._admission = policies
         self._label = config.configmap_label
         self._value = config.configmap_label_value
         self._last_good: dict[datasources.Source, registry.Contribution] = {}
@@ -69,7 +73,9 @@ class ConfigMaps:
         # No environment: anyone who may label a ConfigMap must not be able to make the
         # server send its own environment ($THANOS_TOKEN ...) to a URL of their choice.
         loaded = provisioning.parse_documents(documents, _NO_ENVIRONMENT)
-        fresh = registry.Contribution(source, loaded.datasources, loaded.problems)
+        served, refused = self._admitted(loaded.datasources)
+        problems = loaded.problems + refused
+        fresh = registry.Contribution(source, served, problems)
         contribution = registry.keep_last_good(self._last_good.get(source), fresh)
         self._registry.put(contribution)
         if contribution is fresh:
@@ -84,11 +90,25 @@ class ConfigMaps:
             for problem in self._registry.current().problems
             if problem.source.kind is source.kind
             and problem.source.location.startswith(prefix)
-            and problem not in loaded.problems
+            and problem not in problems
         )
-        await self._report(
-            body, source, loaded.problems + collisions, kept=contribution is not fresh
-        )
+        await self._report(body, source, problems + collisions, kept=contribution is not fresh)
+
+    def _admitted(
+        self, loaded: tuple[datasources.Datasource, ...]
+    ) -> tuple[tuple[datasources.Datasource, ...], tuple[datasources.Problem, ...]]:
+        """Datasources the administrator's policies allow, and a problem for each other."""
+        served: list[datasources.Datasource] = []
+        refused: list[datasources.Problem] = []
+        for datasource in loaded:
+            try:
+                served.append(self._admission.admit(datasource, field="url", forward_field="url"))
+            except admission.Refused as exc:
+                entry = f"(name {datasource.name!r})"
+                refused.append(
+                    datasources.Problem(datasource.source, exc.message, entry, "url", datasource.id)
+                )
+        return tuple(served), tuple(refused)
 
     def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
         """After a (re)listing: drop ConfigMaps deleted or unlabelled while unwatched."""

@@ -22,7 +22,7 @@ from mcp_server.core import observability
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, registry
 
-from . import conditions, specs, writing
+from . import admission, conditions, specs, writing
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,15 @@ def source_of(namespace: str, name: str) -> datasources.Source:
 
 class CustomResources:
     def __init__(
-        self, live: registry.Registry, api: kubeclient.KubeApi, gate: writing.Gate
+        self,
+        live: registry.Registry,
+        api: kubeclient.KubeApi,
+        gate: writing.Gate,
+        policies: admission.Admission,
     ) -> None:
         self._registry = live
         self._api = api
+        self._admission = policies
         self.writer = writing.Writer(self.write_status, gate)
         """Run `writer.run()` as a background task: it writes the statuses marked here."""
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
@@ -108,6 +113,12 @@ class CustomResources:
         """Read the CR's Secrets and ConfigMaps again (a safety net for missed watch events)."""
         await self._reconcile(key)
 
+    async def reread_references(self) -> None:
+        """Read every referenced Secret and ConfigMap again (no Secret is watched): a
+        rotated, created or deleted one takes effect within one call of this."""
+        for key in [k for k, refs in self._references.items() if refs]:
+            await self._reconcile(key)
+
     def served(self) -> list[tuple[ObjectKey, datasources.Datasource]]:
         snapshot = self._registry.current()
         found = []
@@ -156,10 +167,7 @@ class CustomResources:
                         conditions.READY, "False", "Suspended", "spec.suspend is true"
                     )
                 else:
-                    values = await self._fetch(self._references[key])
-                    datasource = specs.to_datasource(
-                        namespace, name, spec, lambda ref: _lookup(values, ref)
-                    )
+                    datasource = await self._admitted(key, spec)
                     self._registry.put(registry.Contribution(source, (datasource,)))
                     self._last_good[key] = datasource
                     ready = conditions.Condition(
@@ -197,14 +205,37 @@ class CustomResources:
             self._ready[key] = ready
             self.writer.mark(key)
 
+    async def _admitted(
+        self, key: ObjectKey, spec: specs.PrometheusDatasourceSpec
+    ) -> datasources.Datasource:
+        """The datasource to serve, if the administrator's policies allow it (checked before
+        any Secret is read: a refused datasource needs none)."""
+        fields = {"field": "spec.url", "forward_field": "spec.auth.forwardCallerToken"}
+        forwards = spec.auth is not None and spec.auth.forward_caller_token
+        self._admission.check(spec.url, forwards=forwards, **fields)
+        values = await self._fetch(self._references[key])
+        built = specs.to_datasource(*key, spec, lambda ref: _lookup(values, ref))
+        return self._admission.admit(built, **fields)
+
     async def _fetch(self, references: tuple[specs.Reference, ...]) -> dict[str, dict[str, Any]]:
-        """Each referenced object once; a missing one is the CR's problem, not ours."""
+        """Each referenced object once, by name; a missing or unreadable one is the CR's
+        problem, not ours."""
         objects: dict[str, dict[str, Any]] = {}
         for ref in references:
             path = _object_path(ref)
             if path in objects:
                 continue
-            found = await self._api.get(path)
+            try:
+                found = await self._api.get(path)
+            except kubeclient.ApiError as exc:
+                if exc.status != 403:
+                    raise
+                raise specs.SpecError(
+                    f"{ref.kind}Forbidden",
+                    f"{ref.kind} {ref.namespace}/{ref.name} cannot be read by proms-mcp "
+                    f"(forbidden); grant its ServiceAccount get on {ref.kind.lower()}s in "
+                    f"{ref.namespace}, or fix the reference",
+                ) from None
             if found is None:
                 raise specs.SpecError(
                     f"{ref.kind}NotFound",

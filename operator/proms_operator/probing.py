@@ -1,6 +1,7 @@
 """Periodic reachability probes of CR-backed datasources -> the Reachable condition.
 
-`/api/v1/status/buildinfo` tells both that the backend answers and which version it runs.
+`/api/v1/status/buildinfo` (an Alertmanager's `/api/v2/status`) tells both that the backend
+answers and which version it runs.
 A 404 still proves the backend is up (not every Prometheus-compatible API serves buildinfo),
 and a 401/403 on a datasource that forwards the caller's token is expected: the prober has
 no caller.
@@ -68,7 +69,10 @@ def _reachable(reason: str, message: str) -> conditions.Condition:
 def _unreachable(exc: errors.PromsMcpError) -> conditions.Condition:
     """The error's message may carry the backend's text: cleaned before it reaches the CR."""
     message = hygiene.clean(f"{exc.code}: {exc.message}")
-    return conditions.Condition(conditions.REACHABLE, "False", "ProbeFailed", message)
+    reason = (
+        "DestinationNotAllowed" if isinstance(exc, errors.DestinationNotAllowed) else "ProbeFailed"
+    )
+    return conditions.Condition(conditions.REACHABLE, "False", reason, message)
 
 
 class Schedule:

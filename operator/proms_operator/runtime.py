@@ -3,6 +3,8 @@
 Start-up order: connect to the API (or refuse to start if it does not answer at all), list
 every watched kind once and apply it to the registry (only then is the `kubernetes` source
 ready), then hand over to kopf's watches for changes, and probe CR datasources periodically.
+Secrets are never listed or watched: those a CR references are read by name whenever the CR
+is reconciled, which happens on its events, at each probe and at each resync.
 `proms-mcp` serves throughout: health is answered while the first listing runs, and a
 failing API keeps readiness false with the reason, retrying. Readiness never waits for a
 status write: statuses are written in the background (`writing`), by the replica holding the
@@ -30,7 +32,7 @@ from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient
 
-from . import configmaps, customresources, leadership, probing, specs
+from . import admission, configmaps, customresources, leadership, probing, specs
 
 if TYPE_CHECKING:
     from . import embedding  # imports kopf: at run time only after the first listing
@@ -57,6 +59,7 @@ class KubernetesSources:
     def __init__(self, config: settings.Settings, *, resync_seconds: float | None = None) -> None:
         self._config = config.operator
         self._lease = config.lease
+        self._destinations = config.destinations
         self._resync_seconds = resync_seconds or config.operator.resync_interval_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
@@ -81,6 +84,11 @@ class KubernetesSources:
         except kubeclient.ApiError as exc:
             await api.aclose()
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        try:
+            policies = await admission.for_cluster(self._destinations, api.server)
+        except errors.ConfigurationError:
+            await api.aclose()
+            raise
         self._api = api
         if leadership.enabled(self._lease):
             self.leadership = leadership.Leadership(
@@ -88,7 +96,7 @@ class KubernetesSources:
             )
         host.readiness.register(READINESS_NAME)
         host.readiness.describe("leadership", self.leadership.describe)
-        host.start_background("kubernetes-sources", self._run(host, api))
+        host.start_background("kubernetes-sources", self._run(host, api, policies))
 
     def _elected(self) -> None:
         """A new leader starts from the statuses the previous one stored, not from what it
@@ -109,10 +117,14 @@ class KubernetesSources:
         if self._api is not None:
             await self._api.aclose()
 
-    async def _run(self, host: hosting.Host, api: kubeclient.KubeApi) -> None:
+    async def _run(
+        self, host: hosting.Host, api: kubeclient.KubeApi, policies: admission.Admission
+    ) -> None:
         gate = self.leadership
-        crs = self.crs = customresources.CustomResources(host.registry, api, gate)
-        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config, gate)
+        crs = self.crs = customresources.CustomResources(host.registry, api, gate, policies)
+        maps = self.configmaps = configmaps.ConfigMaps(
+            host.registry, api, self._config, gate, policies
+        )
         watched = _Watched(host, api, crs, maps)
         schedule = self._schedule = probing.Schedule(
             crs, host.build_info, self._config.probe_interval_seconds, gate
@@ -200,6 +212,7 @@ class KubernetesSources:
             await asyncio.sleep(self._resync_seconds)
             try:
                 await self._resync(watched)
+                await watched.crs.reread_references()
             except kubeclient.ApiError as exc:
                 logger.warning("resync failed, serving the last known datasources: %s", exc)
                 readiness.failed(READINESS_NAME, f"resync failed: {exc}")

@@ -140,6 +140,8 @@ class PrometheusDatasourceSpec(_Spec):
     display_name: str | None = Field(None, alias="displayName", max_length=128)
     description: str | None = Field(None, max_length=1024)
     labels: dict[str, str] = Field(default_factory=dict)
+    type: Literal["Prometheus", "Alertmanager"] = "Prometheus"
+    alerts_from: list[str] = Field(default_factory=list, alias="alertsFrom", max_length=32)
     prometheus_type: str = Field("Prometheus", alias="prometheusType")
     auth: AuthSpec | None = None
     tls: TLSSpec | None = None
@@ -161,6 +163,10 @@ class PrometheusDatasourceSpec(_Spec):
         if self.scrape_interval is not None and not _DURATION.match(self.scrape_interval):
             raise ValueError("spec.scrapeInterval must be a duration such as 15s or 1m")
         datasources.PrometheusType.parse(self.prometheus_type)
+        if self.alerts_from and self.type != "Alertmanager":
+            raise ValueError("spec.alertsFrom is for type Alertmanager only")
+        if any(not link.strip() or len(link) > 317 for link in self.alerts_from):
+            raise ValueError("spec.alertsFrom holds datasource ids of 1 to 317 characters")
         return self
 
 
@@ -238,6 +244,8 @@ def to_datasource(
             forward_caller_token=forward,
         ),
         prometheus_type=datasources.PrometheusType.parse(spec.prometheus_type),
+        kind=datasources.DatasourceKind(spec.type.lower()),
+        alerts_from=tuple(datasources.DatasourceId(link.strip()) for link in spec.alerts_from),
         description=spec.description or "",
         labels=datasources.frozen_labels(spec.labels),
         scrape_interval_seconds=(

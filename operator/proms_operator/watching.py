@@ -1,4 +1,4 @@
-"""What each watch event does: kopf's handlers for CRs, ConfigMaps and referenced Secrets.
+"""What each watch event does: kopf's handlers for CRs and ConfigMaps (no Secret is watched).
 
 Imported only once the first listing is applied (it imports kopf, 0.6-0.8 s): a start is
 ready before it.
@@ -51,11 +51,7 @@ def handlers(
             maps.deleted(body)  # the label was removed
         await crs.referenced_object_changed("ConfigMap", namespace, name)
 
-    def referenced_secret(body: kopf.Body, **_: Any) -> bool:
-        return bool(crs.references("Secret", *kubeclient.object_key(body)))
-
-    @kopf.on.event("v1", "secrets", registry=registry, when=referenced_secret)
-    async def secret(body: kopf.Body, **_: Any) -> None:
-        await crs.referenced_object_changed("Secret", *kubeclient.object_key(body))
-
+    # No Secret watch: it would list and hold every Secret of the watched namespaces
+    # (Helm keeps a release's history in them) and need list/watch on all of them.
+    # Referenced Secrets are read by name, on each CR event, each probe and every resync.
     return registry

@@ -81,6 +81,16 @@ def test_exposing_without_auth_decision_is_refused_with_a_clear_message(
     assert "AUTH_MODE" in output and "Traceback" not in output
 
 
+def test_a_wide_bind_without_allowed_hosts_is_refused_with_one_line(
+    tmp_path: pathlib.Path,
+) -> None:
+    process, _, _ = start([], tmp_path, HOST="0.0.0.0", AUTH_MODE="none")
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    (line,) = output.strip().splitlines()
+    assert line.startswith("proms-mcp: HOST=0.0.0.0 is not a loopback address and ALLOWED_HOSTS")
+
+
 def test_invalid_settings_name_the_variable(tmp_path: pathlib.Path) -> None:
     process, _, _ = start([], tmp_path, QUERY_TIMEOUT="soon")
     output, _ = process.communicate(timeout=20)

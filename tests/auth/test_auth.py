@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import pathlib
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from mcp_server.app import assembly
 from mcp_server.core import errors
 from mcp_server.protocol import mounting
-from tests.support import harness, kube, prometheus_process
+from tests.support import answers, harness, kube, prometheus_process
 from tests.support.answers import call, call_error
 from tests.support.prometheus_process import RunningPrometheus
 
@@ -143,6 +144,7 @@ async def app(
         auth={"mode": "active", "mode_explicit": True, "audiences": ("proms-mcp",)},
         sources={"datasources_path": files},
         operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url))},
+        destinations={**kube.LOCAL_EGRESS, "forward_token_allowed_urls": (backend,)},
     )
     async with kube.operator_serving(config) as application:
         yield application
@@ -384,3 +386,65 @@ async def test_every_call_is_audited_with_the_user_and_no_token_is_ever_logged(
     for record in caplog.records:
         text = record.getMessage() + json.dumps(record.__dict__, default=str)
         assert "alice-token-0123456789" not in text and "not-a-known-token" not in text
+
+
+async def test_a_foreign_host_is_refused_before_its_token_is_reviewed(
+    app: assembly.Application, fake_api: FakeApi
+) -> None:
+    reviews = fake_api.token_reviews
+    headers = {"Authorization": "Bearer carol-token-0123456789", "Host": "evil.example.com"}
+    response = await post_initialize(app, headers)
+    assert response.status_code == 421
+    assert fake_api.token_reviews == reviews
+
+
+async def test_each_user_has_their_own_limit_of_calls_in_flight(
+    app: assembly.Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice and Bob call from the same address: the limit counts users, not addresses."""
+    release = threading.Event()
+    held: list[None] = []
+
+    def hold(_: RecordingBackend) -> None:
+        held.append(None)
+        release.wait(timeout=30)
+
+    monkeypatch.setattr(RecordingBackend, "answer", hold)
+    limit = app.settings.server.max_calls_per_caller
+
+    async def call_as(token: str, datasource: str, value: int) -> dict[str, Any]:
+        body, headers = answers.tool_call(
+            "query_instant", {"datasource_id": datasource, "promql": f"vector({value})"}
+        )
+        async with httpx.AsyncClient(timeout=60) as http:
+            response = await http.post(
+                base(app) + mounting.MCP_PATH,
+                json=body,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+            )
+        result: dict[str, Any] = response.json()["result"]
+        return result
+
+    alice = "alice-token-0123456789"
+    calls = [asyncio.create_task(call_as(alice, "team-a/forwarding", i)) for i in range(limit + 1)]
+    try:
+        await harness.eventually(lambda: len(held) == limit and sum(c.done() for c in calls) == 1)
+        (refused,) = [c.result() for c in calls if c.done()]
+        assert json.loads(refused["content"][0]["text"])["error"]["code"] == "too_many_calls"
+        bob = await call_as("bob-token-0123456789", "team-a/secret", 7)
+        assert not bob.get("isError"), bob
+    finally:
+        release.set()
+    assert not any(r.get("isError") for r in await asyncio.gather(*calls) if r is not refused)
+
+
+async def test_a_fleet_answer_covers_only_what_the_caller_may_read_and_never_names_the_rest(
+    app: assembly.Application,
+) -> None:
+    async with client(app, "alice-token-0123456789") as mcp:
+        got = await call(mcp, "query_instant", promql="vector(1)", datasources="team-a/*")
+        nothing = await call_error(mcp, "query_instant", promql="up", datasources="team-a/secret")
+    assert sorted(got["coverage"]["latency_ms"]) == ["team-a/allowed", "team-a/forwarding"]
+    assert got["coverage"]["matched"] == 2
+    assert "secret" not in json.dumps(got)
+    assert nothing["code"] == "datasource_not_found"

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ import pytest
 import yaml
 
 from mcp_server.core import settings
+from mcp_server.protocol import request_guard
 from tests.operator import test_crd
 from tests.support import harness
 
@@ -39,6 +41,12 @@ LOCAL_HELM = ROOT / ".tools" / "bin" / "helm"
 RELEASE = "t"
 NAMESPACE = "proms"
 FULLNAME = "t-proms-mcp"
+SERVICE_NAMES = [
+    FULLNAME,
+    f"{FULLNAME}.{NAMESPACE}",
+    f"{FULLNAME}.{NAMESPACE}.svc",
+    f"{FULLNAME}.{NAMESPACE}.svc.cluster.local",
+]
 
 SCENARIOS = ["default", "auth-active", "namespaced", "clusterwide-servicemonitor", "everything-on"]
 KUBE_VERSIONS = ["1.27", "1.29", "1.31", "1.33"]
@@ -58,9 +66,7 @@ CONTROLLER_RULES: frozenset[Rule] = frozenset(
         ("", "configmaps", "get"),
         ("", "configmaps", "list"),
         ("", "configmaps", "watch"),
-        ("", "secrets", "get"),
-        ("", "secrets", "list"),
-        ("", "secrets", "watch"),
+        ("", "secrets", "get"),  # by name only: never listed or watched
         ("", "events", "create"),
     }
 )
@@ -249,6 +255,17 @@ BAD_VALUES = [
     pytest.param(["--set", "auth.mode=maybe"], "auth.mode must be one of", id="enum"),
     pytest.param(["--set", "logLevel=TRACE"], "logLevel must be one of", id="log level"),
     pytest.param(["--set", "queryTimeout=0"], "queryTimeout", id="zero timeout"),
+    pytest.param(["--set", "maxCallsPerCaller=0"], "maxCallsPerCaller", id="no calls"),
+    pytest.param(
+        ["--set", "requestGuard.allowedHosts={https://mcp.example.com}"],
+        "requestGuard.allowedHosts.0: Does not match pattern",
+        id="an origin as a host",
+    ),
+    pytest.param(
+        ["--set", "requestGuard.allowedOrigins={agents.example.com}"],
+        "requestGuard.allowedOrigins.0: Does not match pattern",
+        id="a host as an origin",
+    ),
     pytest.param(
         ["--set", "datasources[0].name=x", "--set", "datasources[0].spec.url=ftp://x"],
         "datasources.0.spec.url: Does not match pattern",
@@ -548,6 +565,9 @@ def test_the_deployment_configures_the_server_from_values(helm: Helm) -> None:
         "HOST": "0.0.0.0",
         "PORT": "8000",
         "HEALTH_METRICS_PORT": "8080",
+        "ALLOWED_HOSTS": ",".join(SERVICE_NAMES),
+        "ALLOWED_ORIGINS": "",
+        "MAX_CALLS_PER_CALLER": "8",
         "LOG_LEVEL": "INFO",
         "QUERY_TIMEOUT": "30",
         "PROBE_INTERVAL": "60",
@@ -565,6 +585,9 @@ def test_the_deployment_configures_the_server_from_values(helm: Helm) -> None:
         "LEASE_DURATION_SECONDS": "15",
         "LEASE_RENEW_DEADLINE_SECONDS": "10",
         "LEASE_RETRY_PERIOD_SECONDS": "2",
+        "FORWARD_TOKEN_ALLOWED_URLS": "",
+        "EGRESS_ALLOW": "",
+        "EGRESS_DENY": "",
     }
     env = deployment_env(render(helm, "everything-on"))
     assert env["WATCH_NAMESPACES"] == "monitoring,team-a"
@@ -593,6 +616,9 @@ def test_the_server_settings_accept_the_environment_the_chart_sets(helm: Helm) -
     assert default.server.health_metrics_port == 8080
     assert default.operator.namespaces == ()
     assert default.operator.configmap_label_value is None
+    assert default.server.allowed_hosts == tuple(SERVICE_NAMES)
+    assert default.server.allowed_origins == ()
+    assert default.server.max_calls_per_caller == 8
     everything = settings.from_environ(literal_env("everything-on"))
     assert everything.operator.namespaces == ("monitoring", "team-a")
     assert everything.operator.configmap_label_value == "enabled"
@@ -604,6 +630,13 @@ def test_the_server_settings_accept_the_environment_the_chart_sets(helm: Helm) -
     assert (lease.duration_seconds, lease.renew_deadline_seconds) == (15, 10.0)
     assert lease.retry_period_seconds == 2.0
     assert default.server.shutdown_delay_seconds == 5.0
+    destinations = everything.destinations
+    assert destinations.forwarding_policy().allows(
+        "https://prometheus-k8s.openshift-monitoring.svc"
+    )
+    assert destinations.egress_allow == ("10.0.0.0/8", "*.monitoring.svc.cluster.local")
+    assert destinations.egress_deny == ("10.96.0.0/12",)
+    assert default.destinations == settings.DestinationSettings()  # the safe defaults
 
 
 def test_the_probes_use_health_and_ready_on_the_metrics_port(helm: Helm) -> None:
@@ -741,6 +774,65 @@ def test_the_ingress_and_the_route_lead_to_the_mcp_port(helm: Helm) -> None:
     assert route["spec"]["to"]["name"] == "proms-mcp"
     assert route["spec"]["port"] == {"targetPort": "mcp"}
     assert route["spec"]["tls"]["termination"] == "reencrypt"
+
+
+def allowed_by(env: dict[str, Any]) -> request_guard.Allowed:
+    return request_guard.Allowed.of(
+        env["ALLOWED_HOSTS"].split(","), [o for o in env["ALLOWED_ORIGINS"].split(",") if o]
+    )
+
+
+def test_the_server_answers_the_services_names_and_the_charts_ingress_and_route_hosts(
+    helm: Helm,
+) -> None:
+    allowed = allowed_by(deployment_env(render(helm, "everything-on")))
+    for host in (
+        "proms-mcp",
+        "proms-mcp.proms:80",
+        "proms-mcp.proms.svc:80",
+        "proms-mcp.proms.svc.cluster.local",
+        "proms-mcp.example.com",
+        "proms-mcp.apps.example.com:443",
+        "localhost:8000",
+    ):
+        assert allowed.host(host), host
+    assert not allowed.host("proms-mcp.evil.example.com")
+    assert not allowed.origin("https://proms-mcp.example.com")
+
+
+def test_more_hosts_origins_and_the_call_limit_come_from_values(helm: Helm) -> None:
+    env = deployment_env(
+        render(
+            helm,
+            "default",
+            "--set",
+            "requestGuard.allowedHosts={mcp.gateway.example.com:8443}",
+            "--set",
+            "requestGuard.allowedOrigins={https://agents.example.com}",
+            "--set",
+            "maxCallsPerCaller=32",
+        )
+    )
+    assert env["ALLOWED_HOSTS"] == ",".join([*SERVICE_NAMES, "mcp.gateway.example.com:8443"])
+    assert env["ALLOWED_ORIGINS"] == "https://agents.example.com"
+    assert env["MAX_CALLS_PER_CALLER"] == "32"
+
+
+def test_a_route_without_a_host_needs_its_generated_name_in_allowed_hosts(helm: Helm) -> None:
+    refused = helm.template("--set", "route.enabled=true", check=False)
+    assert refused.returncode != 0
+    assert "route.enabled without route.host" in refused.stderr
+    named = "requestGuard.allowedHosts={proms-mcp-proms.apps.example.com}"
+    env = deployment_env(render(helm, "default", "--set", "route.enabled=true", "--set", named))
+    assert env["ALLOWED_HOSTS"] == ",".join([*SERVICE_NAMES, "proms-mcp-proms.apps.example.com"])
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_helm_test_calls_the_server_by_a_name_it_answers(helm: Helm, scenario: str) -> None:
+    manifests = render(helm, scenario)
+    (container,) = the_test_pod(manifests)["spec"]["containers"]
+    url = next(e["value"] for e in container["env"] if e["name"] == "MCP_URL")
+    assert allowed_by(deployment_env(manifests)).host(urllib.parse.urlsplit(url).netloc)
 
 
 # --- NOTES and helm test --------------------------------------------------------------------

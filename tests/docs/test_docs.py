@@ -50,6 +50,7 @@ TOOL_VARIABLES = {
     # variable: the file that reads it (checked below, so this list cannot keep a dead name)
     "PROMETHEUS_BIN": "mcp_server/demo/local.py",
     "PROMTOOL_BIN": "mcp_server/demo/local.py",
+    "ALERTMANAGER_BIN": "tests/support/alertmanager_process.py",
     "CI": "tests/conftest.py",
     "HYPOTHESIS_SEED": "tests/conftest.py",
     "PROMS_MCP_SOAK_CALLS": "tests/app/test_soak.py",

@@ -39,6 +39,7 @@ AUTH_ONE_OF = (
     "((has(self.forwardCallerToken) && self.forwardCallerToken) ? 1 : 0) <= 1"
 )
 EXPECTED_RULES: dict[str, list[str]] = {
+    "spec": ["!has(self.alertsFrom) || (has(self.type) && self.type == 'Alertmanager')"],
     "spec.url": ["!self.matches('^https?://[^/?#]*@')"],
     "spec.auth": [AUTH_ONE_OF],
     "spec.tls": [
@@ -224,7 +225,7 @@ def test_the_crd_names_group_scope_and_version_are_as_designed() -> None:
     assert version()["subresources"] == {"status": {}}
 
 
-def test_the_printer_columns_show_url_ready_reachable_age_and_wide_type_and_reason() -> None:
+def test_the_printer_columns_show_url_ready_reachable_age_and_wide_type_api_and_reason() -> None:
     columns = [
         (c["name"], c["type"], c["jsonPath"], c.get("priority", 0))
         for c in version()["additionalPrinterColumns"]
@@ -235,6 +236,7 @@ def test_the_printer_columns_show_url_ready_reachable_age_and_wide_type_and_reas
         ("Reachable", "string", '.status.conditions[?(@.type=="Reachable")].status', 0),
         ("Age", "date", ".metadata.creationTimestamp", 0),
         ("Type", "string", ".spec.prometheusType", 1),
+        ("API", "string", ".spec.type", 1),
         ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason', 1),
     ]
 
@@ -275,6 +277,7 @@ def test_the_defaults_are_prometheus_post_not_suspended_and_verifying_tls() -> N
         path: node["default"] for path, node in schema_nodes(openapi_schema()) if "default" in node
     }
     assert defaults == {
+        "spec.type": "Prometheus",
         "spec.prometheusType": "Prometheus",
         "spec.httpMethod": "POST",
         "spec.suspend": False,
@@ -285,6 +288,7 @@ def test_the_defaults_are_prometheus_post_not_suspended_and_verifying_tls() -> N
 
 def test_the_enums_list_the_backend_flavours_methods_and_condition_statuses() -> None:
     assert node_at("spec.prometheusType")["enum"] == [t.value for t in datasources.PrometheusType]
+    assert node_at("spec.type")["enum"] == ["Prometheus", "Alertmanager"]
     assert node_at("spec.httpMethod")["enum"] == ["GET", "POST"]
     assert node_at("status.conditions[].status")["enum"] == ["True", "False", "Unknown"]
 
@@ -435,6 +439,19 @@ CEL_CASES = [
     ),
     pytest.param(
         {"headers": [{"name": "X-Authorization", "value": "x"}]}, None, id="x-authorization header"
+    ),
+    pytest.param(
+        {"type": "Alertmanager", "alertsFrom": ["prometheus", "other/thanos"]},
+        None,
+        id="an alertmanager linked to its prometheus",
+    ),
+    pytest.param(
+        {"alertsFrom": ["prometheus"]}, "for type Alertmanager only", id="links without the type"
+    ),
+    pytest.param(
+        {"type": "Prometheus", "alertsFrom": ["prometheus"]},
+        "for type Alertmanager only",
+        id="links on a prometheus",
     ),
 ]
 

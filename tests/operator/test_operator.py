@@ -17,6 +17,7 @@ from fastmcp import Client
 from proms_operator import runtime
 
 from mcp_server.app import assembly
+from mcp_server.core import settings
 from mcp_server.protocol import mounting
 from tests.support import harness, kube
 from tests.support.prometheus_process import RunningPrometheus
@@ -36,11 +37,28 @@ async def app(
     emulator.objects[kube.CRS, "team-a", "early"] = kube.datasource(
         "team-a", "early", url=prometheus.url
     )
-    config = harness.make_settings(
-        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
-    )
+    config = operator_settings(emulator, tmp_path, resync_interval_seconds=RESYNC_SECONDS)
     async with kube.operator_serving(config) as application:
         yield application
+
+
+RESYNC_SECONDS = 0.5
+"""No Secret is watched: a created or rotated one is read again at the next resync."""
+
+
+def operator_settings(
+    emulator: kmock.KubernetesEmulator,
+    tmp_path: pathlib.Path,
+    sources: dict[str, object] | None = None,
+    **operator: object,
+) -> settings.Settings:
+    """The operator against KMock, serving the test Prometheus (both on loopback)."""
+    return harness.make_settings(
+        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))}
+        | operator,
+        sources=sources or {},
+        destinations=kube.LOCAL_EGRESS,
+    )
 
 
 def ids(application: assembly.Application) -> set[str]:
@@ -358,9 +376,7 @@ async def test_readiness_waits_for_the_initial_listing_and_says_why(
 ) -> None:
     failing = emulator["list", kmock.resource(kube.CRS)][:3]
     failing << 500 << {"kind": "Status", "code": 500, "message": "etcd is having a bad day"}
-    config = harness.make_settings(
-        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
-    )
+    config = operator_settings(emulator, tmp_path)
     sources = runtime.KubernetesSources(config)
     async with harness.serving(config, extensions=[sources]) as application:
         await harness.eventually(
@@ -387,12 +403,8 @@ async def test_files_and_cluster_sources_combine_and_the_scope_is_respected(
     emulator.objects[kube.CRS, "elsewhere", "out-of-scope"] = kube.datasource(
         "elsewhere", "out-of-scope", url=prometheus.url
     )
-    config = harness.make_settings(
-        sources={"datasources_path": file},
-        operator={
-            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
-            "namespaces": ("watched",),
-        },
+    config = operator_settings(
+        emulator, tmp_path, sources={"datasources_path": file}, namespaces=("watched",)
     )
     async with harness.serving(
         config, extensions=[runtime.KubernetesSources(config)]
@@ -429,12 +441,7 @@ async def test_the_reachability_probe_sets_reachable_and_the_version(
 ) -> None:
     emulator.objects[kube.CRS, "p", "up"] = kube.datasource("p", "up", url=prometheus.url)
     emulator.objects[kube.CRS, "p", "down"] = kube.datasource("p", "down", url=closed_port_url)
-    config = harness.make_settings(
-        operator={
-            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
-            "probe_interval_seconds": 0.2,
-        },
-    )
+    config = operator_settings(emulator, tmp_path, probe_interval_seconds=0.2)
     async with harness.serving(config, extensions=[runtime.KubernetesSources(config)]):
         await harness.eventually(
             lambda: condition(emulator, "p", "up", "Reachable").get("status") == "True"
@@ -567,9 +574,7 @@ async def test_a_relisting_drops_what_was_deleted_while_unwatched(
     emulator.objects[kube.CONFIGMAPS, "team-i", "ds"] = kube.configmap(
         "team-i", "ds", {"a.yaml": document}, {"grafana_datasource": "1"}
     )
-    config = harness.make_settings(
-        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url))},
-    )
+    config = operator_settings(emulator, tmp_path)
     sources = runtime.KubernetesSources(config)
     async with harness.serving(config, extensions=[sources]) as application:
         await harness.eventually(lambda: {"team-i/gone", "cm-gone"} <= ids(application))

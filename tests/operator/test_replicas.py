@@ -71,6 +71,7 @@ def replicas(
             config = kube.kubeconfig(own / "kubeconfig", api.url, token=name)
             environment = {
                 "PROMS_MCP_MODE": "operator",
+                "EGRESS_ALLOW": "127.0.0.1",  # the backends and KMock (the API) on loopback
                 "KUBECONFIG": str(config),
                 "POD_NAME": name,
                 "LEASE_NAMESPACE": "default",

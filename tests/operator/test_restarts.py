@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import httpx
 import kmock as kmock_module
 import pytest
-from proms_operator import customresources, leadership, runtime
+from proms_operator import admission, customresources, leadership, runtime
 
 from mcp_server.core import settings
 from mcp_server.kube import kubeclient
@@ -33,6 +33,7 @@ def operator_settings(
     kubeconfig = kube.kubeconfig(folder / "kubeconfig", str(emulator.url))
     return harness.make_settings(
         operator={"kubeconfig": kubeconfig, "probe_interval_seconds": probe_seconds},
+        destinations=kube.LOCAL_EGRESS,
         logging={"level": "WARNING"},
     )
 
@@ -248,7 +249,10 @@ async def test_a_watched_status_only_change_is_not_reconciled_again(
     body = kube.datasource("team", "ds", url="http://127.0.0.1:9", headers=[header])
     body["metadata"]["generation"] = 1
     api = kubeclient.KubeApi.connect(kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url)))
-    crs = customresources.CustomResources(registry.Registry(), api, leadership.Always())
+    policies = await admission.for_cluster(
+        settings.DestinationSettings(egress_allow=("127.0.0.1",)), str(kmock.url)
+    )
+    crs = customresources.CustomResources(registry.Registry(), api, leadership.Always(), policies)
 
     def secret_reads() -> int:
         return sum(1 for r in kmock[kmock_module.resource(kube.SECRETS)] if r.method == "GET")

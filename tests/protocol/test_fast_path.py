@@ -73,6 +73,9 @@ class Stacks:
 @contextlib.asynccontextmanager
 async def stacks(config: settings.Settings, mcp: FastMCP | None = None) -> AsyncIterator[Stacks]:
     application = assembly.Application(config)
+    # Tools without a time argument read "now" (investigate_alert): one instant for both
+    # stacks, so they send the same requests and the replaying backend answers alike.
+    application.backends.clock = lambda: float(SYNTHETIC_END)
     assert application.file_source is not None
     application.file_source.reload()
     mcp = mcp or application.mcp
@@ -165,6 +168,7 @@ EVERY_TOOL: dict[str, dict[str, Any]] = {
     "query_exemplars": {**WINDOW, "promql": EXEMPLAR_METRIC},
     "check_promql": {"datasource_id": "prom", "promql": "sum(demo_http_requests_total)"},
     "estimate_query_cost": {**WINDOW, "promql": QUERY},
+    "investigate_alert": {"datasource_id": "prom", "alert": prometheus_process.ALERT_FIRING},
 }
 """A call of every tool, with every time pinned so both stacks send the same requests."""
 

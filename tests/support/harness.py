@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import httpx
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from prometheus_client import parser
 
 from mcp_server.app import assembly, hosting
 from mcp_server.core import settings
@@ -147,6 +149,16 @@ def poll(condition: Callable[[], bool], *, timeout: float = 10.0, interval: floa
     raise AssertionError(f"condition not met within {timeout:g}s")
 
 
+def metric(health_url: str, name: str, **labels: str) -> float:
+    """One sample of proms-mcp's own `/metrics` with these labels (0 before it has one)."""
+    text = httpx.get(f"{health_url}/metrics", trust_env=False, timeout=10).text
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return 0.0
+
+
 @contextlib.asynccontextmanager
 async def serving(
     config: settings.Settings, *, extensions: Sequence[hosting.Extension] = ()
@@ -224,12 +236,15 @@ class ScalarBackend(Handler):
 
 @contextlib.contextmanager
 def http_server(
-    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None
+    handler: type[BaseHTTPRequestHandler],
+    *,
+    tls: ssl.SSLContext | None = None,
+    address: tuple[str, int] = ("127.0.0.1", 0),
 ) -> Iterator[str]:
-    """A threaded HTTP server on a free loopback port (HTTPS with a server context `tls`);
-    yields its base URL."""
-    with local.http_server(handler, name="fake-backend", tls=tls) as address:
-        yield f"https://{address}" if tls is not None else f"http://{address}"
+    """A threaded HTTP server on a free loopback port, or `address` (HTTPS with a server
+    context `tls`); yields its base URL."""
+    with local.http_server(handler, name="fake-backend", tls=tls, address=address) as where:
+        yield f"https://{where}" if tls is not None else f"http://{where}"
 
 
 class MetricsTarget(Handler):

@@ -102,10 +102,20 @@ DATA_KEYS = frozenset(
         "warnings",
         "labels",
         "scalar",
+        "expression",
+        "threshold_expression",
+        "promql",
+        "matcher",
+        "matchers",
+        "source_matchers",
+        "target_matchers",
+        "alert_value",
+        "comment",
+        "created_by",
     }
 )
 """Fields whose whole value is data (backend text, or the caller's own argument echoed)."""
-MAPS = frozenset({"labels", "common_labels", "annotations"})
+MAPS = frozenset({"labels", "common_labels", "annotations", "external_labels"})
 """Objects whose values are data (label sets); every object's keys are data."""
 
 

@@ -29,6 +29,12 @@ CONFIGMAPS, SECRETS, NAMESPACES, EVENTS = (
     "v1/events",
 )
 _VERBS = {"get", "list", "watch", "patch", "create", "delete"}
+
+LOCAL_EGRESS: dict[str, object] = {"egress_allow": ("127.0.0.1",)}
+"""The `destinations` settings of an operator test: the test Prometheus and KMock (the API
+server) both listen on 127.0.0.1, an address the egress policy denies cluster-declared
+datasources by default twice over (loopback, the API server's); naming it exactly in
+EGRESS_ALLOW allows it, and only it."""
 _versions = itertools.count(1000)
 
 

@@ -417,6 +417,8 @@ def _config(
     rules_path: Path,
     exemplar_target: str,
     unreachable_target: str,
+    alertmanager: str | None = None,
+    external_labels: Mapping[str, str] | None = None,
 ) -> str:
     token, password = UNREACHABLE_SECRETS
     scrape_configs: list[dict[str, object]] = [
@@ -443,16 +445,20 @@ def _config(
                 "static_configs": [{"targets": list(extra)}],
             }
         )
-    config = {
+    config: dict[str, object] = {
         "global": {
             "scrape_interval": scrape_interval,
             # The default 10s timeout is rejected when longer than the interval.
             "scrape_timeout": scrape_interval,
             "evaluation_interval": scrape_interval,
+            "external_labels": dict(external_labels or {}),
         },
         "rule_files": [str(rules_path)],
         "scrape_configs": scrape_configs,
     }
+    if alertmanager is not None:  # API v2 is 2.42's default
+        target = alertmanager.removeprefix("http://")
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]}
     return json.dumps(config, indent=2)  # JSON is YAML
 
 
@@ -609,13 +615,18 @@ def running_prometheus(
     extra_rule_groups: Sequence[Mapping[str, object]] = (),
     scrape_interval: str = "1s",
     max_connections: int | None = None,
+    alertmanager: str | None = None,
+    external_labels: Mapping[str, str] | None = None,
 ) -> Iterator[RunningPrometheus]:
     """Backfill synthetic history into ``workdir``, start Prometheus on 127.0.0.1, yield it.
 
     ``extra_scrape_targets`` (``host:port``, scraped at ``/metrics``) form the job ``extra``;
     ``extra_rule_groups`` are evaluated after :data:`RULES`' groups. ``max_connections``
     raises Prometheus's limit on open connections (default 512): a benchmark with a thousand
-    datasources on this one Prometheus measures something else than that limit.
+    datasources on this one Prometheus measures something else than that limit. With
+    ``alertmanager``
+    (its URL) Prometheus sends its alerts there, carrying ``external_labels``; its
+    ``--web.external-url`` is its own URL, so alerts' ``generatorURL`` names it.
 
     Prometheus is stopped (SIGTERM, SIGKILL after 5 s) when the block exits, even on error.
     Raises PrometheusUnavailable when the binaries are missing or it does not come up.
@@ -651,6 +662,8 @@ def running_prometheus(
                     rules_path=rules_path,
                     exemplar_target=exemplar_target,
                     unreachable_target=unreachable_target,
+                    alertmanager=alertmanager,
+                    external_labels=external_labels,
                 )
             )
             with log_path.open("ab") as log:
@@ -662,6 +675,10 @@ def running_prometheus(
                         str(prometheus),
                         f"--config.file={config_path}",
                         f"--web.listen-address=127.0.0.1:{port}",
+                        f"--web.external-url={url}",
+                        # Alerts fired before the Alertmanager is discovered (on a 5 s tick)
+                        # are dropped and resent after this delay, by default a minute.
+                        "--rules.alert.resend-delay=1s",
                         f"--storage.tsdb.path={data_dir}",
                         "--storage.tsdb.retention.time=30d",
                         "--enable-feature=exemplar-storage",

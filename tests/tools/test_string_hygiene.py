@@ -5,7 +5,9 @@ backslashes), to hide or reorder text (bidi overrides and marks, zero-width and 
 characters, separators, control characters) and to pass as instructions; a dedicated
 Prometheus scrapes it every second, along with a target whose scrape error carries the same
 text, and evaluates rules whose group name, alert labels, annotations and expressions carry
-it too. Then every tool (as `tools/list` names them), resource, prompt and completion is
+it too, and sends its alerts (with a hostile external label) to an Alertmanager holding a
+silence whose matchers, author and comment carry it. Then every tool (as `tools/list`
+names them), resource, prompt and completion is
 called with arguments that reach that data, and each answer must keep it as data: a JSON
 string value in a data field, a JSON-quoted string inside our own prose, and never one of
 the forbidden code points anywhere (the text and the checks: `tests/support/hygiene.py`).
@@ -29,7 +31,8 @@ from mcp_server.backends import facts, prometheus
 from mcp_server.core import errors, hygiene
 from mcp_server.results import budget
 from mcp_server.sources import datasources
-from tests.support import harness
+from tests.support import alertmanager_process, harness
+from tests.support.alertmanager_process import RunningAlertmanager
 from tests.support.harness import McpClient
 from tests.support.hygiene import (
     HOSTILE,
@@ -50,6 +53,8 @@ RECORDED = "hostile:injected"
 ALERT = "HostileText"
 HOSTILE_GROUP = f'hostile "}}]}} {INJECTION} \u202e\u200b'
 DATASOURCE = "hostile"
+ALERTMANAGER = "hostile-am"
+EXTERNAL = {"origin": HOSTILE["bidi"] + HOSTILE["jsonbreak"]}
 
 
 def _promql_string(text: str) -> str:
@@ -83,7 +88,7 @@ RULE_GROUPS = [
 # --- the fixtures -----------------------------------------------------------------------------
 
 
-def _settled(prom: RunningPrometheus) -> bool:
+def _settled(prom: RunningPrometheus, am: RunningAlertmanager) -> bool:
     def data(path: str, **params: str) -> Any:
         body = httpx.get(prom.url + path, params=params, trust_env=False, timeout=5).json()
         return body.get("data")
@@ -93,8 +98,11 @@ def _settled(prom: RunningPrometheus) -> bool:
     extra = [t for t in targets if t["labels"]["job"] == "extra"]
     alerts = data("/api/v1/alerts")["alerts"]
     recorded = data("/api/v1/query", query=RECORDED)["result"]
+    received = httpx.get(f"{am.url}/api/v2/alerts", trust_env=False, timeout=5).json()
     return (
-        len(series or ()) == len(HOSTILE)
+        sum(a["labels"]["alertname"] == ALERT for a in received) == len(HOSTILE)
+        and any(a["status"]["silencedBy"] for a in received)
+        and len(series or ()) == len(HOSTILE)
         and len(extra) == 2
         and all(t["health"] != "unknown" for t in extra)
         and any(t["lastError"] for t in extra)
@@ -104,7 +112,25 @@ def _settled(prom: RunningPrometheus) -> bool:
 
 
 @pytest.fixture(scope="module")
-def hostile_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
+def hostile_alertmanager(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningAlertmanager]:
+    with alertmanager_process.running_alertmanager(
+        tmp_path_factory.mktemp("hostile-alertmanager")
+    ) as am:
+        matchers = [
+            {"name": "alertname", "value": ALERT},
+            {"name": "injected", "value": HOSTILE["jsonbreak"] + HOSTILE["bidi"]},
+        ]
+        text = HOSTILE["controls"] + HOSTILE["tags"] + HOSTILE["newline"]
+        alertmanager_process.create_silence(am, matchers, comment=text, created_by=text)
+        yield am
+
+
+@pytest.fixture(scope="module")
+def hostile_prometheus(
+    tmp_path_factory: pytest.TempPathFactory, hostile_alertmanager: RunningAlertmanager
+) -> Iterator[RunningPrometheus]:
     with (
         harness.http_server(HostileExporter) as exporter,
         harness.http_server(FailingExporter) as failing,
@@ -112,20 +138,33 @@ def hostile_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
             tmp_path_factory.mktemp("hostile-prometheus"),
             extra_scrape_targets=[exporter.split("//")[1], failing.split("//")[1]],
             extra_rule_groups=RULE_GROUPS,
+            alertmanager=hostile_alertmanager.url,
+            external_labels=EXTERNAL,
         ) as prom,
     ):
-        harness.poll(lambda: _settled(prom), timeout=30, interval=0.2)
+        harness.poll(lambda: _settled(prom, hostile_alertmanager), timeout=30, interval=0.2)
         yield prom
 
 
 @pytest.fixture(scope="module")
 def hostile_server(
-    tmp_path_factory: pytest.TempPathFactory, hostile_prometheus: RunningPrometheus
+    tmp_path_factory: pytest.TempPathFactory,
+    hostile_prometheus: RunningPrometheus,
+    hostile_alertmanager: RunningAlertmanager,
 ) -> Iterator[harness.RunningServer]:
     path = tmp_path_factory.mktemp("hostile-provisioning") / "datasources.yaml"
+    alertmanager = {
+        "name": ALERTMANAGER,
+        "type": "alertmanager",
+        "url": hostile_alertmanager.url,
+        "jsonData": {"implementation": "prometheus", "alertsFrom": [DATASOURCE]},
+    }
     document = {
         "apiVersion": 1,
-        "datasources": [{"name": DATASOURCE, "type": "prometheus", "url": hostile_prometheus.url}],
+        "datasources": [
+            {"name": DATASOURCE, "type": "prometheus", "url": hostile_prometheus.url},
+            alertmanager,
+        ],
     }
     path.write_text(json.dumps(document))
     config = harness.make_settings(sources={"datasources_path": path})
@@ -183,9 +222,23 @@ TOOL_CALLS: dict[str, list[dict[str, Any]]] = {
     "query_exemplars": [{"promql": METRIC}],
     "check_promql": [{"promql": f'rate({METRIC}{{case="x"}}[1s])'}],
     "estimate_query_cost": [{"promql": METRIC}, {"promql": f"{METRIC} * 0 + {RECORDED}"}],
+    "list_alertmanager_alerts": [
+        {"datasource_id": ALERTMANAGER},
+        {"datasource_id": ALERTMANAGER, "match": f'{ALERT}{{case="jsonbreak"}}'},
+    ],
+    "list_silences": [{"datasource_id": ALERTMANAGER, "include_expired": True}],
+    "list_alert_groups": [{"datasource_id": ALERTMANAGER}],
+    "investigate_alert": [
+        {"datasource_id": ALERTMANAGER, "alert": f'{ALERT}{{case="{case}"}}'} for case in HOSTILE
+    ]
+    + [{"alert": f'{ALERT}{{case="jsonbreak"}}'}],
 }
 """Arguments that reach the hostile data, per tool (datasource_id added where it is taken)."""
 REACHING = {
+    "list_alertmanager_alerts",
+    "list_silences",
+    "list_alert_groups",
+    "investigate_alert",
     "get_metric_metadata",
     "query_instant",
     "query_range",

@@ -56,6 +56,31 @@ app.kubernetes.io/part-of: proms-mcp
 {{- end }}
 {{- end }}
 
+{{/*
+ALLOWED_HOSTS: the names clients reach the MCP port by. The Service's DNS names (a name
+without a port matches any port), the hosts of the chart's own Ingress and Route, and
+requestGuard.allowedHosts. A Route without route.host gets a name OpenShift makes up, which
+the chart cannot know: then requestGuard.allowedHosts must name it.
+*/}}
+{{- define "proms-mcp.allowedHosts" -}}
+{{- $service := include "proms-mcp.fullname" . }}
+{{- $namespace := .Release.Namespace }}
+{{- $hosts := list $service (printf "%s.%s" $service $namespace) (printf "%s.%s.svc" $service $namespace) (printf "%s.%s.svc.cluster.local" $service $namespace) }}
+{{- if .Values.ingress.enabled }}
+{{- range .Values.ingress.hosts }}
+{{- $hosts = append $hosts .host }}
+{{- end }}
+{{- end }}
+{{- if .Values.route.enabled }}
+{{- if .Values.route.host }}
+{{- $hosts = append $hosts .Values.route.host }}
+{{- else if not .Values.requestGuard.allowedHosts }}
+{{- fail "route.enabled without route.host: OpenShift makes up the Route's host name, and proms-mcp refuses requests by a name it was not given (DNS-rebinding protection). Set route.host, or list the name in requestGuard.allowedHosts" }}
+{{- end }}
+{{- end }}
+{{- concat $hosts .Values.requestGuard.allowedHosts | uniq | join "," }}
+{{- end }}
+
 {{/* In-cluster URL of the MCP endpoint. */}}
 {{- define "proms-mcp.mcpUrl" -}}
 {{- printf "http://%s.%s.svc:%v/mcp/" (include "proms-mcp.fullname" .) .Release.Namespace .Values.service.port }}
@@ -75,9 +100,11 @@ operator/proms_operator reads and writes, no wildcards.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch"]
+# Secrets are read by name, only those PrometheusDatasources reference: never listed or
+# watched (docs/security.md).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
