@@ -26,7 +26,7 @@ from .. import __version__
 from ..auth import authentication, authorization
 from ..backends import alertmanager, facts, live, pooling
 from ..core import errors, settings
-from ..kube import kubeclient
+from ..kube import kubeclient, kubeconfig
 from ..protocol import calls, listing, mounting, request_guard
 from ..sources import datasources, filewatch, readiness, registry
 from ..tools import (
@@ -232,7 +232,9 @@ class Application:
                 try:
                     await self.kube_api.check_reachable()
                 except kubeclient.ApiError as exc:
-                    raise _needs_kubernetes(exc) from None
+                    if not kubeconfig.in_cluster():
+                        raise _needs_kubernetes(exc) from None
+                    self._wait_for_api(self.kube_api, exc)
             for extension in self.extensions:
                 await extension.start(self)
                 started.append(extension)
@@ -242,6 +244,20 @@ class Application:
                     sock.close()
             await self._close(started)
             raise
+
+    def _wait_for_api(self, api: kubeclient.KubeApi, exc: kubeclient.ApiError) -> None:
+        """In a pod, an API that does not answer yet is waited for (not ready, saying where
+        and why) rather than a crash the kubelet would only restart with a back-off."""
+        logger.error("not ready until the Kubernetes API answers: %s", exc)
+        self.readiness.register(_API_READINESS)
+        self.readiness.failed(_API_READINESS, str(exc))
+
+        async def wait() -> None:
+            await api.wait_reachable(lambda why: self.readiness.failed(_API_READINESS, why))
+            self.readiness.succeeded(_API_READINESS)
+            logger.info("the Kubernetes API answers")
+
+        self.start_background("kubernetes-api", wait())
 
     def _watch_sources(self) -> None:
         if self.file_source is not None:
@@ -302,6 +318,10 @@ class Application:
 
 def _active(config: settings.Settings) -> bool:
     return config.auth.mode is settings.AuthMode.ACTIVE
+
+
+_API_READINESS = "kubernetes-api"
+"""The readiness entry of an API that did not answer when a pod started (AUTH_MODE=active)."""
 
 
 def _needs_kubernetes(exc: kubeclient.ApiError) -> errors.ConfigurationError:

@@ -9,13 +9,14 @@ once, here.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import pathlib
 import secrets
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -127,6 +128,18 @@ class KubeApi:
             ) from None
         except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
             raise ApiError(0, str(exc)) from None
+
+    async def wait_reachable(
+        self, report: Callable[[str], None], *, retry_seconds: float = 2.0
+    ) -> None:
+        """Return once the API answers; until then `report` each failure (address, cause)."""
+        while True:
+            try:
+                await self.check_reachable()
+                return
+            except ApiError as exc:
+                report(str(exc))
+            await asyncio.sleep(retry_seconds)
 
     async def token(self) -> str | None:
         return await self.config.tokens.token() if self.config.tokens is not None else None

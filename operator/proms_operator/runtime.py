@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp_server.app import hosting
 from mcp_server.core import errors, settings
-from mcp_server.kube import kubeclient
+from mcp_server.kube import kubeclient, kubeconfig
 
 from . import admission, configmaps, customresources, leadership, probing, specs
 
@@ -72,18 +72,24 @@ class KubernetesSources:
         self._synced = asyncio.Event()  # the first listing is applied
 
     async def start(self, host: hosting.Host) -> None:
-        """Connect, or refuse the start: an unusable kubeconfig or an API that does not
-        answer at all is a deployment mistake to report at once, in one line (later API
-        failures are retried, keeping readiness false with the reason)."""
+        """Connect, or refuse the start: an unusable kubeconfig, or (outside a pod) an API
+        that does not answer at all, is a deployment mistake to report at once, in one line.
+        In a pod an unanswering API is waited for, not ready with the address and the
+        cause: the kubelet restarting us would only back off, while the API comes back.
+        Later API failures are retried, keeping readiness false with the reason."""
         try:
             api = kubeclient.KubeApi.connect(self._config.kubeconfig)
         except kubeclient.ApiError as exc:
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        unreachable = None
         try:
             await api.check_reachable()
         except kubeclient.ApiError as exc:
-            await api.aclose()
-            raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+            if not kubeconfig.in_cluster():
+                await api.aclose()
+                raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+            logger.error("not ready until the Kubernetes API answers: %s", exc)
+            unreachable = str(exc)
         try:
             policies = await admission.for_cluster(self._destinations, api.server)
         except errors.ConfigurationError:
@@ -95,6 +101,8 @@ class KubernetesSources:
                 api, leadership.Lease.from_settings(self._lease), on_elected=self._elected
             )
         host.readiness.register(READINESS_NAME)
+        if unreachable is not None:  # the first listing retries until the API answers
+            host.readiness.failed(READINESS_NAME, unreachable)
         host.readiness.describe("leadership", self.leadership.describe)
         host.start_background("kubernetes-sources", self._run(host, api, policies))
 
