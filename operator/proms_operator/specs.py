@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from mcp_server.core import errors as mcp_errors
 from mcp_server.core import timespec
 from mcp_server.sources import datasources
+from mcp_server.sources import tenancy as profiles
 
 GROUP = "proms-mcp.dev"
 VERSION = "v1alpha1"
@@ -150,7 +151,12 @@ class PrometheusDatasourceSpec(_Spec):
     timeout: str | None = None
     scrape_interval: str | None = Field(None, alias="scrapeInterval")
     http_method: Literal["GET", "POST"] = Field("POST", alias="httpMethod")
+    tenancy: dict[str, Any] | None = None
     suspend: bool = False
+
+    def profile(self) -> profiles.Tenancy | None:
+        """`spec.tenancy` as the server applies it (checked by the validator below)."""
+        return None if self.tenancy is None else profiles.parse(self.tenancy, self.url, "tenancy")
 
     @model_validator(mode="after")
     def _url_and_timeout(self) -> PrometheusDatasourceSpec:
@@ -167,6 +173,10 @@ class PrometheusDatasourceSpec(_Spec):
             raise ValueError("spec.alertsFrom is for type Alertmanager only")
         if any(not link.strip() or len(link) > 317 for link in self.alerts_from):
             raise ValueError("spec.alertsFrom holds datasource ids of 1 to 317 characters")
+        if isinstance(self.profile(), profiles.Mimir) and any(
+            h.name.lower() == "x-scope-orgid" for h in self.headers
+        ):
+            raise ValueError("tenancy.mimir sets X-Scope-OrgID; remove it from spec.headers")
         return self
 
 
@@ -242,6 +252,7 @@ def to_datasource(
             tls=tls,
             query_parameters=tuple(sorted(spec.query_parameters.items())),
             forward_caller_token=forward,
+            tenancy=spec.profile(),
         ),
         prometheus_type=datasources.PrometheusType.parse(spec.prometheus_type),
         kind=datasources.DatasourceKind(spec.type.lower()),
@@ -300,6 +311,10 @@ def _credentials(
                 values.secret(spec.auth.basic_auth.password_secret_key_ref),
             )
         forward = spec.auth.forward_caller_token
+    # OpenShift's tenancy port authorises each caller: theirs is the token to send, unless
+    # the spec brings its own credentials
+    if spec.auth is None or not (spec.auth.bearer_token or spec.auth.basic_auth):
+        forward = forward or isinstance(spec.profile(), profiles.OpenShift)
     for header in spec.headers:
         raw = (
             header.value
