@@ -64,6 +64,13 @@ class Mimir:
 Tenancy = OpenShift | VictoriaMetrics | Mimir
 
 
+def needs_caller(profile: Tenancy | None) -> bool:
+    """Whether only a caller's request can be shaped (no prober can ask on its own)."""
+    if isinstance(profile, Mimir):
+        return not profile.tenants
+    return isinstance(profile, OpenShift)
+
+
 def parse(raw: object, url: str, where: str) -> Tenancy:
     """The declared profile; raises ValueError naming the field under `where` to fix."""
     if not isinstance(raw, Mapping) or len(raw) != 1 or next(iter(raw)) not in PROFILES:

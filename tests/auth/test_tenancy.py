@@ -208,7 +208,10 @@ async def app(
     config = harness.make_settings(
         auth={"mode": "active", "mode_explicit": True, "audiences": ("proms-mcp",)},
         sources={"datasources_path": files},
-        operator={"kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url))},
+        operator={
+            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url)),
+            "probe_interval_seconds": 0.2,
+        },
     )
     async with kube.operator_serving(config) as application:
         await harness.eventually(
@@ -391,3 +394,17 @@ async def test_mimir_tenants_come_from_the_header_the_profile_or_the_callers_gro
     assert carols["code"] == "datasource_unavailable"
     orgs = [r["headers"].get("X-Scope-OrgID") for r in MimirGateway.seen]
     assert orgs == ["a", None, "a|b", "a", "a|b"]
+
+
+async def test_the_operator_does_not_probe_a_tenancy_port_it_cannot_ask_and_says_so(
+    app: assembly.Application, kmock: kmock.KubernetesEmulator
+) -> None:
+    def reachable(name: str) -> dict[str, Any]:
+        found = dict(kmock.objects[kube.CRS, "team-a", name]).get("status") or {}
+        return next((c for c in found.get("conditions", []) if c["type"] == "Reachable"), {})
+
+    await harness.eventually(lambda: reachable("mimir-federated").get("status") == "True")
+    assert reachable("ocp")["status"] == "Unknown"
+    assert reachable("mimir-groups")["status"] == "Unknown"
+    assert "shaped by each caller" in reachable("ocp")["message"]
+    assert OpenShiftQueryPort.seen == []
