@@ -15,7 +15,8 @@ SOURCE = datasources.Source(datasources.SourceKind.FILE, "/etc/ds.yaml")
 
 
 def _entry(url: str, profile: object, **extra: Any) -> provisioning.Provisioned:
-    entry = {"name": "t", "type": "prometheus", "url": url, "jsonData": {"tenancy": profile}}
+    entry: dict[str, Any] = {"name": "t", "type": "prometheus", "url": url}
+    entry["jsonData"] = {"tenancy": profile}
     for key, value in extra.items():
         entry.setdefault(key, {}).update(value)
     return provisioning.parse_documents([(json.dumps({"datasources": [entry]}), SOURCE)], {})
@@ -83,9 +84,9 @@ def test_a_cr_declares_the_same_profiles_and_its_mistakes_are_invalid_specs() ->
     served = specs.to_datasource("team-a", "q", spec, lambda ref: "")
     assert served.connection.tenancy == tenancy.OpenShift("team-a", "https://q.svc:9093")
     assert served.connection.forward_caller_token
-    with pytest.raises(specs.SpecError, match="tenancy.openshift.rulesUrl is required"):
+    with pytest.raises(specs.SpecError, match=r"tenancy\.openshift\.rulesUrl is required"):
         specs.parse_spec({"url": "https://q.svc", "tenancy": {"openshift": {}}})
-    with pytest.raises(specs.SpecError, match="remove it from spec.headers"):
+    with pytest.raises(specs.SpecError, match=r"remove it from spec\.headers"):
         specs.parse_spec(
             {
                 "url": "http://mimir",
