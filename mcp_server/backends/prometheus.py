@@ -95,6 +95,8 @@ class PrometheusClient:
         self._sessions = sessions or connections.Sessions(dns=dns)
         self.origin = connections.Origin.of(self.connection)
         self._closed = False
+        self.flavour: object | None = None
+        """What `backends.flavour` detected, kept for as long as this connection lives."""
 
     @property
     def is_closed(self) -> bool:
@@ -150,9 +152,7 @@ class PrometheusClient:
         try:
             answer = await self._answers.share(
                 key,
-                lambda: self._fetch(
-                    path, params, effective_timeout, bearer_token, decoder, shaped
-                ),
+                lambda: self._fetch(path, params, effective_timeout, bearer_token, decoder, shaped),
                 name=f"upstream-{self.datasource_id}",
                 joined=lambda: self._coalesced(path),
             )
