@@ -92,11 +92,7 @@ class Backends:
         namespace = tenancy.requested_namespace.get()
         if self.authorizer is None or namespace is None:
             return
-        if not any(
-            isinstance(d.connection.tenancy, profiles.OpenShift)
-            and d.connection.tenancy.namespace is None
-            for d in chosen
-        ):
+        if not any(profiles.asks_namespace(d.connection.tenancy) for d in chosen):
             return
         who = identity.current.get()
         if who is None or not await self.authorizer.may_read_namespace(who, namespace):

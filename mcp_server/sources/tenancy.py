@@ -71,6 +71,11 @@ def needs_caller(profile: Tenancy | None) -> bool:
     return isinstance(profile, OpenShift)
 
 
+def asks_namespace(profile: Tenancy | None) -> bool:
+    """Whether calls name the namespace (an OpenShift profile that pins none)."""
+    return isinstance(profile, OpenShift) and profile.namespace is None
+
+
 def parse(raw: object, url: str, where: str) -> Tenancy:
     """The declared profile; raises ValueError naming the field under `where` to fix."""
     if not isinstance(raw, Mapping) or len(raw) != 1 or next(iter(raw)) not in PROFILES:

@@ -408,3 +408,12 @@ async def test_the_operator_does_not_probe_a_tenancy_port_it_cannot_ask_and_says
     assert reachable("mimir-groups")["status"] == "Unknown"
     assert "shaped by each caller" in reachable("ocp")["message"]
     assert OpenShiftQueryPort.seen == []
+
+
+async def test_namespace_is_listed_for_callers_with_a_datasource_that_takes_one(
+    app: assembly.Application,
+) -> None:
+    async with client(app, ALICE) as mcp:
+        tools = {t.name: t.input_schema["properties"] for t in await mcp.list_tools()}
+    assert "namespace" in tools["query_instant"] and "namespace" in tools["list_alerts"]
+    assert "namespace" not in tools["list_datasources"]
