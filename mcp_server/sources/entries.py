@@ -159,11 +159,7 @@ def build(
         basic_auth=basic_auth,
         tls=_tls(reader),
         query_parameters=_query_parameters(reader),
-        # OpenShift's tenancy port authorises each caller: theirs is the token to send,
-        # unless the entry brings its own credentials
-        forward_caller_token=isinstance(profile, tenancy.OpenShift)
-        and basic_auth is None
-        and not any(name.lower() == "authorization" for name, _ in headers),
+        forward_caller_token=_forwards(profile, source, basic_auth, headers),
         tenancy=profile,
     )
     prometheus_type = (
@@ -275,6 +271,23 @@ def _labels(reader: Reader) -> dict[str, str]:
         reader.fail("jsonData.labels", "must map label names to strings, e.g. {env: prod}")
         return {}
     return {k: str(v) for k, v in value.items()}
+
+
+def _forwards(
+    profile: tenancy.Tenancy | None,
+    source: datasources.Source,
+    basic_auth: datasources.BasicAuth | None,
+    headers: tuple[tuple[str, SecretStr], ...],
+) -> bool:
+    """OpenShift's tenancy port authorises each caller, so theirs is the token to send,
+    unless the entry brings its own credentials. Only from a file: whoever may write a
+    provisioning ConfigMap must not choose where callers' tokens go."""
+    return (
+        isinstance(profile, tenancy.OpenShift)
+        and source.kind is datasources.SourceKind.FILE
+        and basic_auth is None
+        and not any(name.lower() == "authorization" for name, _ in headers)
+    )
 
 
 def _tenancy(

@@ -417,3 +417,21 @@ async def test_namespace_is_listed_for_callers_with_a_datasource_that_takes_one(
         tools = {t.name: t.input_schema["properties"] for t in await mcp.list_tools()}
     assert "namespace" in tools["query_instant"] and "namespace" in tools["list_alerts"]
     assert "namespace" not in tools["list_datasources"]
+
+
+async def test_a_fleet_question_carries_the_namespace_to_every_datasource_that_takes_it(
+    app: assembly.Application, pods: RunningPrometheus
+) -> None:
+    async with client(app, BOB) as mcp:
+        answer = await call(
+            mcp,
+            "query_instant",
+            datasources=["team-a/ocp", "ocp-file", "vm"],
+            promql="sum(tenant_pods)",
+            namespace="team-b",
+        )
+    by_datasource = {s["labels"]["@datasource"]: float(s["value"]) for s in answer["series"]}
+    team_b = _sum(pods, 'tenant_pods{namespace="team-b"}')
+    payments = _sum(pods, 'tenant_pods{team="payments"}')
+    assert by_datasource == {"team-a/ocp": team_b, "ocp-file": team_b, "vm": payments}
+    assert answer["coverage"]["answered"] == 3

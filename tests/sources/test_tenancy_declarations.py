@@ -28,6 +28,22 @@ def test_an_openshift_query_port_gets_the_rules_port_beside_it_and_forwards_the_
     assert served.connection.forward_caller_token
 
 
+def test_a_configmap_entry_never_forwards_the_callers_token() -> None:
+    """Writing a labelled ConfigMap must not be a way to collect callers' tokens."""
+    entry = {
+        "name": "t",
+        "type": "prometheus",
+        "url": "https://thanos-querier.svc:9092",
+        "jsonData": {"tenancy": {"openshift": {}}},
+    }
+    source = datasources.Source(datasources.SourceKind.CONFIGMAP, "team-a/grafana-datasources")
+    (served,) = provisioning.parse_documents(
+        [(json.dumps({"datasources": [entry]}), source)], {}
+    ).datasources
+    assert isinstance(served.connection.tenancy, tenancy.OpenShift)
+    assert not served.connection.forward_caller_token
+
+
 def test_an_entry_with_its_own_credentials_does_not_forward_the_callers_token() -> None:
     result = _entry(
         "https://thanos-querier.svc:9092",
