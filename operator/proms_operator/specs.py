@@ -158,6 +158,17 @@ class PrometheusDatasourceSpec(_Spec):
         """`spec.tenancy` as the server applies it (checked by the validator below)."""
         return None if self.tenancy is None else profiles.parse(self.tenancy, self.url, "tenancy")
 
+    def forwarding_field(self) -> str | None:
+        """The field that makes the caller's token go to the backend, if any: the explicit
+        switch, or the OpenShift profile when auth brings no credentials of its own."""
+        auth = self.auth
+        if auth is not None and auth.forward_caller_token:
+            return "spec.auth.forwardCallerToken"
+        own = auth is not None and (auth.bearer_token or auth.basic_auth)
+        if isinstance(self.profile(), profiles.OpenShift) and not own:
+            return "spec.tenancy.openshift"
+        return None
+
     @model_validator(mode="after")
     def _url_and_timeout(self) -> PrometheusDatasourceSpec:
         if not _URL.match(self.url):
@@ -173,6 +184,8 @@ class PrometheusDatasourceSpec(_Spec):
             raise ValueError("spec.alertsFrom is for type Alertmanager only")
         if any(not link.strip() or len(link) > 317 for link in self.alerts_from):
             raise ValueError("spec.alertsFrom holds datasource ids of 1 to 317 characters")
+        if self.tenancy is not None and self.type != "Prometheus":
+            raise ValueError("spec.tenancy is for type Prometheus only")
         if isinstance(self.profile(), profiles.Mimir) and any(
             h.name.lower() == "x-scope-orgid" for h in self.headers
         ):
@@ -310,11 +323,7 @@ def _credentials(
                 spec.auth.basic_auth.username,
                 values.secret(spec.auth.basic_auth.password_secret_key_ref),
             )
-        forward = spec.auth.forward_caller_token
-    # OpenShift's tenancy port authorises each caller: theirs is the token to send, unless
-    # the spec brings its own credentials
-    if spec.auth is None or not (spec.auth.bearer_token or spec.auth.basic_auth):
-        forward = forward or isinstance(spec.profile(), profiles.OpenShift)
+    forward = spec.forwarding_field() is not None
     for header in spec.headers:
         raw = (
             header.value

@@ -203,11 +203,19 @@ async def app(
 ) -> AsyncIterator[assembly.Application]:
     for name, spec in _crs(gateways).items():
         kmock.objects[kube.CRS, "team-a", name] = kube.datasource("team-a", name, **spec)
+    elsewhere = {"openshift": {"rulesUrl": gateways["vm"]}}  # not an allowed destination
+    kmock.objects[kube.CRS, "team-a", "ocp-elsewhere"] = kube.datasource(
+        "team-a", "ocp-elsewhere", url=gateways["query"], tenancy=elsewhere
+    )
     files = tmp_path / "ds.json"
     files.write_text(json.dumps({"datasources": _entries(gateways)}))
     config = harness.make_settings(
         auth={"mode": "active", "mode_explicit": True, "audiences": ("proms-mcp",)},
         sources={"datasources_path": files},
+        destinations={
+            **kube.LOCAL_EGRESS,
+            "forward_token_allowed_urls": (gateways["query"], gateways["rules"]),
+        },
         operator={
             "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(kmock.url)),
             "probe_interval_seconds": 0.2,
@@ -435,3 +443,17 @@ async def test_a_fleet_question_carries_the_namespace_to_every_datasource_that_t
     payments = _sum(pods, 'tenant_pods{team="payments"}')
     assert by_datasource == {"team-a/ocp": team_b, "ocp-file": team_b, "vm": payments}
     assert answer["coverage"]["answered"] == 3
+
+
+async def test_the_openshift_profile_forwards_tokens_only_where_an_administrator_allowed(
+    app: assembly.Application, kmock: kmock.KubernetesEmulator
+) -> None:
+    """It forwards callers' tokens, to its URL and its rules URL: both must be allowed."""
+
+    def ready() -> dict[str, Any]:
+        found = dict(kmock.objects[kube.CRS, "team-a", "ocp-elsewhere"]).get("status") or {}
+        return next((c for c in found.get("conditions", []) if c["type"] == "Ready"), {})
+
+    await harness.eventually(lambda: ready().get("reason") == "ForwardingNotAllowed")
+    assert "spec.tenancy.openshift.rulesUrl" in ready()["message"]
+    assert app.registry.current().get("team-a/ocp-elsewhere") is None
