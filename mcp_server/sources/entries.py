@@ -159,7 +159,13 @@ def build(
         basic_auth=basic_auth,
         tls=_tls(reader),
         query_parameters=_query_parameters(reader),
-        forward_caller_token=_forwards(profile, source, basic_auth, headers),
+        # whoever may write a provisioning ConfigMap must not choose where tokens go
+        forward_caller_token=source.kind is datasources.SourceKind.FILE
+        and tenancy.forwards_caller_token(
+            profile,
+            own_credentials=basic_auth is not None
+            or any(name.lower() == "authorization" for name, _ in headers),
+        ),
         tenancy=profile,
     )
     prometheus_type = (
@@ -273,23 +279,6 @@ def _labels(reader: Reader) -> dict[str, str]:
     return {k: str(v) for k, v in value.items()}
 
 
-def _forwards(
-    profile: tenancy.Tenancy | None,
-    source: datasources.Source,
-    basic_auth: datasources.BasicAuth | None,
-    headers: tuple[tuple[str, SecretStr], ...],
-) -> bool:
-    """OpenShift's tenancy port authorises each caller, so theirs is the token to send,
-    unless the entry brings its own credentials. Only from a file: whoever may write a
-    provisioning ConfigMap must not choose where callers' tokens go."""
-    return (
-        isinstance(profile, tenancy.OpenShift)
-        and source.kind is datasources.SourceKind.FILE
-        and basic_auth is None
-        and not any(name.lower() == "authorization" for name, _ in headers)
-    )
-
-
 def _tenancy(
     reader: Reader, url: str, headers: tuple[tuple[str, SecretStr], ...]
 ) -> tenancy.Tenancy | None:
@@ -298,16 +287,10 @@ def _tenancy(
     if value is None or value is _FAILED:
         return None
     try:
-        profile = tenancy.parse(value, url, "jsonData.tenancy")
+        return tenancy.parse(value, url, "jsonData.tenancy", [name for name, _ in headers])
     except ValueError as exc:
         reader.fail("jsonData.tenancy", str(exc).removeprefix("jsonData.tenancy").lstrip(". "))
         return None
-    if isinstance(profile, tenancy.Mimir) and any(
-        name.lower() == "x-scope-orgid" for name, _ in headers
-    ):
-        reader.fail("jsonData.tenancy", "mimir sets X-Scope-OrgID; remove the header")
-        return None
-    return profile
 
 
 def _query_parameters(reader: Reader) -> tuple[tuple[str, str], ...]:

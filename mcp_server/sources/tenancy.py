@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -76,8 +76,15 @@ def asks_namespace(profile: Tenancy | None) -> bool:
     return isinstance(profile, OpenShift) and profile.namespace is None
 
 
-def parse(raw: object, url: str, where: str) -> Tenancy:
-    """The declared profile; raises ValueError naming the field under `where` to fix."""
+def forwards_caller_token(profile: Tenancy | None, *, own_credentials: bool) -> bool:
+    """OpenShift's tenancy port authorises each caller, so theirs is the token to send,
+    unless the datasource brings credentials of its own."""
+    return isinstance(profile, OpenShift) and not own_credentials
+
+
+def parse(raw: object, url: str, where: str, header_names: Iterable[str] = ()) -> Tenancy:
+    """The declared profile; raises ValueError naming the field under `where` to fix.
+    `header_names`: the datasource's own headers, which must leave the profile's alone."""
     if not isinstance(raw, Mapping) or len(raw) != 1 or next(iter(raw)) not in PROFILES:
         raise ValueError(f"{where} must set exactly one of {', '.join(PROFILES)}")
     ((profile, body),) = raw.items()
@@ -88,6 +95,8 @@ def parse(raw: object, url: str, where: str) -> Tenancy:
         return _openshift(body, url, path)
     if profile == "victoriaMetrics":
         return _victoria_metrics(body, path)
+    if any(name.lower() == "x-scope-orgid" for name in header_names):
+        raise ValueError(f"{path} sets X-Scope-OrgID; remove that header")
     return _mimir(body, path)
 
 

@@ -156,7 +156,9 @@ class PrometheusDatasourceSpec(_Spec):
 
     def profile(self) -> profiles.Tenancy | None:
         """`spec.tenancy` as the server applies it (checked by the validator below)."""
-        return None if self.tenancy is None else profiles.parse(self.tenancy, self.url, "tenancy")
+        if self.tenancy is None:
+            return None
+        return profiles.parse(self.tenancy, self.url, "tenancy", [h.name for h in self.headers])
 
     def forwarding_field(self) -> str | None:
         """The field that makes the caller's token go to the backend, if any: the explicit
@@ -164,8 +166,8 @@ class PrometheusDatasourceSpec(_Spec):
         auth = self.auth
         if auth is not None and auth.forward_caller_token:
             return "spec.auth.forwardCallerToken"
-        own = auth is not None and (auth.bearer_token or auth.basic_auth)
-        if isinstance(self.profile(), profiles.OpenShift) and not own:
+        own = auth is not None and bool(auth.bearer_token or auth.basic_auth)
+        if profiles.forwards_caller_token(self.profile(), own_credentials=own):
             return "spec.tenancy.openshift"
         return None
 
@@ -186,10 +188,7 @@ class PrometheusDatasourceSpec(_Spec):
             raise ValueError("spec.alertsFrom holds datasource ids of 1 to 317 characters")
         if self.tenancy is not None and self.type != "Prometheus":
             raise ValueError("spec.tenancy is for type Prometheus only")
-        if isinstance(self.profile(), profiles.Mimir) and any(
-            h.name.lower() == "x-scope-orgid" for h in self.headers
-        ):
-            raise ValueError("tenancy.mimir sets X-Scope-OrgID; remove it from spec.headers")
+        self.profile()  # raises for a profile that cannot be applied
         return self
 
 

@@ -85,7 +85,7 @@ def test_mimir_tenancy_and_its_own_tenant_header_are_refused_together() -> None:
         jsonData={"httpHeaderName1": "X-Scope-OrgID"},
         secureJsonData={"httpHeaderValue1": "b"},
     )
-    assert [p.message for p in result.problems] == ["mimir sets X-Scope-OrgID; remove the header"]
+    assert [p.message for p in result.problems] == ["mimir sets X-Scope-OrgID; remove that header"]
 
 
 def test_a_victoriametrics_tenant_becomes_the_select_path() -> None:
@@ -102,7 +102,9 @@ def test_a_cr_declares_the_same_profiles_and_its_mistakes_are_invalid_specs() ->
     assert served.connection.forward_caller_token
     with pytest.raises(specs.SpecError, match=r"tenancy\.openshift\.rulesUrl is required"):
         specs.parse_spec({"url": "https://q.svc", "tenancy": {"openshift": {}}})
-    with pytest.raises(specs.SpecError, match=r"remove it from spec\.headers"):
+    with pytest.raises(
+        specs.SpecError, match=r"tenancy\.mimir sets X-Scope-OrgID; remove that header"
+    ):
         specs.parse_spec(
             {
                 "url": "http://mimir",
