@@ -26,6 +26,7 @@ _CACHE_LIMIT = 50_000
 _ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 CR_GROUP = "proms-mcp.dev"
 CR_RESOURCE = "prometheusdatasources"
+METRICS_GROUP = "metrics.k8s.io"
 
 
 class Policy(enum.StrEnum):
@@ -63,6 +64,13 @@ class Authorizer:
             attributes = _attributes("", "configmaps", self._verb, source.location)
         else:
             attributes = _attributes(CR_GROUP, CR_RESOURCE, self._verb, source.location)
+        return await self._decide(who, attributes)
+
+    async def may_read_namespace(self, who: identity.Identity, namespace: str) -> bool:
+        """What OpenShift's tenancy port asks kube-rbac-proxy before it answers for a
+        namespace (`get pods.metrics.k8s.io` there): asked first, so a caller learns why
+        from us and a forwarded token never probes namespaces it may not read."""
+        attributes = _attributes(METRICS_GROUP, "pods", "get", f"{namespace}/")
         return await self._decide(who, attributes)
 
     async def _decide(self, who: identity.Identity, attributes: dict[str, str]) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from ..core import errors, hygiene
 from ..sources import datasources
-from . import parsing, prometheus
+from . import flavour, parsing, prometheus
 
 
 class Api(enum.StrEnum):
@@ -43,15 +43,24 @@ _ALERTMANAGER = datasources.DatasourceKind.ALERTMANAGER
 ALERTMANAGER_TOOLS = "list_alertmanager_alerts, list_silences, list_alert_groups, investigate_alert"
 
 
-def supports(datasource: datasources.Datasource, api: Api) -> bool:
+def supports(
+    datasource: datasources.Datasource,
+    api: Api,
+    flavour: datasources.PrometheusType | None = None,
+) -> bool:
+    """By `flavour` when known (`flavour.known`: detected), else the declared type."""
     if datasource.kind is _ALERTMANAGER or api is Api.ALERTMANAGER:
         return datasource.kind is _ALERTMANAGER and api is Api.ALERTMANAGER
-    return api not in _MISSING.get(datasource.prometheus_type, frozenset())
+    return api not in _MISSING.get(flavour or datasource.prometheus_type, frozenset())
 
 
-def require(datasource: datasources.Datasource, api: Api) -> None:
+def require(
+    datasource: datasources.Datasource,
+    api: Api,
+    flavour: datasources.PrometheusType | None = None,
+) -> None:
     """Raise `Unsupported` before asking a backend for an API it lacks."""
-    if supports(datasource, api):
+    if supports(datasource, api, flavour):
         return
     name = hygiene.quoted(datasource.id)
     if datasource.kind is _ALERTMANAGER:
@@ -65,9 +74,8 @@ def require(datasource: datasources.Datasource, api: Api) -> None:
             f"datasource {name} is {datasource.type_name}, not an Alertmanager; "
             "list_datasources shows which datasources are of type Alertmanager"
         )
-    raise errors.Unsupported(
-        f"datasource {name} is {datasource.type_name}, which has no {api.value} API"
-    )
+    kind = flavour.value if flavour else datasource.type_name
+    raise errors.Unsupported(f"datasource {name} is {kind}, which has no {api.value} API")
 
 
 def any_supports(candidates: Iterable[datasources.Datasource], api: Api) -> bool:
@@ -88,7 +96,7 @@ async def fetch(
     (an older or differently built backend) reported as `unsupported`, not as a bug, and a
     success without a body (Prometheus's HTTP 204 for "no data") answered as nothing.
     `promql` is the agent's PromQL when the request carries it (see `parsing.send`)."""
-    require(datasource, api)
+    require(datasource, api, flavour.known(datasource, client))
     try:
         if promql is not None:
             return await parsing.send(client, path, params, promql, cache_seconds=cache_seconds)

@@ -10,6 +10,7 @@ lookup is best effort: a backend that hides its configuration still gets an answ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import yaml
 
 from ..core import errors, hygiene, raw, timespec
 from ..sources import datasources
-from . import capabilities, prometheus
+from . import capabilities, flavour, prometheus
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +79,14 @@ async def describe(
     datasource: datasources.Datasource, client: prometheus.PrometheusClient
 ) -> dict[str, Any]:
     """The facts as one JSON-ready mapping; missing figures are left out, not guessed."""
+    detected = await flavour.detect(datasource, client)
+    if datasource.kind is datasources.DatasourceKind.PROMETHEUS:
+        datasource = dataclasses.replace(datasource, prometheus_type=detected.type)
     facts: dict[str, Any] = {
         "id": datasource.id,
         "name": datasource.name,
         "type": datasource.type_name,
+        "type_source": detected.source,
     }
     if datasource.description:
         facts["description"] = datasource.description
@@ -92,7 +97,7 @@ async def describe(
         facts["version"] = hygiene.clean(build.get("version", "")) or None
         if build.get("application"):  # Mimir names itself here
             facts["application"] = hygiene.clean(build["application"])
-    if capabilities.supports(datasource, capabilities.Api.RUNTIME_INFO):
+    if capabilities.supports(datasource, capabilities.Api.RUNTIME_INFO, detected.type):
         with contextlib.suppress(errors.PromsMcpError):
             runtime = await client.get("/api/v1/status/runtimeinfo", cache_seconds=CACHE_SECONDS)
             retention = raw.fields(runtime.data, raw.RuntimeInfo).get("storageRetention")

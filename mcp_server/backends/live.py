@@ -14,7 +14,8 @@ from collections.abc import Callable
 from ..auth import authorization, identity
 from ..core import errors, hygiene
 from ..sources import datasources, registry, selection
-from . import pooling, prometheus
+from ..sources import tenancy as profiles
+from . import pooling, prometheus, tenancy
 
 
 class Backends:
@@ -49,6 +50,7 @@ class Backends:
         wanted = datasource_id.strip()
         datasource = snapshot.get(wanted)
         if datasource is not None and await self._allowed(datasource.source):
+            await self._admit_namespace([datasource])
             return datasource, self.pool.client_for(datasource)
         broken = snapshot.unavailable.get(datasources.DatasourceId(wanted))
         if datasource is None and broken is not None and await self._allowed(broken.source):
@@ -64,7 +66,9 @@ class Backends:
         snapshot = snapshot or self.registry.current()
         candidates = selector.select(snapshot.datasources.values())
         verdicts = await self._verdicts([d.source for d in candidates])
-        return [d for d, ok in zip(candidates, verdicts, strict=True) if ok]
+        chosen = [d for d, ok in zip(candidates, verdicts, strict=True) if ok]
+        await self._admit_namespace(chosen)
+        return chosen
 
     async def visible(self, snapshot: registry.Snapshot) -> list[datasources.Datasource]:
         candidates = sorted(snapshot.datasources.values(), key=lambda d: d.id)
@@ -81,6 +85,21 @@ class Backends:
         if self.authorizer is None:
             return [True] * len(sources)
         return list(await asyncio.gather(*(self._allowed(s) for s in sources)))
+
+    async def _admit_namespace(self, chosen: list[datasources.Datasource]) -> None:
+        """With AUTH_MODE=active, the namespace a call names for datasources that take it
+        from the caller must be one the caller may read (`authorization.may_read_namespace`)."""
+        namespace = tenancy.requested_namespace.get()
+        if self.authorizer is None or namespace is None:
+            return
+        if not any(profiles.asks_namespace(d.connection.tenancy) for d in chosen):
+            return
+        who = identity.current.get()
+        if who is None or not await self.authorizer.may_read_namespace(who, namespace):
+            raise errors.InvalidArgument(
+                f"namespace {hygiene.quoted(namespace)} is not one you may read (get "
+                "pods.metrics.k8s.io there); pass a namespace of your own"
+            )
 
     async def _allowed(self, source: datasources.Source) -> bool:
         if self.authorizer is None:

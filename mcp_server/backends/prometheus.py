@@ -28,7 +28,7 @@ from ..auth import identity
 from ..core import caching, errors, hygiene, observability, raw
 from ..promql import syntax_errors
 from ..sources import datasources
-from . import connections, destinations
+from . import connections, destinations, tenancy
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class PrometheusClient:
         self._sessions = sessions or connections.Sessions(dns=dns)
         self.origin = connections.Origin.of(self.connection)
         self._closed = False
+        self.flavour: object | None = None
+        """What `backends.flavour` detected, kept for as long as this connection lives."""
 
     @property
     def is_closed(self) -> bool:
@@ -140,7 +142,8 @@ class PrometheusClient:
         effective_timeout = min(timeout or self.timeout, self.timeout)
         if bearer_token is None and self.connection.forward_caller_token:
             bearer_token = identity.token.get()
-        key = (path, tuple(params), effective_timeout, bearer_token, decoder)
+        shaped = tenancy.shape(self.connection.tenancy, self._base, path, self.datasource_id)
+        key = (path, tuple(params), effective_timeout, bearer_token, decoder, shaped)
         if cache_seconds and not refresh:
             cached = self._answers.fresh(key)
             if cached is not None:
@@ -149,7 +152,7 @@ class PrometheusClient:
         try:
             answer = await self._answers.share(
                 key,
-                lambda: self._fetch(path, params, effective_timeout, bearer_token, decoder),
+                lambda: self._fetch(path, params, effective_timeout, bearer_token, decoder, shaped),
                 name=f"upstream-{self.datasource_id}",
                 joined=lambda: self._coalesced(path),
             )
@@ -171,16 +174,19 @@ class PrometheusClient:
         effective_timeout: float,
         bearer_token: str | None,
         decoder: Decoder | None,
+        shaped: tenancy.Shaped,
     ) -> ApiResult:
         all_params: list[tuple[str, str | int | float | bool | None]] = [
             *params,
             *self._extra_params,
+            *shaped.params,
         ]
         if path in _QUERY_PATHS:
             all_params.append(("timeout", _seconds(effective_timeout)))
-        method = "POST" if path in _FORM_PATHS and self.connection.http_method == "POST" else "GET"
-        url = self._base + path
-        headers: dict[str, str] = {}
+        posts = path in _FORM_PATHS and self.connection.http_method == "POST"
+        method = "POST" if posts and not shaped.get_only else "GET"
+        url = shaped.base + path
+        headers: dict[str, str] = dict(shaped.headers)
         if method == "POST":
             body: bytes | None = urllib.parse.urlencode(all_params).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"

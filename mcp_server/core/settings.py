@@ -8,15 +8,13 @@ so an existing deployment keeps working; everything newer has a safe default.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import pathlib
-import re
 from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import egress, errors, forwarding
+from . import egress, errors, forwarding, hosts
 
 SEED_DATASOURCES_PATH = "/etc/grafana/provisioning/datasources/datasources.yaml"
 
@@ -301,7 +299,9 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     except ValidationError as exc:
         raise errors.ConfigurationError(_describe(exc)) from None
     _check_exposure(settings)
-    _check_request_guard(settings.server)
+    hosts.check_allowed(
+        settings.server.host, settings.server.allowed_hosts, settings.server.allowed_origins
+    )
     return settings
 
 
@@ -325,22 +325,13 @@ def _describe(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(lines)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_exposure(settings: Settings) -> None:
     """Refuse to serve every backend's data to the network without an explicit decision."""
     auth = settings.auth
     if (
         auth.mode is AuthMode.NONE
         and not auth.mode_explicit
-        and not is_loopback(settings.server.host)
+        and not hosts.is_loopback(settings.server.host)
     ):
         raise errors.ConfigurationError(
             f"HOST={settings.server.host} is not a loopback address and AUTH_MODE is unset: "
@@ -371,32 +362,3 @@ def _check_exposure(settings: Settings) -> None:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"
         )
-
-
-_HOST = r"(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?)(:[0-9]{1,5})?"
-_HOST_ENTRY = re.compile(_HOST, re.IGNORECASE)
-_ORIGIN_ENTRY = re.compile(f"https?://{_HOST}", re.IGNORECASE)
-
-
-def _check_request_guard(server: ServerSettings) -> None:
-    """A wide bind must say which names it answers to: the server cannot know its own names
-    (a Service, a Route), and guessing lets a DNS-rebinding page through."""
-    if not server.allowed_hosts and not is_loopback(server.host):
-        raise errors.ConfigurationError(
-            f"HOST={server.host} is not a loopback address and ALLOWED_HOSTS is unset: list "
-            "the host names clients reach this server by (comma-separated, e.g. "
-            "proms-mcp.monitoring.svc; the Helm chart sets its own), or ALLOWED_HOSTS=* to "
-            "answer any Host header (no DNS-rebinding protection)"
-        )
-    for entry in server.allowed_hosts:
-        if entry != "*" and not _HOST_ENTRY.fullmatch(entry):
-            raise errors.ConfigurationError(
-                f"ALLOWED_HOSTS: {entry!r} is not a host name with an optional :port "
-                "(no scheme, no path), e.g. proms-mcp.example.com or proms-mcp.example.com:443"
-            )
-    for entry in server.allowed_origins:
-        if entry != "*" and not _ORIGIN_ENTRY.fullmatch(entry):
-            raise errors.ConfigurationError(
-                f"ALLOWED_ORIGINS: {entry!r} is not an origin: scheme://host[:port] without a "
-                "path, e.g. https://agents.example.com"
-            )

@@ -27,6 +27,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 
 from ..auth import identity
+from ..backends import tenancy
 from ..core import errors, observability
 from ..results import budget
 
@@ -112,6 +113,10 @@ def guarded(body: Callable[Concatenate[B, P], Awaitable[R]], bound: B) -> Callab
         requested = kwargs.get("max_tokens")
         limit = budget.for_call(requested if isinstance(requested, int) else None)
         budget_token = budget.current.set(limit)
+        namespace = kwargs.get("namespace")  # the tenancy profile reads it (OpenShift)
+        namespace_token = tenancy.requested_namespace.set(
+            namespace if isinstance(namespace, str) else None
+        )
         try:
             return _compact(await body(bound, *args, **kwargs), limit)
         except errors.PromsMcpError as exc:
@@ -127,6 +132,7 @@ def guarded(body: Callable[Concatenate[B, P], Awaitable[R]], bound: B) -> Callab
             )
         finally:
             budget.current.reset(budget_token)
+            tenancy.requested_namespace.reset(namespace_token)
             elapsed = time.perf_counter() - started
             observability.TOOL_CALLS.labels(tool_name, outcome).inc()
             observability.TOOL_LATENCY.labels(tool_name).observe(elapsed)

@@ -2,7 +2,8 @@
 lean: no output schemas (results are self-describing compact JSON), optional arguments
 without `anyOf [..., null]` and `default: null` noise, and no tool that none of the
 caller's datasources can answer (alerts on an all-Mimir fleet). A hidden tool still answers
-when called, with the `unsupported` error."""
+when called, with the `unsupported` error. The `namespace` argument is shown only to callers
+with a datasource that takes it (an OpenShift tenancy profile that pins none)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool
 
 from ..backends import capabilities, live
+from ..sources import tenancy
 
 TOOL_APIS: dict[str, tuple[capabilities.Api, ...]] = {
     "list_alerts": (capabilities.Api.ALERTS,),
@@ -29,10 +31,15 @@ TOOL_APIS: dict[str, tuple[capabilities.Api, ...]] = {
 """Tools that only some datasources can answer, and the APIs any one of which they need."""
 
 
+NAMESPACE = "namespace"
+"""The tenancy argument (`tools.arguments.Namespace`), listed only where it applies."""
+
+
 class LeanListing(Middleware):
     def __init__(self, backends: live.Backends) -> None:
         self._live = backends
-        self._lean: dict[str, tuple[Tool, Tool]] = {}  # key -> (tool, its lean copy)
+        self._lean: dict[tuple[str, bool], tuple[Tool, Tool]] = {}
+        """(key, whether `namespace` is kept) -> (tool, its lean copy)"""
 
     async def on_list_tools(
         self,
@@ -41,22 +48,24 @@ class LeanListing(Middleware):
     ) -> Sequence[Tool]:
         tools = await call_next(context)
         visible = await self._live.visible(self._live.registry.current())
+        namespaced = any(tenancy.asks_namespace(d.connection.tenancy) for d in visible)
         return [
-            self._lean_copy(tool)
+            self._lean_copy(tool, namespaced)
             for tool in tools
             if tool.name not in TOOL_APIS
             or any(capabilities.any_supports(visible, api) for api in TOOL_APIS[tool.name])
         ]
 
-    def _lean_copy(self, tool: Tool) -> Tool:
-        """Made once per tool: the copy only changes when the tool object does."""
-        cached = self._lean.get(tool.key)
+    def _lean_copy(self, tool: Tool, namespaced: bool) -> Tool:
+        """Made once per tool and variant: the copy only changes when the tool object does."""
+        cached = self._lean.get((tool.key, namespaced))
         if cached is not None and cached[0] is tool:
             return cached[1]
-        lean = tool.model_copy(
-            update={"parameters": lean_schema(tool.parameters), "output_schema": None}
-        )
-        self._lean[tool.key] = (tool, lean)
+        parameters = lean_schema(tool.parameters)
+        if not namespaced:
+            parameters["properties"].pop(NAMESPACE, None)
+        lean = tool.model_copy(update={"parameters": parameters, "output_schema": None})
+        self._lean[(tool.key, namespaced)] = (tool, lean)
         return lean
 
 

@@ -16,6 +16,7 @@ from typing import Literal, NewType
 from pydantic import SecretStr
 
 from ..core import egress
+from . import tenancy as tenancy_profiles
 
 DatasourceId = NewType("DatasourceId", str)
 """What agents pass as `datasource_id`: the provisioning `name`, or `namespace/name` for CRs."""
@@ -99,6 +100,8 @@ class Connection:
     egress_policy: egress.EgressPolicy | None = None
     """The addresses the client may connect to: set on datasources declared in the cluster
     (CRs, ConfigMaps); None (files) connects anywhere."""
+    tenancy: tenancy_profiles.Tenancy | None = None
+    """How a multi-tenant gateway in front of the backend wants to be asked."""
 
 
 def frozen_labels(labels: Mapping[str, str] | None = None) -> Mapping[str, str]:

@@ -13,7 +13,7 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from ..core import errors, timespec
-from . import datasources
+from . import datasources, tenancy
 
 _VAR: Final = r"[A-Za-z_][A-Za-z0-9_]*"
 # `$$` | `${NAME}` | `$NAME` | a `${` that is not a valid reference
@@ -149,14 +149,24 @@ def build(
     timeInterval) are not read for it, as Grafana ignores them there too."""
     prometheus = kind is datasources.DatasourceKind.PROMETHEUS
     url = _url(reader)
+    headers, basic_auth = _headers(reader), _basic_auth(reader)
+    profile = _tenancy(reader, url or "", headers)
     connection = datasources.Connection(
         url=url or "",
         http_method=_http_method(reader) if prometheus else "GET",
         timeout_seconds=_timeout(reader),
-        headers=_headers(reader),
-        basic_auth=_basic_auth(reader),
+        headers=headers,
+        basic_auth=basic_auth,
         tls=_tls(reader),
         query_parameters=_query_parameters(reader),
+        # whoever may write a provisioning ConfigMap must not choose where tokens go
+        forward_caller_token=source.kind is datasources.SourceKind.FILE
+        and tenancy.forwards_caller_token(
+            profile,
+            own_credentials=basic_auth is not None
+            or any(name.lower() == "authorization" for name, _ in headers),
+        ),
+        tenancy=profile,
     )
     prometheus_type = (
         _prometheus_type(reader) if prometheus else datasources.PrometheusType.PROMETHEUS
@@ -267,6 +277,20 @@ def _labels(reader: Reader) -> dict[str, str]:
         reader.fail("jsonData.labels", "must map label names to strings, e.g. {env: prod}")
         return {}
     return {k: str(v) for k, v in value.items()}
+
+
+def _tenancy(
+    reader: Reader, url: str, headers: tuple[tuple[str, SecretStr], ...]
+) -> tenancy.Tenancy | None:
+    """`jsonData.tenancy` (ours, Grafana ignores it): see `sources.tenancy`."""
+    value = reader.value("jsonData.tenancy")
+    if value is None or value is _FAILED:
+        return None
+    try:
+        return tenancy.parse(value, url, "jsonData.tenancy", [name for name, _ in headers])
+    except ValueError as exc:
+        reader.fail("jsonData.tenancy", str(exc).removeprefix("jsonData.tenancy").lstrip(". "))
+        return None
 
 
 def _query_parameters(reader: Reader) -> tuple[tuple[str, str], ...]:

@@ -34,6 +34,14 @@ Labels = Annotated[
     str | dict[str, str] | None,
     Field(description='all must match, e.g. "env=prod,team=payments"; also namespace=, type='),
 ]
+Namespace = Annotated[
+    str | None,
+    Field(
+        description="for OpenShift tenancy datasources: the namespace to read",
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    ),
+]
 PromQL = Annotated[str, Field(description="PromQL expression")]
 MetricName = Annotated[str, Field(description="exact metric name")]
 

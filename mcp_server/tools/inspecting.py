@@ -45,6 +45,7 @@ async def list_alerts(
     limit: arguments.Limit = 100,
     datasources: arguments.Datasources = None,
     labels: arguments.Labels = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> inspection.AlertList | dict[str, Any]:
     """Alerts firing or pending now, with labels, annotations, value and the rule behind
@@ -73,6 +74,7 @@ async def list_rules(
     type: RuleType = None,
     name_pattern: NamePattern = None,
     limit: arguments.Limit = 100,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> inspection.RuleList:
     """Alerting and recording rules with query, health and last error; alerting rules
@@ -159,6 +161,7 @@ async def find_series(
     limit: arguments.Limit = 100,
     datasources: arguments.Datasources = None,
     labels: arguments.Labels = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> inspection.SeriesList | dict[str, Any]:
     """Label sets of the series matching a selector (default: the last hour). Use to

@@ -33,6 +33,7 @@ async def list_metrics(
     limit: arguments.Limit = 500,
     start: arguments.TimeArg = None,
     end: arguments.TimeArg = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> models.MetricList:
     """List metric names that have data in a time window (default: the last hour).
@@ -83,6 +84,7 @@ async def query_instant(
     limit: arguments.Limit = 200,
     datasources: arguments.Datasources = None,
     labels: arguments.Labels = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> dict[str, Any] | budget.Encoded:
     """Evaluate PromQL at one moment (default now): each series' value. Labels shared by
@@ -141,6 +143,7 @@ async def query_range(
     format: RangeFormat = "auto",
     datasources: arguments.Datasources = None,
     labels: arguments.Labels = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> dict[str, Any] | budget.Encoded:
     """Evaluate PromQL over a window (default the last hour). Each series' `values[i]` is
@@ -190,6 +193,7 @@ async def get_metric_labels(
     metric_name: arguments.MetricName,
     start: arguments.TimeArg = None,
     end: arguments.TimeArg = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> models.LabelNames:
     """Label names a metric carries (default: series of the last hour). Use before
@@ -217,6 +221,7 @@ async def get_label_values(
     limit: arguments.Limit = 200,
     start: arguments.TimeArg = None,
     end: arguments.TimeArg = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> models.LabelValues:
     """Values a label takes (default: series of the last hour), optionally only on one
@@ -250,6 +255,7 @@ async def find_metrics_by_pattern(
     end: arguments.TimeArg = None,
     datasources: arguments.Datasources = None,
     labels: arguments.Labels = None,
+    namespace: arguments.Namespace = None,
     max_tokens: arguments.MaxTokens = None,
 ) -> models.MetricList | dict[str, Any]:
     """Metric names containing a regex match (default: series of the last hour), filtered

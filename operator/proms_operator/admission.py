@@ -6,7 +6,8 @@ every caller's Kubernetes token along. So before such a datasource is served:
 
 - forwarding the caller's token must go to a destination in FORWARD_TOKEN_ALLOWED_URLS
   (`ForwardingNotAllowed` otherwise; the Grafana provisioning format has no way to ask for
-  it, so a ConfigMap never forwards);
+  it, so a ConfigMap never forwards); an OpenShift tenancy profile forwards it too, to its
+  URL and its rules URL, and is held to the same list;
 - the URL's host must not be refused by the egress policy on its face: a literal address
   or a denied name (`DestinationNotAllowed`). Every admitted datasource carries the policy,
   and its client applies it again to each address DNS gives it when connecting.
@@ -24,7 +25,7 @@ import urllib.parse
 from dataclasses import dataclass, replace
 
 from mcp_server.core import egress, errors, forwarding, settings
-from mcp_server.sources import datasources
+from mcp_server.sources import datasources, tenancy
 
 from . import specs
 
@@ -75,6 +76,13 @@ class Admission:
             field=field,
             forward_field=forward_field,
         )
+        if isinstance(connection.tenancy, tenancy.OpenShift):  # the rules port gets it too
+            self.check(
+                connection.tenancy.rules_url,
+                forwards=connection.forward_caller_token,
+                field="tenancy.openshift.rulesUrl",
+                forward_field=forward_field,
+            )
         return replace(datasource, connection=replace(connection, egress_policy=self.egress_policy))
 
 

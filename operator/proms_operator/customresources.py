@@ -21,6 +21,7 @@ from typing import Any
 from mcp_server.core import observability
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, registry
+from mcp_server.sources import tenancy as profiles
 
 from . import admission, conditions, specs, writing
 
@@ -210,9 +211,17 @@ class CustomResources:
     ) -> datasources.Datasource:
         """The datasource to serve, if the administrator's policies allow it (checked before
         any Secret is read: a refused datasource needs none)."""
-        fields = {"field": "spec.url", "forward_field": "spec.auth.forwardCallerToken"}
-        forwards = spec.auth is not None and spec.auth.forward_caller_token
-        self._admission.check(spec.url, forwards=forwards, **fields)
+        forwarding = spec.forwarding_field()
+        fields = {"field": "spec.url", "forward_field": forwarding or "spec.auth"}
+        self._admission.check(spec.url, forwards=forwarding is not None, **fields)
+        profile = spec.profile()
+        if isinstance(profile, profiles.OpenShift):  # rules and alerts go there, token too
+            self._admission.check(
+                profile.rules_url,
+                forwards=forwarding is not None,
+                field="spec.tenancy.openshift.rulesUrl",
+                forward_field=fields["forward_field"],
+            )
         values = await self._fetch(self._references[key])
         built = specs.to_datasource(*key, spec, lambda ref: _lookup(values, ref))
         return self._admission.admit(built, **fields)

@@ -4,7 +4,8 @@
 answers and which version it runs.
 A 404 still proves the backend is up (not every Prometheus-compatible API serves buildinfo),
 and a 401/403 on a datasource that forwards the caller's token is expected: the prober has
-no caller.
+no caller. A tenancy profile that shapes requests from a caller (OpenShift's namespace and
+token, Mimir's tenants from groups) cannot be probed: Reachable stays Unknown, saying why.
 
 The backend's words (its version, its error text) reach the CR's status and `kubectl
 describe`: they are cleaned (`hygiene.clean`), and the version is quoted in the message.
@@ -20,7 +21,7 @@ import time
 
 from mcp_server.app import hosting
 from mcp_server.core import errors, hygiene, observability
-from mcp_server.sources import datasources
+from mcp_server.sources import datasources, tenancy
 
 from . import conditions, customresources, writing
 
@@ -43,6 +44,9 @@ async def probe(
     build_info: hosting.BuildInfo, datasource: datasources.Datasource
 ) -> tuple[conditions.Condition, str | None]:
     """The Reachable condition of `datasource`, and the version its buildinfo names."""
+    if tenancy.needs_caller(datasource.connection.tenancy):
+        message = "its tenancy profile is shaped by each caller, so there is nothing to probe"
+        return conditions.Condition(conditions.REACHABLE, "Unknown", "NotProbed", message), None
     try:
         data = await build_info(datasource, timeout=PROBE_TIMEOUT_SECONDS)
     except errors.BadUpstreamResponse:

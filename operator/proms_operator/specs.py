@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from mcp_server.core import errors as mcp_errors
 from mcp_server.core import timespec
 from mcp_server.sources import datasources
+from mcp_server.sources import tenancy as profiles
 
 GROUP = "proms-mcp.dev"
 VERSION = "v1alpha1"
@@ -150,7 +151,25 @@ class PrometheusDatasourceSpec(_Spec):
     timeout: str | None = None
     scrape_interval: str | None = Field(None, alias="scrapeInterval")
     http_method: Literal["GET", "POST"] = Field("POST", alias="httpMethod")
+    tenancy: dict[str, Any] | None = None
     suspend: bool = False
+
+    def profile(self) -> profiles.Tenancy | None:
+        """`spec.tenancy` as the server applies it (checked by the validator below)."""
+        if self.tenancy is None:
+            return None
+        return profiles.parse(self.tenancy, self.url, "tenancy", [h.name for h in self.headers])
+
+    def forwarding_field(self) -> str | None:
+        """The field that makes the caller's token go to the backend, if any: the explicit
+        switch, or the OpenShift profile when auth brings no credentials of its own."""
+        auth = self.auth
+        if auth is not None and auth.forward_caller_token:
+            return "spec.auth.forwardCallerToken"
+        own = auth is not None and bool(auth.bearer_token or auth.basic_auth)
+        if profiles.forwards_caller_token(self.profile(), own_credentials=own):
+            return "spec.tenancy.openshift"
+        return None
 
     @model_validator(mode="after")
     def _url_and_timeout(self) -> PrometheusDatasourceSpec:
@@ -167,6 +186,9 @@ class PrometheusDatasourceSpec(_Spec):
             raise ValueError("spec.alertsFrom is for type Alertmanager only")
         if any(not link.strip() or len(link) > 317 for link in self.alerts_from):
             raise ValueError("spec.alertsFrom holds datasource ids of 1 to 317 characters")
+        if self.tenancy is not None and self.type != "Prometheus":
+            raise ValueError("spec.tenancy is for type Prometheus only")
+        self.profile()  # raises for a profile that cannot be applied
         return self
 
 
@@ -242,6 +264,7 @@ def to_datasource(
             tls=tls,
             query_parameters=tuple(sorted(spec.query_parameters.items())),
             forward_caller_token=forward,
+            tenancy=spec.profile(),
         ),
         prometheus_type=datasources.PrometheusType.parse(spec.prometheus_type),
         kind=datasources.DatasourceKind(spec.type.lower()),
@@ -299,7 +322,7 @@ def _credentials(
                 spec.auth.basic_auth.username,
                 values.secret(spec.auth.basic_auth.password_secret_key_ref),
             )
-        forward = spec.auth.forward_caller_token
+    forward = spec.forwarding_field() is not None
     for header in spec.headers:
         raw = (
             header.value

@@ -550,6 +550,7 @@ def test_the_examples_cover_each_documented_setup() -> None:
         "thanos-bearer.yaml",
         "mimir-tenant.yaml",
         "forward-token.yaml",
+        "openshift-tenancy.yaml",
     }
     assert GRAFANA_CONFIGMAP.exists()
 

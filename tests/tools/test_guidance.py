@@ -47,6 +47,7 @@ async def test_datasource_facts_say_version_retention_and_scrape_interval(
         "id": "prom",
         "name": "prom",
         "type": "Prometheus",
+        "type_source": "buildinfo",  # it answered, and no other flavour's endpoint did
         "version": prometheus.version,
         "retention": "30d",
         "scrape_interval": "1s",  # what the test Prometheus is configured with

@@ -28,6 +28,13 @@ async def test_tools_list_has_the_seed_tools_read_only_and_lean(mcp: McpClient) 
     await answers.listed_lean(mcp, SEED_TOOLS, description_under=450)
 
 
+async def test_no_tool_lists_namespace_without_a_datasource_that_takes_one(
+    mcp: McpClient,
+) -> None:
+    """`namespace` is for OpenShift tenancy datasources; none is declared here."""
+    assert all("namespace" not in t.input_schema["properties"] for t in await mcp.list_tools())
+
+
 async def test_list_datasources_serves_only_prometheus_entries_of_the_file(mcp: McpClient) -> None:
     listed = await call(mcp, "list_datasources")
     ids = [d["id"] for d in listed["datasources"]]
