@@ -64,7 +64,10 @@ format: install
 
 bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench
-	$(UV) run --locked python -m bench.propagation
+	$(UV) run --locked python -m bench.propagation  # operator, 1000 CRs + 200 ConfigMaps: API write -> tools, under load
+	$(UV) run --locked python -m bench.restarts  # first start and restart: writes, readiness, probe spread
+	$(UV) run --locked python -m bench.auth  # AUTH_MODE=active against AUTH_MODE=none, reviews in 5 ms
+	$(UV) run --locked python -m bench.rolling  # rolling restart of two replicas under load
 	$(UV) run --locked python -m bench.guard  # the Host/Origin check: throughput on vs off, its cost per request
 	$(UV) run --locked python -m bench.fairness  # another caller's p99 while one keeps 64 slow calls going
 	$(UV) run --locked python -m bench.soak  # 20,000 calls; server RSS before/after

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pathlib
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -52,21 +53,28 @@ class KubeApi:
 
 @contextlib.contextmanager
 def serving(
-    folder: pathlib.Path, datasources: Iterable[dict[str, Any]], *, keep_requests: bool = False
+    folder: pathlib.Path,
+    datasources: Iterable[dict[str, Any]],
+    *,
+    configmaps: Iterable[dict[str, Any]] = (),
+    emulator_class: type[kmock.KubernetesEmulator] = kmock.KubernetesEmulator,
+    keep_requests: bool = False,
 ) -> Iterator[KubeApi]:
-    """KMock holding `datasources` (PrometheusDatasource bodies), and a kubeconfig for it;
-    `keep_requests` keeps its request log whole, for a short run that reads it."""
+    """KMock (an `emulator_class`) holding `datasources` (PrometheusDatasource bodies) and
+    `configmaps`, and a kubeconfig for it; `keep_requests` keeps its request log whole, for a
+    short run that reads it."""
     started = threading.Event()
     stop: list[asyncio.Event] = []
     found: list[KubeApi] = []
     failure: list[BaseException] = []
 
     async def main() -> None:
-        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator):
+        async with emulator_class() as emulator, kmock.Server(emulator):
             kube.declare(emulator)
-            for body in datasources:
-                metadata = body["metadata"]
-                emulator.objects[kube.CRS, metadata["namespace"], metadata["name"]] = body
+            for resource, bodies in ((kube.CRS, datasources), (kube.CONFIGMAPS, configmaps)):
+                for body in bodies:
+                    metadata = body["metadata"]
+                    emulator.objects[resource, metadata["namespace"], metadata["name"]] = body
             url = str(emulator.url).rstrip("/")
             kubeconfig = kube.kubeconfig(folder / "kubeconfig", url)
             found.append(KubeApi(url, kubeconfig, emulator, asyncio.get_running_loop()))
@@ -97,3 +105,26 @@ def serving(
     finally:
         api.loop.call_soon_threadsafe(stop[0].set)
         thread.join(30)
+
+
+NAMESPACE = "bench"
+
+
+def datasource_bodies(url: str, count: int) -> list[dict[str, Any]]:
+    """`count` PrometheusDatasources ds-0000... in namespace `bench`, all on `url`."""
+    return [kube.datasource(NAMESPACE, f"ds-{i:04d}", url=url) for i in range(count)]
+
+
+def configmap_bodies(url: str, count: int) -> list[dict[str, Any]]:
+    """`count` Grafana provisioning ConfigMaps, one datasource (cm-0000...) each, on `url`."""
+    bodies = []
+    for i in range(count):
+        document = {
+            "apiVersion": 1,
+            "datasources": [{"name": f"cm-{i:04d}", "type": "prometheus", "url": url}],
+        }
+        data = {"datasources.yaml": json.dumps(document)}
+        bodies.append(
+            kube.configmap(NAMESPACE, f"grafana-{i:04d}", data, {"grafana_datasource": "1"})
+        )
+    return bodies

@@ -3,7 +3,8 @@
 Everything is built when the Application is constructed, from the settings alone; `serve()`
 only checks what needs the network or the file system, starts, and stops. It runs both HTTP
 servers in one event loop and shuts down in order on SIGTERM/SIGINT: readiness goes false,
-the MCP server stops accepting and lets in-flight calls finish (bounded by
+the MCP server keeps accepting for SHUTDOWN_DELAY_SECONDS (so load balancers stop sending
+first), then stops accepting and lets in-flight calls finish (bounded by
 SHUTDOWN_TIMEOUT_SECONDS), then background tasks stop.
 """
 
@@ -25,7 +26,7 @@ from .. import __version__
 from ..auth import authentication, authorization
 from ..backends import alertmanager, facts, live, pooling
 from ..core import errors, settings
-from ..kube import kubeclient
+from ..kube import kubeclient, kubeconfig
 from ..protocol import calls, listing, mounting, request_guard
 from ..sources import datasources, filewatch, readiness, registry
 from ..tools import (
@@ -231,7 +232,9 @@ class Application:
                 try:
                     await self.kube_api.check_reachable()
                 except kubeclient.ApiError as exc:
-                    raise _needs_kubernetes(exc) from None
+                    if not kubeconfig.in_cluster():
+                        raise _needs_kubernetes(exc) from None
+                    self._wait_for_api(self.kube_api, exc)
             for extension in self.extensions:
                 await extension.start(self)
                 started.append(extension)
@@ -241,6 +244,20 @@ class Application:
                     sock.close()
             await self._close(started)
             raise
+
+    def _wait_for_api(self, api: kubeclient.KubeApi, exc: kubeclient.ApiError) -> None:
+        """In a pod, an API that does not answer yet is waited for (not ready, saying where
+        and why) rather than a crash the kubelet would only restart with a back-off."""
+        logger.error("not ready until the Kubernetes API answers: %s", exc)
+        self.readiness.register(_API_READINESS)
+        self.readiness.failed(_API_READINESS, str(exc))
+
+        async def wait() -> None:
+            await api.wait_reachable(lambda why: self.readiness.failed(_API_READINESS, why))
+            self.readiness.succeeded(_API_READINESS)
+            logger.info("the Kubernetes API answers")
+
+        self.start_background("kubernetes-api", wait())
 
     def _watch_sources(self) -> None:
         if self.file_source is not None:
@@ -265,6 +282,12 @@ class Application:
 
     async def _shutdown(self, running: list[asyncio.Task[None]]) -> None:
         self.readiness.drain()
+        delay = self.settings.server.shutdown_delay_seconds
+        if delay and self._stop.is_set() and not all(task.done() for task in running):
+            # The Service still routes to this pod until its endpoint is removed, which
+            # follows /ready failing: keep accepting calls until then.
+            logger.info("not ready; still serving for %g s before stopping", delay)
+            await asyncio.sleep(delay)
         self.mcp_server.should_exit = True
         if running:
             await asyncio.wait(running[:1])
@@ -295,6 +318,10 @@ class Application:
 
 def _active(config: settings.Settings) -> bool:
     return config.auth.mode is settings.AuthMode.ACTIVE
+
+
+_API_READINESS = "kubernetes-api"
+"""The readiness entry of an API that did not answer when a pod started (AUTH_MODE=active)."""
 
 
 def _needs_kubernetes(exc: kubeclient.ApiError) -> errors.ConfigurationError:

@@ -48,6 +48,7 @@ def build_app(
                 for name, state in status.sources().items()
             },
             "fast_path": _fast_path(shortcut()),
+            **status.details(),
         }
         return JSONResponse(body, status_code=200 if status.ready else 503)
 

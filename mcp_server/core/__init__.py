@@ -1,7 +1,7 @@
 """core: what every room stands on.
 
 Holds: the one exception tree (`errors`), the settings read once from the environment
-(`settings`), time and duration arithmetic (`timespec`), text hygiene for backend strings
+(`settings`; the host names and origins it allows: `hosts`), time and duration arithmetic (`timespec`), text hygiene for backend strings
 (`hygiene`), the Prometheus API's JSON as documented (`raw`: TypedDicts), the one TTL cache
 with coalescing of requests in flight (`caching`), our own Prometheus metrics
 (`observability`) and JSON logging (`logs`).

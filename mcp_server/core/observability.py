@@ -76,3 +76,19 @@ AUTH_DENIALS = Counter(
     "Requests refused: unauthenticated, unavailable (API down), forbidden (per datasource)",
     ["reason"],
 )
+
+LEADER = Gauge(
+    "proms_mcp_leader",
+    "1 while this replica holds the Lease (it alone probes and writes statuses), else 0",
+    ["identity"],
+)
+STATUS_WRITES = Counter(
+    "proms_mcp_status_writes",
+    "Writes of the operator to the Kubernetes API, by kind (status, event) and outcome",
+    ["kind", "outcome"],
+)
+PROBES = Counter(
+    "proms_mcp_probes",
+    "Reachability probes of PrometheusDatasources, by the Reachable status they found",
+    ["reachable"],
+)

@@ -8,15 +8,13 @@ so an existing deployment keeps working; everything newer has a safe default.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import pathlib
-import re
 from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import egress, errors, forwarding
+from . import egress, errors, forwarding, hosts
 
 SEED_DATASOURCES_PATH = "/etc/grafana/provisioning/datasources/datasources.yaml"
 
@@ -38,6 +36,11 @@ class ServerSettings(_Frozen):
     )
     shutdown_timeout_seconds: Annotated[float, Field(ge=0)] = Field(
         8.0, description="SHUTDOWN_TIMEOUT_SECONDS: grace for in-flight calls on SIGTERM"
+    )
+    shutdown_delay_seconds: Annotated[float, Field(ge=0, le=300)] = Field(
+        0.0,
+        description="SHUTDOWN_DELAY_SECONDS: after SIGTERM, keep accepting calls this long "
+        "with /ready false, so load balancers take the pod out before it stops accepting",
     )
     max_result_tokens: Annotated[int, Field(ge=200, le=1_000_000)] = Field(
         10_000, description="MAX_RESULT_TOKENS: default token budget of every tool result"
@@ -147,6 +150,37 @@ class OperatorSettings(_Frozen):
     )
 
 
+class LeaderElection(enum.StrEnum):
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
+class LeaseSettings(_Frozen):
+    """Which replica writes statuses and events, and probes (operator/leadership.py)."""
+
+    election: LeaderElection = Field(
+        LeaderElection.AUTO,
+        description="LEADER_ELECTION: on | off | auto (on in a pod); off: this process writes",
+    )
+    name: str = Field("proms-mcp", description="LEASE_NAME: the coordination.k8s.io Lease")
+    namespace: str | None = Field(
+        None, description="LEASE_NAMESPACE: unset = the pod's namespace, else `default`"
+    )
+    identity: str | None = Field(
+        None, description="POD_NAME: this replica's identity; unset = hostname_pid"
+    )
+    duration_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        15, description="LEASE_DURATION_SECONDS: how long followers wait on a silent leader"
+    )
+    renew_deadline_seconds: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="LEASE_RENEW_DEADLINE_SECONDS: a leader unable to renew this long stops"
+    )
+    retry_period_seconds: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="LEASE_RETRY_PERIOD_SECONDS: between tries to take or renew the Lease"
+    )
+
+
 class DestinationSettings(_Frozen):
     """Where datasources declared in the cluster may send callers' tokens and connect
     (docs/security.md); files are the server operator's own and are not policed."""
@@ -182,6 +216,7 @@ class Settings(_Frozen):
     prometheus: PrometheusSettings = PrometheusSettings()
     sources: SourceSettings = SourceSettings()
     operator: OperatorSettings = OperatorSettings()
+    lease: LeaseSettings = LeaseSettings()
     destinations: DestinationSettings = DestinationSettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -192,6 +227,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "PORT": ("server", "port"),
     "HEALTH_METRICS_PORT": ("server", "health_metrics_port"),
     "SHUTDOWN_TIMEOUT_SECONDS": ("server", "shutdown_timeout_seconds"),
+    "SHUTDOWN_DELAY_SECONDS": ("server", "shutdown_delay_seconds"),
     "MAX_RESULT_TOKENS": ("server", "max_result_tokens"),
     "MCP_FAST_PATH": ("server", "fast_path"),
     "ALLOWED_HOSTS": ("server", "allowed_hosts"),
@@ -219,6 +255,13 @@ _ENV: dict[str, tuple[str, str]] = {
     "PROBE_INTERVAL": ("operator", "probe_interval_seconds"),
     "KUBECONFIG": ("operator", "kubeconfig"),
     "RESYNC_INTERVAL": ("operator", "resync_interval_seconds"),
+    "LEADER_ELECTION": ("lease", "election"),
+    "LEASE_NAME": ("lease", "name"),
+    "LEASE_NAMESPACE": ("lease", "namespace"),
+    "POD_NAME": ("lease", "identity"),
+    "LEASE_DURATION_SECONDS": ("lease", "duration_seconds"),
+    "LEASE_RENEW_DEADLINE_SECONDS": ("lease", "renew_deadline_seconds"),
+    "LEASE_RETRY_PERIOD_SECONDS": ("lease", "retry_period_seconds"),
     "FORWARD_TOKEN_ALLOWED_URLS": ("destinations", "forward_token_allowed_urls"),
     "EGRESS_ALLOW": ("destinations", "egress_allow"),
     "EGRESS_DENY": ("destinations", "egress_deny"),
@@ -256,12 +299,14 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     except ValidationError as exc:
         raise errors.ConfigurationError(_describe(exc)) from None
     _check_exposure(settings)
-    _check_request_guard(settings.server)
+    hosts.check_allowed(
+        settings.server.host, settings.server.allowed_hosts, settings.server.allowed_origins
+    )
     return settings
 
 
 def _shape(name: str, value: str) -> object:
-    if name == "mode":
+    if name in ("mode", "election"):
         return value.lower()
     if name == "fast_path":
         return {"on": True, "off": False}.get(value.lower(), value)
@@ -280,22 +325,13 @@ def _describe(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(lines)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_exposure(settings: Settings) -> None:
     """Refuse to serve every backend's data to the network without an explicit decision."""
     auth = settings.auth
     if (
         auth.mode is AuthMode.NONE
         and not auth.mode_explicit
-        and not is_loopback(settings.server.host)
+        and not hosts.is_loopback(settings.server.host)
     ):
         raise errors.ConfigurationError(
             f"HOST={settings.server.host} is not a loopback address and AUTH_MODE is unset: "
@@ -311,6 +347,12 @@ def _check_exposure(settings: Settings) -> None:
         raise errors.ConfigurationError("FILE_DATASOURCE_ACCESS: expected allow or deny")
     if auth.configmap_access not in ("sar", "allow", "deny"):
         raise errors.ConfigurationError("CONFIGMAP_DATASOURCE_ACCESS: expected sar, allow or deny")
+    lease = settings.lease
+    if not lease.retry_period_seconds < lease.renew_deadline_seconds < lease.duration_seconds:
+        raise errors.ConfigurationError(
+            "LEASE_RETRY_PERIOD_SECONDS < LEASE_RENEW_DEADLINE_SECONDS < LEASE_DURATION_SECONDS "
+            "must hold, or a leader could lose the Lease while it still writes"
+        )
     try:
         settings.destinations.egress_policy()
         settings.destinations.forwarding_policy()
@@ -320,32 +362,3 @@ def _check_exposure(settings: Settings) -> None:
         raise errors.ConfigurationError(
             f"LOG_LEVEL={settings.logging.level}: expected DEBUG, INFO, WARNING or ERROR"
         )
-
-
-_HOST = r"(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?)(:[0-9]{1,5})?"
-_HOST_ENTRY = re.compile(_HOST, re.IGNORECASE)
-_ORIGIN_ENTRY = re.compile(f"https?://{_HOST}", re.IGNORECASE)
-
-
-def _check_request_guard(server: ServerSettings) -> None:
-    """A wide bind must say which names it answers to: the server cannot know its own names
-    (a Service, a Route), and guessing lets a DNS-rebinding page through."""
-    if not server.allowed_hosts and not is_loopback(server.host):
-        raise errors.ConfigurationError(
-            f"HOST={server.host} is not a loopback address and ALLOWED_HOSTS is unset: list "
-            "the host names clients reach this server by (comma-separated, e.g. "
-            "proms-mcp.monitoring.svc; the Helm chart sets its own), or ALLOWED_HOSTS=* to "
-            "answer any Host header (no DNS-rebinding protection)"
-        )
-    for entry in server.allowed_hosts:
-        if entry != "*" and not _HOST_ENTRY.fullmatch(entry):
-            raise errors.ConfigurationError(
-                f"ALLOWED_HOSTS: {entry!r} is not a host name with an optional :port "
-                "(no scheme, no path), e.g. proms-mcp.example.com or proms-mcp.example.com:443"
-            )
-    for entry in server.allowed_origins:
-        if entry != "*" and not _ORIGIN_ENTRY.fullmatch(entry):
-            raise errors.ConfigurationError(
-                f"ALLOWED_ORIGINS: {entry!r} is not an origin: scheme://host[:port] without a "
-                "path, e.g. https://agents.example.com"
-            )

@@ -1,4 +1,4 @@
-"""Plain requests to the Kubernetes API: reviews, reads, status patches, events.
+"""Plain requests to the Kubernetes API: reviews, reads, status patches, events, Leases.
 
 Used by authentication (TokenReview, SubjectAccessReview) and by the operator (kopf does the
 watching; what the controller reads on demand or writes goes through here). Where the API is
@@ -9,13 +9,14 @@ once, here.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import pathlib
 import secrets
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +40,11 @@ def object_key(body: Mapping[str, Any]) -> tuple[str, str]:
     """(namespace, name) of a Kubernetes object body."""
     metadata = body.get("metadata") or {}
     return str(metadata.get("namespace")), str(metadata.get("name"))
+
+
+def lease_path(namespace: str, name: str | None = None) -> str:
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    return f"{path}/{name}" if name is not None else path
 
 
 def in_cluster() -> bool:
@@ -123,6 +129,18 @@ class KubeApi:
         except kubeconfig.Unusable as exc:  # the credentials (an exec plugin that failed)
             raise ApiError(0, str(exc)) from None
 
+    async def wait_reachable(
+        self, report: Callable[[str], None], *, retry_seconds: float = 2.0
+    ) -> None:
+        """Return once the API answers; until then `report` each failure (address, cause)."""
+        while True:
+            try:
+                await self.check_reachable()
+                return
+            except ApiError as exc:
+                report(str(exc))
+            await asyncio.sleep(retry_seconds)
+
     async def token(self) -> str | None:
         return await self.config.tokens.token() if self.config.tokens is not None else None
 
@@ -153,6 +171,23 @@ class KubeApi:
             headers={"Content-Type": "application/merge-patch+json"},
         )
         return _checked(response)
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A coordination.k8s.io/v1 Lease, or None when there is none."""
+        return await self.get(lease_path(namespace, name))
+
+    async def create_lease(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
+        """Raises ApiError(409) when another replica created it first."""
+        return await self.post(lease_path(namespace), lease)
+
+    async def update_lease(
+        self, namespace: str, name: str, lease: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A full replacement (PUT) that must carry the `metadata.resourceVersion` it was read
+        at: ApiError(409) when the Lease changed since, so two replicas never both take it."""
+        if not (lease.get("metadata") or {}).get("resourceVersion"):
+            raise ValueError("a Lease update must carry the resourceVersion it was read at")
+        return _checked(await self._request("PUT", lease_path(namespace, name), json=lease))
 
     async def post_event(
         self, involved: dict[str, Any], *, kind: str, reason: str, message: str, warning: bool

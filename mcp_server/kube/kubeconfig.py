@@ -117,6 +117,14 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").exists()
 
 
+def pod_namespace() -> str | None:
+    """The namespace of the pod we run in (its service account's), None outside a pod."""
+    try:
+        return (SERVICE_ACCOUNT / "namespace").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def load(kubeconfig: pathlib.Path | None) -> ClientConfig:
     """In a pod, the service account; else the kubeconfig (KUBECONFIG, or ~/.kube/config)."""
     if in_cluster():

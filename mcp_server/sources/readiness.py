@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -23,6 +24,7 @@ class Readiness:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sources: dict[str, SourceState] = {}
+        self._details: dict[str, Callable[[], Mapping[str, object]]] = {}
         self._draining = False
 
     def register(self, name: str) -> None:
@@ -40,6 +42,17 @@ class Readiness:
             self._sources[name] = SourceState(
                 synced=previous.synced, last_success=previous.last_success, last_error=error
             )
+
+    def describe(self, name: str, details: Callable[[], Mapping[str, object]]) -> None:
+        """Show `details()` under `name` in /ready (such as which replica leads); it never
+        decides readiness."""
+        with self._lock:
+            self._details[name] = details
+
+    def details(self) -> dict[str, Mapping[str, object]]:
+        with self._lock:
+            described = dict(self._details)
+        return {name: details() for name, details in described.items()}
 
     def drain(self) -> None:
         """Shutting down: report not ready so load balancers stop sending new calls."""

@@ -81,3 +81,13 @@ def find(status: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | Non
         if condition.get("type") == kind:
             return dict(condition)
     return None
+
+
+def stored(status: Mapping[str, Any] | None, kind: str) -> Condition | None:
+    """A condition as the object stores it, or None when it has none."""
+    found = find(status, kind)
+    if found is None or found.get("status") not in ("True", "False", "Unknown"):
+        return None
+    return Condition(
+        kind, str(found["status"]), str(found.get("reason") or ""), str(found.get("message") or "")
+    )

@@ -21,7 +21,7 @@ from mcp_server.core import observability, settings
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, provisioning, registry
 
-from . import admission
+from . import admission, writing
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,12 @@ class ConfigMaps:
         live: registry.Registry,
         api: kubeclient.KubeApi,
         config: settings.OperatorSettings,
+        gate: writing.Gate,
         policies: admission.Admission,
     ) -> None:
         self._registry = live
         self._api = api
+        self._gate = gate
         self._admission = policies
         self._label = config.configmap_label
         self._value = config.configmap_label_value
@@ -132,7 +134,7 @@ class ConfigMaps:
         *,
         kept: bool,
     ) -> None:
-        """Log and post an event when the set of problems changes (not on every resync)."""
+        """Log, and post an event (the leader only), when the set of problems changes."""
         messages = tuple(str(p) for p in problems)
         if self._reported.get(source, ()) == messages:
             return
@@ -144,6 +146,8 @@ class ConfigMaps:
         summary = "; ".join(messages)
         if kept:
             summary = "kept the last good datasources: " + summary
+        if not self._gate.leading:
+            return
         try:
             await self._api.post_event(
                 dict(body),
@@ -153,4 +157,7 @@ class ConfigMaps:
                 warning=True,
             )
         except kubeclient.ApiError as exc:
+            observability.STATUS_WRITES.labels("event", "failure").inc()
             logger.info("event not posted: %s", exc)
+        else:
+            observability.STATUS_WRITES.labels("event", "success").inc()

@@ -2,7 +2,8 @@
 
 Level-triggered: every event for a CR (and for a Secret or ConfigMap it references)
 recomputes the whole datasource from the current spec and referenced values, puts it in the
-registry, and patches status only if it changed. Nothing is stored on the object but its
+registry, and marks its status for writing (`writing`: in the background, by the leader only,
+and only if it changed). Nothing is stored on the object but its
 status: no finalizers, no annotations. A CR that cannot be served is kept out of the
 registry with Ready=False, a precise reason, and a Warning event; the others are untouched.
 """
@@ -17,11 +18,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from mcp_server.core import observability
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, registry
 from mcp_server.sources import tenancy as profiles
 
-from . import admission, conditions, specs
+from . import admission, conditions, specs, writing
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +43,19 @@ def source_of(namespace: str, name: str) -> datasources.Source:
 
 class CustomResources:
     def __init__(
-        self, live: registry.Registry, api: kubeclient.KubeApi, policies: admission.Admission
+        self,
+        live: registry.Registry,
+        api: kubeclient.KubeApi,
+        gate: writing.Gate,
+        policies: admission.Admission,
     ) -> None:
         self._registry = live
         self._api = api
         self._admission = policies
+        self.writer = writing.Writer(self.write_status, gate)
+        """Run `writer.run()` as a background task: it writes the statuses marked here."""
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
+        self._ready: dict[ObjectKey, conditions.Condition] = {}
         self._references: dict[ObjectKey, tuple[specs.Reference, ...]] = {}
         self._reachable: dict[ObjectKey, conditions.Condition] = {}
         self._versions: dict[ObjectKey, str] = {}
@@ -55,15 +64,24 @@ class CustomResources:
 
     # --- events -------------------------------------------------------------------------
 
-    async def changed(self, body: Mapping[str, Any]) -> None:
+    async def changed(self, body: Mapping[str, Any], *, listed: bool = False) -> None:
+        """A watched status-only change (every status write of the leader comes back as one)
+        is kept, for the next comparison, but not reconciled: nothing it says is served, and
+        after a start 1000 of them would queue ahead of real changes. A listing reconciles
+        every CR (its Secrets may have changed while nothing watched)."""
         key = kubeclient.object_key(body)
+        before = self._bodies.get(key)
         self._bodies[key] = copy.deepcopy(dict(body))
+        watched_status_only = not listed and before is not None and _same_but_status(before, body)
+        if watched_status_only and key in self._ready:
+            return
         await self._reconcile(key)
 
     async def deleted(self, body: Mapping[str, Any]) -> None:
         key = kubeclient.object_key(body)
         async with self._lock(key):
             self._bodies.pop(key, None)
+            self._ready.pop(key, None)
             self._references.pop(key, None)
             self._reachable.pop(key, None)
             self._versions.pop(key, None)
@@ -89,6 +107,13 @@ class CustomResources:
         for key in self.references(kind, namespace, name):
             await self._reconcile(key)
 
+    def keys(self) -> list[ObjectKey]:
+        return list(self._bodies)
+
+    async def refresh(self, key: ObjectKey) -> None:
+        """Read the CR's Secrets and ConfigMaps again (a safety net for missed watch events)."""
+        await self._reconcile(key)
+
     async def reread_references(self) -> None:
         """Read every referenced Secret and ConfigMap again (no Secret is watched): a
         rotated, created or deleted one takes effect within one call of this."""
@@ -107,12 +132,18 @@ class CustomResources:
     async def set_reachability(
         self, key: ObjectKey, condition: conditions.Condition, version: str | None
     ) -> None:
-        """Called by the prober; patches only if Reachable or the version changed."""
+        """Called by the prober; written only if Reachable or the version changed."""
         self._reachable[key] = condition
         if version:
             self._versions[key] = version
         if key in self._bodies:
             await self._reconcile(key)
+
+    def forget_probes(self) -> None:
+        """Drop what this replica's own probes said (on an election): while it followed,
+        the leader stored newer statuses, which stand until this replica probes again."""
+        self._reachable.clear()
+        self._versions.clear()
 
     # --- reconciling --------------------------------------------------------------------
 
@@ -172,7 +203,8 @@ class CustomResources:
                     conditions.READY, "False", "KubernetesApiError", str(exc)
                 )
                 logger.warning("cannot resolve references of %s/%s: %s", namespace, name, exc)
-            await self._write_status(key, body, ready)
+            self._ready[key] = ready
+            self.writer.mark(key)
 
     async def _admitted(
         self, key: ObjectKey, spec: specs.PrometheusDatasourceSpec
@@ -222,13 +254,26 @@ class CustomResources:
             objects[path] = found
         return objects
 
+    async def write_status(self, key: ObjectKey) -> None:
+        """Patch the status when it differs from the stored one (the writer calls this)."""
+        async with self._lock(key):
+            body, ready = self._bodies.get(key), self._ready.get(key)
+            if body is not None and ready is not None:
+                await self._write_status(key, body, ready)
+
     async def _write_status(
         self, key: ObjectKey, body: dict[str, Any], ready: conditions.Condition
     ) -> None:
         namespace, name = key
         current = body.get("status") or {}
-        reachable = self._reachable.get(key) or conditions.Condition(
-            conditions.REACHABLE, "Unknown", "NotProbed", "no probe has run yet"
+        # Until this process probes, the stored Reachable stands: a restart or a new leader
+        # writes nothing for a backend whose reachability it has not seen change.
+        reachable = (
+            self._reachable.get(key)
+            or conditions.stored(current, conditions.REACHABLE)
+            or conditions.Condition(
+                conditions.REACHABLE, "Unknown", "NotProbed", "no probe has run yet"
+            )
         )
         if ready.reason == "Suspended":
             reachable = conditions.Condition(
@@ -247,8 +292,10 @@ class CustomResources:
                 api_path(namespace, name, status=True), {"status": desired}
             )
         except kubeclient.ApiError as exc:
+            observability.STATUS_WRITES.labels("status", "failure").inc()
             logger.warning("cannot patch status of %s/%s: %s", namespace, name, exc)
             return
+        observability.STATUS_WRITES.labels("status", "success").inc()
         body["status"] = patched.get("status", desired)
         if (
             before is None
@@ -267,7 +314,17 @@ class CustomResources:
                 warning=ready.status != "True",
             )
         except kubeclient.ApiError as exc:
+            observability.STATUS_WRITES.labels("event", "failure").inc()
             logger.info("event not posted: %s", exc)
+        else:
+            observability.STATUS_WRITES.labels("event", "success").inc()
+
+
+def _same_but_status(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    def served(body: Mapping[str, Any]) -> tuple[Any, Any]:
+        return body.get("spec"), (body.get("metadata") or {}).get("generation")
+
+    return served(before) == served(after)
 
 
 def _object_path(ref: specs.Reference) -> str:

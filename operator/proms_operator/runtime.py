@@ -6,7 +6,9 @@ ready), then hand over to kopf's watches for changes, and probe CR datasources p
 Secrets are never listed or watched: those a CR references are read by name whenever the CR
 is reconciled, which happens on its events, at each probe and at each resync.
 `proms-mcp` serves throughout: health is answered while the first listing runs, and a
-failing API keeps readiness false with the reason, retrying.
+failing API keeps readiness false with the reason, retrying. Readiness never waits for a
+status write: statuses are written in the background (`writing`), by the replica holding the
+Lease (`leadership`) when there are several, which alone probes too.
 
 Two safety nets keep the registry converging on the API's truth. A supervisor lists again
 and restarts kopf when its watches give up (a non-410 error in a watch stream, 5xx past
@@ -20,17 +22,20 @@ missed.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import kopf
+from typing import TYPE_CHECKING, Any
 
 from mcp_server.app import hosting
 from mcp_server.core import errors, settings
-from mcp_server.kube import kubeclient
+from mcp_server.kube import kubeclient, kubeconfig
 
-from . import admission, configmaps, customresources, embedding, probing, specs
+from . import admission, configmaps, customresources, leadership, probing, specs
+
+if TYPE_CHECKING:
+    from . import embedding  # imports kopf: at run time only after the first listing
 
 logger = logging.getLogger(__name__)
 
@@ -53,39 +58,68 @@ class _Watched:
 class KubernetesSources:
     def __init__(self, config: settings.Settings, *, resync_seconds: float | None = None) -> None:
         self._config = config.operator
+        self._lease = config.lease
         self._destinations = config.destinations
         self._resync_seconds = resync_seconds or config.operator.resync_interval_seconds
         self._api: kubeclient.KubeApi | None = None
         self._kopf: embedding.EmbeddedKopf | None = None
         self.crs: customresources.CustomResources | None = None
         self.configmaps: configmaps.ConfigMaps | None = None
+        self._schedule: probing.Schedule | None = None
+        self.leadership: leadership.Leadership | leadership.Always = leadership.Always()
         self._stopping = False
         self._touched: _Touched | None = None  # while a resync lists
+        self._synced = asyncio.Event()  # the first listing is applied
 
     async def start(self, host: hosting.Host) -> None:
-        """Connect, or refuse the start: an unusable kubeconfig or an API that does not
-        answer at all is a deployment mistake to report at once, in one line (later API
-        failures are retried, keeping readiness false with the reason)."""
+        """Connect, or refuse the start: an unusable kubeconfig, or (outside a pod) an API
+        that does not answer at all, is a deployment mistake to report at once, in one line.
+        In a pod an unanswering API is waited for, not ready with the address and the
+        cause: the kubelet restarting us would only back off, while the API comes back.
+        Later API failures are retried, keeping readiness false with the reason."""
         try:
             api = kubeclient.KubeApi.connect(self._config.kubeconfig)
         except kubeclient.ApiError as exc:
             raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+        unreachable = None
         try:
             await api.check_reachable()
         except kubeclient.ApiError as exc:
-            await api.aclose()
-            raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+            if not kubeconfig.in_cluster():
+                await api.aclose()
+                raise errors.ConfigurationError(f"the operator cannot start: {exc}") from None
+            logger.error("not ready until the Kubernetes API answers: %s", exc)
+            unreachable = str(exc)
         try:
             policies = await admission.for_cluster(self._destinations, api.server)
         except errors.ConfigurationError:
             await api.aclose()
             raise
         self._api = api
+        if leadership.enabled(self._lease):
+            self.leadership = leadership.Leadership(
+                api, leadership.Lease.from_settings(self._lease), on_elected=self._elected
+            )
         host.readiness.register(READINESS_NAME)
+        if unreachable is not None:  # the first listing retries until the API answers
+            host.readiness.failed(READINESS_NAME, unreachable)
+        host.readiness.describe("leadership", self.leadership.describe)
         host.start_background("kubernetes-sources", self._run(host, api, policies))
+
+    def _elected(self) -> None:
+        """A new leader starts from the statuses the previous one stored, not from what it
+        probed when it last led: it compares every CR's (writing only what differs) and
+        probes at its own pace."""
+        if self.crs is not None:
+            self.crs.forget_probes()
+            self.crs.writer.mark_all(self.crs.keys())
+        if self._schedule is not None and self._synced.is_set():
+            self._schedule.spread()
 
     async def stop(self) -> None:
         self._stopping = True
+        if isinstance(self.leadership, leadership.Leadership):
+            await self.leadership.release()
         if self._kopf is not None:
             await self._kopf.stop()
         if self._api is not None:
@@ -94,17 +128,27 @@ class KubernetesSources:
     async def _run(
         self, host: hosting.Host, api: kubeclient.KubeApi, policies: admission.Admission
     ) -> None:
-        crs = self.crs = customresources.CustomResources(host.registry, api, policies)
-        maps = self.configmaps = configmaps.ConfigMaps(host.registry, api, self._config, policies)
-        watched = _Watched(host, api, crs, maps)
-        host.start_background(
-            "reachability-probes",
-            probing.probe_forever(crs, host.build_info, self._config.probe_interval_seconds),
+        gate = self.leadership
+        crs = self.crs = customresources.CustomResources(host.registry, api, gate, policies)
+        maps = self.configmaps = configmaps.ConfigMaps(
+            host.registry, api, self._config, gate, policies
         )
+        watched = _Watched(host, api, crs, maps)
+        schedule = self._schedule = probing.Schedule(
+            crs, host.build_info, self._config.probe_interval_seconds, gate
+        )
+        host.start_background("status-writer", crs.writer.run())
+        host.start_background("reachability-probes", schedule.run(self._synced))
+        if isinstance(gate, leadership.Leadership):
+            host.start_background("leader-election", gate.run())
+        await self._list_until_done(watched)
+        # kopf (0.6-0.8 s of imports here) only now, and off the event loop: ready first.
+        await asyncio.to_thread(importlib.import_module, "kopf")
+        from . import embedding, watching
+
         while True:  # a supervisor: kopf gives up on some API faults; we never do
-            await self._list_until_done(watched)
             self._kopf = embedding.EmbeddedKopf(
-                self._handlers(watched),
+                watching.handlers(api, crs, maps, self._touch),
                 embedding.operator_settings(),
                 namespaces=self._config.namespaces,
                 on_signal=host.request_stop,
@@ -123,6 +167,7 @@ class KubernetesSources:
             logger.error("%s; listing again and restarting them", reason)
             host.readiness.failed(READINESS_NAME, f"{reason}; restarting")
             await asyncio.sleep(_RETRY_SECONDS)
+            await self._list_until_done(watched)
 
     async def _list_until_done(self, watched: _Watched) -> None:
         while True:
@@ -134,6 +179,7 @@ class KubernetesSources:
                 watched.host.readiness.failed(READINESS_NAME, f"listing failed: {exc}")
                 await asyncio.sleep(_RETRY_SECONDS)
         watched.host.readiness.succeeded(READINESS_NAME)
+        self._synced.set()
         logger.info(
             "kubernetes sources synced",
             extra={"namespaces": list(self._config.namespaces) or "all"},
@@ -148,7 +194,9 @@ class KubernetesSources:
         await watched.crs.forget_all_but(listed_crs)
         watched.maps.forget_all_but(listed_maps)
         for body in listed_crs:
-            await watched.crs.changed(_with_kind(body, f"{specs.GROUP}/{specs.VERSION}"))
+            await watched.crs.changed(
+                _with_kind(body, f"{specs.GROUP}/{specs.VERSION}"), listed=True
+            )
         for body in listed_maps:
             await watched.maps.changed(body)
 
@@ -194,42 +242,9 @@ class KubernetesSources:
         finally:
             self._touched = None
 
-    def _touch(self, kind: str, body: kopf.Body) -> None:
+    def _touch(self, kind: str, body: Mapping[str, Any]) -> None:
         if self._touched is not None:
             self._touched.add((kind, *kubeclient.object_key(body)))
-
-    def _handlers(self, watched: _Watched) -> kopf.OperatorRegistry:
-        registry = kopf.OperatorRegistry()
-        api, crs, maps = watched.api, watched.crs, watched.maps
-
-        @kopf.on.login(registry=registry)
-        async def login(**_: Any) -> kopf.ConnectionInfo:
-            return await embedding.login_info(api)
-
-        @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL, registry=registry)
-        async def custom_resource(type: str | None, body: kopf.Body, **_: Any) -> None:
-            self._touch(specs.KIND, body)
-            if type == "DELETED":
-                await crs.deleted(body)
-            else:
-                await crs.changed(body)
-
-        @kopf.on.event("v1", "configmaps", registry=registry)
-        async def configmap(type: str | None, body: kopf.Body, **_: Any) -> None:
-            namespace, name = kubeclient.object_key(body)
-            self._touch("ConfigMap", body)
-            if type == "DELETED":
-                maps.deleted(body)
-            elif maps.selected(body):
-                await maps.changed(body)
-            else:
-                maps.deleted(body)  # the label was removed
-            await crs.referenced_object_changed("ConfigMap", namespace, name)
-
-        # No Secret watch: it would list and hold every Secret of the watched namespaces
-        # (Helm keeps a release's history in them) and need list/watch on all of them.
-        # Referenced Secrets are read by name, on each CR event and every resync.
-        return registry
 
 
 def _with_kind(body: dict[str, Any], api_version: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """SIGTERM with a call in flight: the call completes, /ready turns 503 at once, new
-connections are refused, and the process exits 0 within its grace period."""
+connections are refused (after SHUTDOWN_DELAY_SECONDS, still accepted until then), and the
+process exits 0 within its grace period."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from bench import soak
 from tests.support import harness
+from tests.support.prometheus_process import RunningPrometheus
 
 DELAY_SECONDS = 2.0
 
@@ -100,3 +103,29 @@ async def test_sigterm_lets_the_call_in_flight_finish_and_exits_cleanly(
             process.kill()
             process.wait()
         log.close()
+
+
+async def test_with_a_shutdown_delay_new_calls_are_still_answered_while_not_ready(
+    tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    """SHUTDOWN_DELAY_SECONDS: the Service keeps routing to a terminating pod until its
+    endpoint is removed, so the pod keeps accepting new calls with /ready false."""
+    document = {"datasources": [{"name": "prom", "type": "prometheus", "url": prometheus.url}]}
+    with soak.server_process(tmp_path, document, SHUTDOWN_DELAY_SECONDS="60") as server:
+        server.process.send_signal(signal.SIGTERM)
+        async with httpx.AsyncClient(trust_env=False) as http:
+            deadline = time.monotonic() + 10
+            while (await http.get(f"{server.health_url}/ready")).status_code != 503:
+                assert time.monotonic() < deadline, "/ready stayed 200 after SIGTERM"
+                await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(trust_env=False) as fresh:  # a new connection
+            answer = await soak.call_tool(
+                fresh,
+                server.mcp_url,
+                1,
+                "query_instant",
+                {"datasource_id": "prom", "promql": "vector(5)"},
+            )
+        assert answer["result"]["structuredContent"]["series"] == [{"labels": {}, "value": 5}]
+        assert server.process.poll() is None
+        server.process.kill()

@@ -392,13 +392,16 @@ def test_a_datasource_configmap_carries_the_grafana_label_any_value_by_default(
 
 
 def rules_of(role: Manifest) -> set[Rule]:
+    """(group, resource, verb) granted; a rule limited to names gives `resource:name`."""
     flattened: set[Rule] = set()
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
+        assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}, rule
+        assert {"apiGroups", "resources", "verbs"} <= set(rule), rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
+                names = [f"{resource}:{name}" for name in rule.get("resourceNames", [])]
                 for verb in rule["verbs"]:
-                    flattened.add((group, resource, verb))
+                    flattened.update((group, named, verb) for named in names or [resource])
     return flattened
 
 
@@ -441,12 +444,15 @@ class Scope:
     service_account: str = FULLNAME
 
     def roles(self) -> dict[tuple[str, str], set[Rule]]:
+        lease = {("Role", NAMESPACE): lease_rules(self.fullname)}
         if not self.namespaces:
-            return {("ClusterRole", ""): set(CONTROLLER_RULES)}
-        return {("Role", namespace): set(CONTROLLER_RULES) for namespace in self.namespaces}
+            return {("ClusterRole", ""): set(CONTROLLER_RULES), **lease}
+        return {("Role", ns): set(CONTROLLER_RULES) for ns in self.namespaces} | lease
 
     def bindings(self) -> set[tuple[str, str, str, str]]:
         found = {("RoleBinding", ns, "Role", self.fullname) for ns in self.namespaces}
+        election = f"{self.fullname}-leader-election"
+        found.add(("RoleBinding", NAMESPACE, "Role", election))
         if not self.namespaces:
             cluster_name = f"{self.fullname}-{NAMESPACE}"
             found.add(("ClusterRoleBinding", "", "ClusterRole", cluster_name))
@@ -456,6 +462,13 @@ class Scope:
 
     def subject(self) -> dict[str, str]:
         return {"kind": "ServiceAccount", "name": self.service_account, "namespace": NAMESPACE}
+
+
+def lease_rules(lease: str) -> set[Rule]:
+    """The one Lease by name; create for any name (RBAC cannot restrict create by name)."""
+    group = "coordination.k8s.io"
+    named = {(group, f"leases:{lease}", verb) for verb in ("get", "update", "patch")}
+    return named | {(group, "leases", "create")}
 
 
 DELEGATOR = ("ClusterRoleBinding", "", "ClusterRole", "system:auth-delegator")
@@ -564,6 +577,14 @@ def test_the_deployment_configures_the_server_from_values(helm: Helm) -> None:
         "WATCH_NAMESPACES": "",
         "DATASOURCE_CONFIGMAP_LABEL": "grafana_datasource",
         "DATASOURCE_CONFIGMAP_LABEL_VALUE": "",
+        "SHUTDOWN_DELAY_SECONDS": "5",
+        "LEADER_ELECTION": "on",
+        "LEASE_NAME": FULLNAME,
+        "LEASE_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        "POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
+        "LEASE_DURATION_SECONDS": "15",
+        "LEASE_RENEW_DEADLINE_SECONDS": "10",
+        "LEASE_RETRY_PERIOD_SECONDS": "2",
         "FORWARD_TOKEN_ALLOWED_URLS": "",
         "EGRESS_ALLOW": "",
         "EGRESS_DENY": "",
@@ -604,6 +625,11 @@ def test_the_server_settings_accept_the_environment_the_chart_sets(helm: Helm) -
     assert everything.prometheus.query_timeout_seconds == 45.5
     assert everything.operator.probe_interval_seconds == 30
     assert everything.logging.level == "DEBUG"
+    lease = default.lease
+    assert lease.election is settings.LeaderElection.ON and lease.name == FULLNAME
+    assert (lease.duration_seconds, lease.renew_deadline_seconds) == (15, 10.0)
+    assert lease.retry_period_seconds == 2.0
+    assert default.server.shutdown_delay_seconds == 5.0
     destinations = everything.destinations
     assert destinations.forwarding_policy().allows(
         "https://prometheus-k8s.openshift-monitoring.svc"
@@ -660,9 +686,8 @@ def test_a_single_replica_has_no_disruption_budget_and_no_spread(helm: Helm) -> 
 def test_several_replicas_get_a_disruption_budget_and_spread_over_nodes_and_zones(
     helm: Helm,
 ) -> None:
-    manifests = render(helm, "everything-on")
+    manifests = render(helm, "everything-on")  # autoscaled: 3 to 6
     deployment = one(manifests, "Deployment")
-    assert deployment["spec"]["replicas"] == 3
     assert one(manifests, "PodDisruptionBudget")["spec"]["minAvailable"] == 2
     constraints = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert [c["topologyKey"] for c in constraints] == [
@@ -687,6 +712,8 @@ def test_the_optional_parts_are_off_by_default(helm: Helm) -> None:
             "ClusterRole",
             "ClusterRoleBinding",
             "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
             "Service",
             "Deployment",
             "Pod",
@@ -898,3 +925,65 @@ def test_with_authentication_the_helm_test_sends_a_token_for_the_first_audience(
     (source,) = volumes["token"]["projected"]["sources"]
     assert source["serviceAccountToken"]["audience"] == "proms-mcp"
     assert source["serviceAccountToken"]["path"] == "token"
+
+
+# --- replicas -------------------------------------------------------------------------------
+
+
+def test_the_autoscaler_is_optional_scales_the_deployment_on_cpu_and_owns_its_count(
+    helm: Helm,
+) -> None:
+    assert of_kind(render(helm, "default"), "HorizontalPodAutoscaler") == []
+    assert one(render(helm, "default"), "Deployment")["spec"]["replicas"] == 1
+    manifests = render(helm, "everything-on")
+    autoscaler = one(manifests, "HorizontalPodAutoscaler")
+    assert autoscaler["apiVersion"] == "autoscaling/v2"
+    assert autoscaler["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "proms-mcp",
+    }
+    assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (3, 6)
+    (metric,) = autoscaler["spec"]["metrics"]
+    assert metric["resource"] == {
+        "name": "cpu",
+        "target": {"type": "Utilization", "averageUtilization": 70},
+    }
+    assert "replicas" not in one(manifests, "Deployment")["spec"], "the autoscaler owns it"
+
+
+def test_an_autoscaler_needs_a_cpu_request(helm: Helm) -> None:
+    refused = helm.template(
+        "--set", "autoscaling.enabled=true", "--set", "resources.requests.cpu=null", check=False
+    )
+    assert refused.returncode != 0 and "resources.requests.cpu" in refused.stderr
+
+
+def test_an_autoscaler_of_two_or_more_gets_a_disruption_budget_and_spread(helm: Helm) -> None:
+    manifests = render(helm, "default", "--set", "autoscaling.enabled=true")
+    assert one(manifests, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    spec = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert len(spec["topologySpreadConstraints"]) == 2
+
+
+def test_leader_election_names_the_release_lease_and_can_be_turned_off(helm: Helm) -> None:
+    env = deployment_env(render(helm, "everything-on"))
+    assert env["LEASE_NAME"] == "proms-mcp"
+    assert (env["LEASE_DURATION_SECONDS"], env["LEASE_RENEW_DEADLINE_SECONDS"]) == ("20", "12")
+    assert env["LEASE_RETRY_PERIOD_SECONDS"] == "3"
+    off = render(helm, "default", "--set", "leaderElection.enabled=false")
+    assert deployment_env(off)["LEADER_ELECTION"] == "off"
+    assert not {"POD_NAME", "LEASE_NAME"} & set(deployment_env(off))
+    assert of_kind(off, "Role") == [] and of_kind(off, "RoleBinding") == []
+
+
+def test_a_terminating_pod_keeps_serving_while_it_leaves_the_service(helm: Helm) -> None:
+    spec = one(render(helm, "everything-on"), "Deployment")["spec"]["template"]["spec"]
+    env = deployment_env(render(helm, "everything-on"))
+    assert env["SHUTDOWN_DELAY_SECONDS"] == "10"
+    # The delay, then 8 s for calls in flight, then releasing the Lease, before SIGKILL:
+    assert spec["terminationGracePeriodSeconds"] >= 10 + 8 + 2
+    refused = helm.template(
+        "--set", "shutdownDelaySeconds=25", "--set", "terminationGracePeriodSeconds=30", check=False
+    )
+    assert refused.returncode != 0 and "terminationGracePeriodSeconds" in refused.stderr

@@ -377,14 +377,14 @@ def test_the_operator_with_no_kubernetes_api_exits_2_with_one_clear_line(
     assert lines[0].startswith("proms-mcp: ") and "Kubernetes API" in lines[0], lines
 
 
-def test_a_pod_whose_kubernetes_api_is_unreachable_exits_2_saying_where_and_why(
+def test_a_pod_whose_kubernetes_api_is_unreachable_is_not_ready_saying_where_and_why(
     engine: docker_engine.Engine,
     built: image_build.Built,
     pod: image_run.ChartPod,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    # At start-up an API that does not answer at all is a deployment mistake: one line in
-    # `kubectl logs`, exit code 2 (CrashLoopBackOff), not a pod that lives on unready.
+    # In a pod, an API that does not answer is waited for: a crash would only be restarted
+    # with a growing back-off, while a live, unready pod is ready as soon as the API is back.
     account = tmp_path_factory.mktemp("serviceaccount")
     trustme.CA().cert_pem.write_to_path(str(account / "ca.crt"))
     (account / "token").write_text("not-a-real-token")
@@ -400,11 +400,20 @@ def test_a_pod_whose_kubernetes_api_is_unreachable_exits_2_saying_where_and_why(
             volumes=volumes,
         ) as container,
     ):
-        container.wait_for(lambda: not container.state()["Running"], "exited", timeout=60)
-        exit_code = int(container.state()["ExitCode"])
-        lines = [line for line in container.logs().splitlines() if line.strip()]
-    assert exit_code == 2
-    assert len(lines) == 1, lines
-    where = f"cannot reach the Kubernetes API at https://127.0.0.1:{dead}"
-    assert where in lines[0] and "in-cluster service account" in lines[0], lines
-    assert lines[0].endswith(": connection refused"), lines
+        where = f"cannot reach the Kubernetes API at https://127.0.0.1:{dead}"
+
+        def unready_saying_why() -> bool:
+            try:
+                ready = httpx.get(container.health_url + "/ready", trust_env=False, timeout=2)
+            except httpx.HTTPError:
+                return False
+            return ready.status_code == 503 and where in ready.text
+
+        container.wait_for(unready_saying_why, "/ready 503 naming the API", timeout=60)
+        assert container.state()["Running"]
+        health = httpx.get(container.health_url + "/health", trust_env=False, timeout=5)
+        ready_text = httpx.get(container.health_url + "/ready", trust_env=False, timeout=5).text
+        logs = container.logs()
+    assert health.status_code == 200
+    assert "connection refused" in ready_text
+    assert where in logs and "in-cluster service account" in logs, logs

@@ -69,11 +69,15 @@ def declare(emulator: kmock.KubernetesEmulator) -> None:
     )
 
 
-def kubeconfig(path: pathlib.Path, server: str) -> pathlib.Path:
+def kubeconfig(
+    path: pathlib.Path, server: str, token: str = "test-token-not-secret"
+) -> pathlib.Path:
+    """A kubeconfig for `server`; a replica with a `token` of its own can be told apart in
+    the API's record of writes (`leases.LeasingEmulator`)."""
     path.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: kmock\n"
         f"clusters: [{{name: kmock, cluster: {{server: '{str(server).rstrip('/')}'}}}}]\n"
-        "users: [{name: tester, user: {token: test-token-not-secret}}]\n"
+        f"users: [{{name: tester, user: {{token: {token}}}}}]\n"
         "contexts: [{name: kmock, context: {cluster: kmock, user: tester}}]\n"
     )
     return path

@@ -614,13 +614,17 @@ def running_prometheus(
     extra_scrape_targets: Sequence[str] = (),
     extra_rule_groups: Sequence[Mapping[str, object]] = (),
     scrape_interval: str = "1s",
+    max_connections: int | None = None,
     alertmanager: str | None = None,
     external_labels: Mapping[str, str] | None = None,
 ) -> Iterator[RunningPrometheus]:
     """Backfill synthetic history into ``workdir``, start Prometheus on 127.0.0.1, yield it.
 
     ``extra_scrape_targets`` (``host:port``, scraped at ``/metrics``) form the job ``extra``;
-    ``extra_rule_groups`` are evaluated after :data:`RULES`' groups. With ``alertmanager``
+    ``extra_rule_groups`` are evaluated after :data:`RULES`' groups. ``max_connections``
+    raises Prometheus's limit on open connections (default 512): a benchmark with a thousand
+    datasources on this one Prometheus measures something else than that limit. With
+    ``alertmanager``
     (its URL) Prometheus sends its alerts there, carrying ``external_labels``; its
     ``--web.external-url`` is its own URL, so alerts' ``generatorURL`` names it.
 
@@ -679,6 +683,7 @@ def running_prometheus(
                         "--storage.tsdb.retention.time=30d",
                         "--enable-feature=exemplar-storage",
                         "--log.level=info",
+                        *([f"--web.max-connections={max_connections}"] if max_connections else []),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,

@@ -126,3 +126,18 @@ Arguments: (list $ $item "what").
 {{- end }}
 {{- $namespace }}
 {{- end }}
+
+{{/*
+The fewest replicas there will be: minReplicas under the autoscaler, else replicaCount. A
+disruption budget and a spread are added above 1.
+*/}}
+{{- define "proms-mcp.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ int .Values.autoscaling.minReplicas }}{{ else }}{{ int .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/*
+The Lease that elects the one replica writing statuses: named after the release.
+*/}}
+{{- define "proms-mcp.leaseName" -}}
+{{- include "proms-mcp.fullname" . }}
+{{- end }}
