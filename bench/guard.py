@@ -35,7 +35,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench import save, soak
 from bench.__main__ import Target, mcp_call, measure
-from mcp_server.auth import identity
 from mcp_server.protocol import request_guard
 from tests.support import prometheus_process
 
@@ -47,12 +46,7 @@ class PassThrough:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        address = identity.peer.set(client[0] if client else None)
-        try:
-            await self._app(scope, receive, send)
-        finally:
-            identity.peer.reset(address)
+        await request_guard.call_as_peer(self._app, scope, receive, send)
 
 
 def serve(guarded: bool) -> None:

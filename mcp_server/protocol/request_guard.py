@@ -106,12 +106,7 @@ class RequestGuard:
         if not has_host:
             await _refuse(send, "host", None)
             return
-        client = scope.get("client")
-        address = identity.peer.set(client[0] if client else None)
-        try:
-            await self._app(scope, receive, send)
-        finally:
-            identity.peer.reset(address)
+        await call_as_peer(self._app, scope, receive, send)
 
 
 async def _refuse(send: Send, reason: str, value: bytes | None) -> None:
@@ -133,3 +128,13 @@ async def _refuse(send: Send, reason: str, value: bytes | None) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def call_as_peer(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """`app` with the client's address as `identity.peer` (the caller without a token)."""
+    client = scope.get("client")
+    address = identity.peer.set(client[0] if client else None)
+    try:
+        await app(scope, receive, send)
+    finally:
+        identity.peer.reset(address)

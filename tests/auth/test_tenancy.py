@@ -20,6 +20,7 @@ from mcp_server.app import assembly
 from mcp_server.protocol import mounting
 from tests.support import harness, kube, prometheus_process
 from tests.support.answers import call, call_error, direct
+from tests.support.harness import McpClient
 from tests.support.prometheus_process import RunningPrometheus
 from tests.support.tenancy_proxies import (
     MimirGateway,
@@ -233,6 +234,13 @@ def client(application: assembly.Application, token: str) -> Client[StreamableHt
     return Client(StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"}))
 
 
+async def _tenant_pods(mcp: McpClient, datasource_id: str, **arguments: Any) -> dict[str, Any]:
+    """`sum(tenant_pods)` through `datasource_id`, as the caller of `mcp`."""
+    return await call(
+        mcp, "query_instant", datasource_id=datasource_id, promql="sum(tenant_pods)", **arguments
+    )
+
+
 def _total(answer: dict[str, Any]) -> float:
     return sum(float(s["value"]) for s in answer["series"])
 
@@ -246,13 +254,7 @@ async def test_an_openshift_datasource_reads_the_callers_namespace_with_get_and_
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
     async with client(app, ALICE) as mcp:
-        answer = await call(
-            mcp,
-            "query_instant",
-            datasource_id="team-a/ocp",
-            promql="sum(tenant_pods)",
-            namespace="team-a",
-        )
+        answer = await _tenant_pods(mcp, "team-a/ocp", namespace="team-a")
     assert _total(answer) == _sum(pods, 'tenant_pods{namespace="team-a"}') == 3
     sent = OpenShiftQueryPort.seen
     assert sent and all(r["method"] == "GET" for r in sent)  # the datasource says POST
@@ -336,9 +338,7 @@ async def test_a_fixed_namespace_needs_no_argument_and_refuses_another(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
     async with client(app, BOB) as mcp:
-        answer = await call(
-            mcp, "query_instant", datasource_id="team-a/ocp-a", promql="sum(tenant_pods)"
-        )
+        answer = await _tenant_pods(mcp, "team-a/ocp-a")
         error = await call_error(
             mcp, "query_instant", datasource_id="team-a/ocp-a", promql="up", namespace="team-b"
         )
@@ -350,13 +350,7 @@ async def test_a_grafana_entry_declares_openshift_tenancy_in_json_data(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
     async with client(app, BOB) as mcp:
-        answer = await call(
-            mcp,
-            "query_instant",
-            datasource_id="ocp-file",
-            promql="sum(tenant_pods)",
-            namespace="team-b",
-        )
+        answer = await _tenant_pods(mcp, "ocp-file", namespace="team-b")
     assert _total(answer) == _sum(pods, 'tenant_pods{namespace="team-b"}') == 10
     assert all(r["headers"]["Authorization"] == f"Bearer {BOB}" for r in OpenShiftQueryPort.seen)
 
@@ -365,7 +359,7 @@ async def test_victoriametrics_tenancy_asks_under_the_tenant_path_with_its_extra
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
     async with client(app, BOB) as mcp:
-        answer = await call(mcp, "query_instant", datasource_id="vm", promql="sum(tenant_pods)")
+        answer = await _tenant_pods(mcp, "vm")
         plain = await call_error(
             mcp, "query_instant", datasource_id="vm-plain", promql="sum(tenant_pods)"
         )

@@ -14,9 +14,10 @@ import pytest
 import trustme
 import yaml
 from fastmcp import Client
-from proms_operator import runtime, specs
+from proms_operator import specs
 
 from mcp_server.app import assembly
+from mcp_server.core import settings
 from mcp_server.protocol import mounting
 from mcp_server.sources import datasources
 from tests.support import alertmanager_process, harness, kube
@@ -102,16 +103,7 @@ async def test_an_alertmanager_cr_and_configmap_entry_are_served_probed_and_quer
         {"ds.yaml": yaml.safe_dump({"datasources": [entry]})},
         {"grafana_datasource": "1"},
     )
-    config = harness.make_settings(
-        operator={
-            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
-            "probe_interval_seconds": 0.2,
-        },
-        destinations=kube.LOCAL_EGRESS,
-    )
-    async with harness.serving(
-        config, extensions=[runtime.KubernetesSources(config)]
-    ) as application:
+    async with kube.operator_serving(_quickly_probing(emulator, tmp_path)) as application:
         await harness.eventually(
             lambda: _condition(emulator, "am", "Reachable").get("status") == "True"
         )
@@ -208,16 +200,7 @@ async def test_an_alertmanager_demanding_tls_a_client_certificate_and_basic_auth
     emulator.objects[kube.CRS, "mon", "wrong"] = kube.datasource(
         "mon", "wrong", **_secured_spec(am.url, "am-wrong")
     )
-    config = harness.make_settings(
-        operator={
-            "kubeconfig": kube.kubeconfig(tmp_path / "kubeconfig", str(emulator.url)),
-            "probe_interval_seconds": 0.2,
-        },
-        destinations=kube.LOCAL_EGRESS,
-    )
-    async with harness.serving(
-        config, extensions=[runtime.KubernetesSources(config)]
-    ) as application:
+    async with kube.operator_serving(_quickly_probing(emulator, tmp_path)) as application:
         await harness.eventually(
             lambda: (
                 _condition(emulator, "am", "Reachable").get("status") == "True"
@@ -237,3 +220,14 @@ async def test_an_alertmanager_demanding_tls_a_client_certificate_and_basic_auth
         dict(emulator.objects[kube.CRS, "mon", "am"])["status"]["prometheusVersion"] == am.version
     )
     assert PASSWORD not in str(_condition(emulator, "wrong", "Reachable"))
+
+
+def _quickly_probing(emulator: kmock.KubernetesEmulator, folder: pathlib.Path) -> settings.Settings:
+    """Operator settings against `emulator`, probing every 0.2 s, loopback allowed."""
+    return harness.make_settings(
+        operator={
+            "kubeconfig": kube.kubeconfig(folder / "kubeconfig", str(emulator.url)),
+            "probe_interval_seconds": 0.2,
+        },
+        destinations=kube.LOCAL_EGRESS,
+    )

@@ -114,12 +114,20 @@ class OpenShiftQueryPort(_Gateway):
     grants: ClassVar[dict[str, set[str]]] = {}
     """bearer token -> namespaces whose pods.metrics.k8s.io it may get."""
 
-    def do_GET(self) -> None:
+    def _admitted_request(self) -> tuple[str, str, list[tuple[str, str]]] | None:
+        """(path, namespace, the other parameters) of a request the port lets through;
+        None once it has answered the refusal itself."""
         path, params = self._record()
         namespace = self._admitted(path, params)
         if namespace is None:
+            return None
+        return path, namespace, [(k, v) for k, v in params if k != "namespace"]
+
+    def do_GET(self) -> None:
+        admitted = self._admitted_request()
+        if admitted is None:
             return
-        rest = [(k, v) for k, v in params if k != "namespace"]
+        path, namespace, rest = admitted
         try:
             self.forward(path, _with_matcher(path, rest, "namespace", namespace))
         except Unenforceable as exc:
@@ -154,11 +162,10 @@ class OpenShiftRulesPort(OpenShiftQueryPort):
         return path in ("/api/v1/rules", "/api/v1/alerts")
 
     def do_GET(self) -> None:
-        path, params = self._record()
-        namespace = self._admitted(path, params)
-        if namespace is None:
+        admitted = self._admitted_request()
+        if admitted is None:
             return
-        rest = [(k, v) for k, v in params if k != "namespace"]
+        path, namespace, rest = admitted
         url = self.upstream + path + "?" + urllib.parse.urlencode(rest)
         with urllib.request.urlopen(url, timeout=10) as answer:
             payload = json.loads(answer.read())
