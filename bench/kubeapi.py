@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import kmock
 
-from tests.support import kube
+from tests.support import kube, leases
 
 T = TypeVar("T")
 
@@ -128,3 +128,27 @@ def configmap_bodies(url: str, count: int) -> list[dict[str, Any]]:
             kube.configmap(NAMESPACE, f"grafana-{i:04d}", data, {"grafana_datasource": "1"})
         )
     return bodies
+
+
+def writes(api: KubeApi) -> list[leases.Write]:
+    """Every write the emulator (a `leases.LeasingEmulator`) saw but the Lease's own, in order."""
+    emulator = api.emulator
+    assert isinstance(emulator, leases.LeasingEmulator)
+
+    async def copied() -> list[leases.Write]:
+        return [w for w in emulator.writes if "/leases" not in w.path]
+
+    return api.call(copied)
+
+
+def operator_environment(api: KubeApi, pod: str = "bench-0") -> dict[str, str]:
+    """`proms-mcp` in operator mode against `api` as the chart runs it: a Lease, a pod
+    name, loopback allowed (Prometheus and KMock, the API server, listen there)."""
+    return {
+        "PROMS_MCP_MODE": "operator",
+        "EGRESS_ALLOW": "127.0.0.1",
+        "KUBECONFIG": str(api.kubeconfig),
+        "LEADER_ELECTION": "on",
+        "POD_NAME": pod,
+        "LEASE_NAMESPACE": NAMESPACE,
+    }

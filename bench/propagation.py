@@ -206,12 +206,7 @@ def run() -> dict[str, Any]:
                 folder,
                 None,
                 ready_timeout=300,
-                PROMS_MCP_MODE="operator",
-                EGRESS_ALLOW="127.0.0.1",  # Prometheus and KMock (the API server) on loopback
-                KUBECONFIG=str(api.kubeconfig),
-                LEADER_ELECTION="on",
-                POD_NAME="bench-0",
-                LEASE_NAMESPACE=kubeapi.NAMESPACE,
+                **kubeapi.operator_environment(api),
             ) as server,
         ):
             report = asyncio.run(_measure(api, server, prom.url))

@@ -26,10 +26,8 @@ import contextlib
 import json
 import pathlib
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 from bench import kubeapi, save, scale, soak
@@ -40,32 +38,8 @@ PROBE_INTERVAL = 20.0
 WINDOW = 2 * PROBE_INTERVAL
 
 
-class _Buildinfo(BaseHTTPRequestHandler):
+class _Buildinfo(harness.BuildinfoTarget):
     times: ClassVar[list[float]] = []
-    lock = threading.Lock()
-
-    def do_GET(self) -> None:
-        with self.lock:
-            self.times.append(time.monotonic())
-        body = b'{"status":"success","data":{"version":"2.42.0"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def _writes(api: kubeapi.KubeApi) -> list[leases.Write]:
-    emulator = api.emulator
-    assert isinstance(emulator, leases.LeasingEmulator)
-
-    async def copied() -> list[leases.Write]:
-        return [w for w in emulator.writes if "/leases" not in w.path]
-
-    return api.call(copied)
 
 
 def _reachable(body: dict[str, Any]) -> bool:
@@ -97,12 +71,7 @@ def _started(folder: pathlib.Path, api: kubeapi.KubeApi) -> Iterator[tuple[float
         folder,
         None,
         ready_timeout=300,
-        PROMS_MCP_MODE="operator",
-        EGRESS_ALLOW="127.0.0.1",  # Prometheus and KMock (the API server) on loopback
-        KUBECONFIG=str(api.kubeconfig),
-        LEADER_ELECTION="on",
-        POD_NAME="bench-0",
-        LEASE_NAMESPACE=kubeapi.NAMESPACE,
+        **kubeapi.operator_environment(api),
         PROBE_INTERVAL=str(PROBE_INTERVAL),
     ):
         yield started, time.monotonic()
@@ -115,7 +84,7 @@ def _run(folder: pathlib.Path, api: kubeapi.KubeApi, keys: list[tuple[str, str]]
             if time.monotonic() > ready + 600:
                 raise RuntimeError("the statuses did not settle within 600 s")
             time.sleep(0.5)
-    writes = [w for w in _writes(api) if w.at >= started]
+    writes = [w for w in kubeapi.writes(api) if w.at >= started]
 
     def count(until: float, kind: str) -> int:
         wanted = ("/status",) if kind == "status" else ("/events",)

@@ -104,17 +104,6 @@ def _holder(api: kubeapi.KubeApi) -> Any:
     return holder
 
 
-def writes(api: kubeapi.KubeApi) -> list[leases.Write]:
-    """Every write but the Lease's own, in order."""
-    emulator = api.emulator
-    assert isinstance(emulator, leases.LeasingEmulator)
-
-    async def copied() -> list[leases.Write]:
-        return [w for w in emulator.writes if "/leases" not in w.path]
-
-    return api.call(copied)
-
-
 def condition(api: kubeapi.KubeApi, name: str, kind: str) -> dict[str, Any]:
     async def found() -> dict[str, Any]:
         body = dict(api.emulator.objects[kube.CRS, "team", name])
@@ -142,7 +131,7 @@ def test_two_replicas_serve_the_same_datasources_and_only_the_leader_writes(
             lambda: all(condition(api, n, "Reachable").get("status") == "True" for n in names),
             timeout=20,
         )
-        assert {w.who for w in writes(api)} == {leader.name}
+        assert {w.who for w in kubeapi.writes(api)} == {leader.name}
         served = [set(r.ready()["datasources"]) for r in running]
         assert served[0] == served[1] == {f"team/{name}" for name in names}
         for replica in running:
@@ -180,7 +169,7 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration_and_writes_resume
             )
         )
         harness.poll(lambda: condition(api, "later", "Reachable").get("status") == "True")
-        later = [w for w in writes(api) if "/later/" in w.path]
+        later = [w for w in kubeapi.writes(api) if "/later/" in w.path]
         assert later and {w.who for w in later} == {successor.name}
 
 
@@ -233,7 +222,7 @@ def test_two_replicas_that_disagree_about_a_backend_do_not_flap_its_status(
         assert condition(api, "split", "Reachable")["status"] == expected
         follower = next(r for r in running if r is not leader)
         assert _Disagreeing.asked.get(follower.name, 0) == 0, "a follower probed"
-        patches = [w for w in writes(api) if w.path.endswith("/split/status")]
+        patches = [w for w in kubeapi.writes(api) if w.path.endswith("/split/status")]
         assert len(patches) <= 2, "\n".join(json.dumps(w.body) for w in patches)
 
 

@@ -8,10 +8,8 @@ every write and can hold status PATCHes) and the real test Prometheus.
 from __future__ import annotations
 
 import pathlib
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 import kmock as kmock_module
@@ -103,24 +101,10 @@ async def test_readiness_does_not_wait_for_status_writes(
         )
 
 
-class _Counting(BaseHTTPRequestHandler):
+class _Counting(harness.BuildinfoTarget):
     """A backend that answers buildinfo and notes when each request came."""
 
     times: ClassVar[list[float]] = []
-    lock = threading.Lock()
-
-    def do_GET(self) -> None:
-        with self.lock:
-            self.times.append(time.monotonic())
-        body = b'{"status":"success","data":{"version":"2.42.0"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 async def test_a_restart_probes_spread_over_the_interval_not_in_one_burst(

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from fastmcp import Client
@@ -217,6 +217,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+class BuildinfoTarget(Handler):
+    """A backend answering buildinfo that notes when each request came (probe timing);
+    a test subclasses it with a `times` list of its own."""
+
+    times: ClassVar[list[float]] = []
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            self.times.append(time.monotonic())
+        self.reply(b'{"status":"success","data":{"version":"2.42.0"}}')
 
 
 class ScalarBackend(Handler):
