@@ -405,7 +405,13 @@ async def test_the_operator_does_not_probe_a_tenancy_port_it_cannot_ask_and_says
         found = dict(kmock.objects[kube.CRS, "team-a", name]).get("status") or {}
         return next((c for c in found.get("conditions", []) if c["type"] == "Reachable"), {})
 
-    await harness.eventually(lambda: reachable("mimir-federated").get("status") == "True")
+    def probed(name: str) -> bool:  # probes are spread over the interval: wait for each
+        return reachable(name).get("message", "no probe has run yet") != "no probe has run yet"
+
+    await harness.eventually(
+        lambda: all(probed(n) for n in ("mimir-federated", "ocp", "mimir-groups")), timeout=30
+    )
+    assert reachable("mimir-federated")["status"] == "True"
     assert reachable("ocp")["status"] == "Unknown"
     assert reachable("mimir-groups")["status"] == "Unknown"
     assert "shaped by each caller" in reachable("ocp")["message"]
