@@ -406,7 +406,8 @@ async def test_the_operator_does_not_probe_a_tenancy_port_it_cannot_ask_and_says
         return next((c for c in found.get("conditions", []) if c["type"] == "Reachable"), {})
 
     def probed(name: str) -> bool:  # probes are spread over the interval: wait for each
-        return reachable(name).get("message", "no probe has run yet") != "no probe has run yet"
+        message: str = reachable(name).get("message", "no probe has run yet")
+        return message != "no probe has run yet"
 
     await harness.eventually(
         lambda: all(probed(n) for n in ("mimir-federated", "ocp", "mimir-groups")), timeout=30
