@@ -69,23 +69,36 @@ class Outcome(Generic[T]):
         )
 
 
-async def across(
-    backends: live.Backends,
-    selector: selection.Selector,
-    period: catalogue.Period,
-    body: Callable[[framing.Scope], Awaitable[T]],
-) -> list[Outcome[T]]:
-    """`body` on every datasource the selector gives the caller, each bounded in time."""
+async def choose(
+    backends: live.Backends, selector: selection.Selector
+) -> list[datasources.Datasource]:
+    """The Prometheus datasources the selector gives the caller (an Alertmanager has no
+    PromQL); none is `datasource_not_found`, the selector quoted."""
     chosen = [
         d
         for d in await backends.select(selector)
-        if d.kind is datasources.DatasourceKind.PROMETHEUS  # an Alertmanager has no PromQL
+        if d.kind is datasources.DatasourceKind.PROMETHEUS
     ]
     if not chosen:
         raise errors.DatasourceNotFound(
             f"no datasource you may read matches {selector.describe()}; list_datasources "
             "with the same datasources/labels shows what does"
         )
+    return chosen
+
+
+async def across(
+    backends: live.Backends,
+    selector: selection.Selector,
+    period: catalogue.Period,
+    body: Callable[[framing.Scope], Awaitable[T]],
+    *,
+    chosen: list[datasources.Datasource] | None = None,
+) -> list[Outcome[T]]:
+    """`body` on every datasource the selector gives the caller, each bounded in time;
+    `chosen`: those datasources when the caller already has them (`choose`)."""
+    if chosen is None:
+        chosen = await choose(backends, selector)
     gate = asyncio.Semaphore(backends.fanout_concurrency)
     now = backends.clock()
 
@@ -211,12 +224,14 @@ async def query_range(
     now = backends.clock()
     period = catalogue.window(call.start, call.end, now=now, discovery=False)
     start_s, end_s = period
-    step_s = evaluating.step(period, call.step, await _widest_interval(backends, selector))
+    chosen = await choose(backends, selector)
+    step_s = evaluating.step(period, call.step, _widest_interval(chosen))
     outcomes = await across(
         backends,
         selector,
         period,
         lambda scope: evaluating.over_range(scope, call.promql, start_s, end_s, step_s),
+        chosen=chosen,
     )
     count = evaluating.points(start_s, end_s, step_s)
     series: list[shaping.Series] = []
@@ -244,10 +259,9 @@ async def query_range(
     return _covered(_hinted(shaped, outcomes), outcomes, with_data)
 
 
-async def _widest_interval(backends: live.Backends, selector: selection.Selector) -> float:
-    """The largest declared scrape interval among the selected (15 s when none is): one
+def _widest_interval(chosen: list[datasources.Datasource]) -> float:
+    """The largest declared scrape interval among the chosen (15 s when none is): one
     grid must not be finer than any member's samples."""
-    chosen = await backends.select(selector)
     return max((d.scrape_interval_seconds or 15.0 for d in chosen), default=15.0)
 
 
