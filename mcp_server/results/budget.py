@@ -171,9 +171,7 @@ def _largest_fitting(result: dict[str, Any], items: list[Any], limit: int) -> in
 def _mark(
     result: dict[str, Any], path: str, returned: int, total: int, limit: int, *, several: bool
 ) -> None:
-    hint = f"result budget of {limit} tokens reached; narrow the request"
-    if limit < server_limit.get():  # max_tokens can only lower the server's budget
-        hint += f" or raise max_tokens (at most {server_limit.get()})"
+    hint = reached(limit, "narrow the request")
     marker = result.get("truncated")
     if not isinstance(marker, dict):
         marker = result["truncated"] = {}
@@ -186,6 +184,15 @@ def _mark(
     else:
         marker.update(field=path, returned=returned, total=total)
     marker["hint"] = hint
+
+
+def reached(limit: int, advice: str) -> str:
+    """The hint of an answer cut at `limit` tokens: `advice`, and raising max_tokens only
+    where that can help (max_tokens can only lower the server's budget)."""
+    hint = f"result budget of {limit} tokens reached; {advice}"
+    if limit < server_limit.get():
+        hint += f" or raise max_tokens (at most {server_limit.get()})"
+    return hint
 
 
 def _shorten_strings(data: Any, longest: int) -> None:

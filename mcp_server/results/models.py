@@ -57,6 +57,9 @@ class DatasourceList(_Result):
         default=None, description="matching datasources per label value: narrow with labels"
     )
     next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+    truncated: Truncation | None = Field(
+        default=None, description="the page was shortened to fit the token budget"
+    )
     hint: str | None = None
 
 

@@ -9,13 +9,14 @@ argument of this tool that does what the hint says.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ..backends import live
 from ..core import hygiene
-from ..results import models
+from ..results import budget, models
 from ..sources import datasources, registry, selection
 from . import arguments
 
@@ -57,19 +58,58 @@ async def list_datasources(
     served = [] if ready is False else await backends.select(selector, snapshot)
     broken = [] if ready is True else _unavailable(selector, await backends.unavailable(snapshot))
     remaining = [d for d in served if cursor is None or d.id > cursor]
-    shown = remaining[:limit]
-    next_cursor = shown[-1].id if len(remaining) > limit else None
     counts = None
     if selector.everything and ready is None and len(served) > limit:
         counts = _counts(served)
-    return models.DatasourceList(
-        datasources=[_info(d) for d in shown],
-        total=len(served),
-        unavailable=broken[:limit] or None,
-        counts=counts,
-        next_cursor=next_cursor,
-        hint=_hint(selector, len(served), len(shown), next_cursor, counts, cursor),
-    )
+
+    def listing(shown: list[_Served], cut: bool = False) -> models.DatasourceList:
+        next_cursor = shown[-1].id if len(remaining) > len(shown) else None
+        hint = _hint(selector, len(served), len(shown), next_cursor, counts, cursor)
+        truncated = None
+        if cut and next_cursor is not None:
+            advice = f"pass cursor={hygiene.quoted(next_cursor)} for the rest, or narrow"
+            truncated = models.Truncation(
+                returned=len(shown),
+                total=len(remaining[:limit]),
+                hint=budget.reached(budget.current.get(), advice),
+            )
+        return models.DatasourceList(
+            datasources=[_info(d) for d in shown],
+            total=len(served),
+            unavailable=broken[:limit] or None,
+            counts=counts,
+            next_cursor=next_cursor,
+            truncated=truncated,
+            hint=hint,
+        )
+
+    return _fitted(listing, remaining[:limit])
+
+
+_Served = datasources.Datasource
+
+
+def _fitted(
+    listing: Callable[[list[_Served], bool], models.DatasourceList], page: list[_Served]
+) -> models.DatasourceList:
+    """The longest leading part of `page` whose listing fits the call's token budget: the
+    budget would otherwise cut the list after the cursor was set, and the next page would
+    start past datasources nobody saw."""
+    result = listing(page, False)
+    if _tokens(result) <= budget.current.get() or len(page) <= 1:
+        return result
+    low, high = 1, len(page) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _tokens(listing(page[:middle], True)) <= budget.current.get():
+            low = middle
+        else:
+            high = middle - 1
+    return listing(page[:low], True)
+
+
+def _tokens(result: models.DatasourceList) -> int:
+    return budget.tokens(budget.encode(result.model_dump(mode="json", exclude_none=True)))
 
 
 def _info(ds: datasources.Datasource) -> models.DatasourceInfo:

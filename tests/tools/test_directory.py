@@ -147,3 +147,16 @@ async def test_a_budget_cut_at_the_server_budget_does_not_advise_raising_max_tok
     assert "max_tokens" not in everything["truncated"]["hint"]
     lowered = await call(mcp, "list_datasources", limit=FLEET, max_tokens=1000)
     assert "raise max_tokens (at most 10000)" in lowered["truncated"]["hint"]
+
+
+async def test_a_page_too_large_for_the_budget_loses_no_datasource(mcp: McpClient) -> None:
+    seen: list[str] = []
+    page = await call(mcp, "list_datasources", limit=500, max_tokens=2000)
+    while True:
+        seen += [d["id"] for d in page["datasources"]]
+        if page.get("next_cursor") is None:
+            break
+        page = await call(
+            mcp, "list_datasources", limit=500, max_tokens=2000, cursor=page["next_cursor"]
+        )
+    assert len(seen) == FLEET and len(set(seen)) == FLEET
