@@ -74,6 +74,7 @@ bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.sizes  # result sizes vs raw Prometheus JSON, tools/list
 	$(UV) run --locked python -m bench.alerting_sizes  # Alertmanager tools and investigate_alert vs raw API JSON
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
+	$(UV) run --locked python -m bench.fleet  # operator, 1000 CRs + 200 ConfigMaps on one Prometheus (default limits): start, RSS, calls, navigation, restart
 	$(UV) run --locked python -m bench.fanout  # one query_instant to 20 datasources vs the slowest of them
 	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
