@@ -24,6 +24,16 @@ START = END - 6 * 3600
 RATES = "rate(demo_http_requests_total[5m])"
 
 
+async def _chart(
+    client: McpClient, promql: str, width: int, start: int = START, **datasource: Any
+) -> dict[str, Any]:
+    """chart_series over [start, END] on `datasource` (default: the test Prometheus)."""
+    where = datasource or {"datasource_id": "prom"}
+    return await call(
+        client, "chart_series", promql=promql, start=start, end=END, width=width, **where
+    )
+
+
 def _by_labels(result: dict[str, Any]) -> dict[str, list[list[float]]]:
     return {
         json.dumps(labels_of(result, s), sort_keys=True): points_of(result, s)
@@ -45,8 +55,7 @@ async def test_chart_series_gives_every_point_prometheus_gives_at_one_step_per_p
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
     """All 12 series, float for float, at ceil(6 h / 360 px) = 60 s."""
-    window = {"datasource_id": "prom", "promql": RATES, "start": START, "end": END}
-    got = await call(mcp, "chart_series", **window, width=360)
+    got = await _chart(mcp, RATES, 360)
     assert got["step_seconds"] == 60 and got["format"] == "points"
     assert "summarized" not in got and "truncated" not in got
     assert got["total_series"] == len(got["series"]) == 12
@@ -55,15 +64,7 @@ async def test_chart_series_gives_every_point_prometheus_gives_at_one_step_per_p
 
 
 async def test_chart_series_rounds_the_step_up_to_whole_seconds(mcp: McpClient) -> None:
-    got = await call(
-        mcp,
-        "chart_series",
-        datasource_id="prom",
-        promql="sum(demo_queue_depth)",
-        start=END - 1000,
-        end=END,
-        width=800,
-    )
+    got = await _chart(mcp, "sum(demo_queue_depth)", 800, start=END - 1000)
     assert got["step_seconds"] == math.ceil(1000 / 800) == 2
     assert len(got["series"][0]["values"]) == 1000 // 2 + 1
 
@@ -72,15 +73,7 @@ async def test_a_fleet_chart_names_each_series_datasource(
     mcp: McpClient, prometheus: RunningPrometheus
 ) -> None:
     query = 'demo_queue_depth{instance="worker-0"}'
-    got = await call(
-        mcp,
-        "chart_series",
-        datasources=["prom", "prom-get-slash"],
-        promql=query,
-        start=START,
-        end=END,
-        width=72,
-    )
+    got = await _chart(mcp, query, 72, datasources=["prom", "prom-get-slash"])
     assert got["step_seconds"] == 300 and "summarized" not in got
     assert sorted(labels_of(got, s)["@datasource"] for s in got["series"]) == [
         "prom",
@@ -96,15 +89,7 @@ async def test_a_fleet_chart_names_each_series_datasource(
 
 
 async def test_chart_series_keeps_app_max_series_of_the_highest(mcp: McpClient) -> None:
-    got = await call(
-        mcp,
-        "chart_series",
-        datasource_id="prom",
-        promql="demo_cardinality_series",
-        start=END - 3600,
-        end=END,
-        width=60,
-    )
+    got = await _chart(mcp, "demo_cardinality_series", 60, start=END - 3600)
     assert got["total_series"] == synthetic.CARDINALITY_SHARDS
     assert len(got["series"]) == 200 and "summarized" not in got
     assert got["truncated"]["returned"] == 200 and got["truncated"]["total"] == 500
@@ -137,15 +122,7 @@ async def test_the_chart_is_not_held_to_the_models_budget(capped: RunningServer)
 )
 async def test_the_app_caps_are_settings(capped: RunningServer, width: int, kept: int) -> None:
     async with apps_client(capped.mcp_url) as client:
-        got = await call(
-            client,
-            "chart_series",
-            datasource_id="prom",
-            promql=RATES,
-            start=START,
-            end=END,
-            width=width,
-        )
+        got = await _chart(client, RATES, width)
     assert len(got["series"]) == kept and got["truncated"]["total"] == 12
 
 
