@@ -31,6 +31,7 @@ from ..protocol import calls, listing, mounting, request_guard
 from ..sources import datasources, filewatch, readiness, registry
 from ..tools import (
     alerting,
+    charting,
     checking,
     estimating,
     framing,
@@ -65,7 +66,11 @@ TOOLS = (
 
 
 def build_mcp(
-    backends: live.Backends, *, max_result_tokens: int, max_calls_per_caller: int
+    backends: live.Backends,
+    *,
+    max_result_tokens: int,
+    max_calls_per_caller: int,
+    chart_caps: charting.Caps,
 ) -> FastMCP:
     app = FastMCP(
         name="proms-mcp",
@@ -79,8 +84,9 @@ def build_mcp(
         ],
         mask_error_details=True,
     )
-    framing.register(app, backends, TOOLS)
+    framing.register(app, backends, TOOLS, dict.fromkeys(charting.LINKED, charting.TOOL_META))
     guidance.register(app, backends)
+    charting.register(app, backends, chart_caps)
     return app
 
 
@@ -117,6 +123,7 @@ class Application:
             self.backends,
             max_result_tokens=config.server.max_result_tokens,
             max_calls_per_caller=config.server.max_calls_per_caller,
+            chart_caps=charting.Caps(config.server.app_max_series, config.server.app_max_points),
         )
         asgi, self.fast_path = mounting.mcp_asgi(self.mcp, fast=config.server.fast_path)
         self.mcp_asgi = request_guard.RequestGuard(

@@ -66,6 +66,16 @@ class ServerSettings(_Frozen):
         description="MAX_CALLS_PER_CALLER: tool calls one caller (token user, else client "
         "address) may have in flight; one more is refused at once with too_many_calls",
     )
+    app_max_series: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        200,
+        description="APP_MAX_SERIES: series one chart_series answer (the MCP App's own, "
+        "app-only tool) carries at most; the rest are cut, highest maximum kept",
+    )
+    app_max_points: Annotated[int, Field(ge=1_000, le=10_000_000)] = Field(
+        400_000,
+        description="APP_MAX_POINTS: points (series x points per series) one chart_series "
+        "answer carries at most; fewer series are kept when a wide chart would pass it",
+    )
 
 
 class AuthSettings(_Frozen):
@@ -233,6 +243,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "ALLOWED_HOSTS": ("server", "allowed_hosts"),
     "ALLOWED_ORIGINS": ("server", "allowed_origins"),
     "MAX_CALLS_PER_CALLER": ("server", "max_calls_per_caller"),
+    "APP_MAX_SERIES": ("server", "app_max_series"),
+    "APP_MAX_POINTS": ("server", "app_max_points"),
     "AUTH_MODE": ("auth", "mode"),
     "OPENSHIFT_API_URL": ("auth", "api_url"),
     "OPENSHIFT_CA_CERT_PATH": ("auth", "ca_cert_path"),

@@ -100,10 +100,14 @@ def _compact(result: R, limit: int) -> R:
     return EncodedResult.of(*fitted)  # type: ignore[return-value]
 
 
-def guarded(body: Callable[Concatenate[B, P], Awaitable[R]], bound: B) -> Callable[P, Awaitable[R]]:
+def guarded(
+    body: Callable[Concatenate[B, P], Awaitable[R]], bound: B, *, own_budget: int | None = None
+) -> Callable[P, Awaitable[R]]:
     """A tool body as FastMCP registers it: `bound` (the live backends) passed as its first
     argument, and left out of the signature FastMCP derives the input schema from; the call
-    timed, counted, logged, its errors made tool errors and its result cut to the budget."""
+    timed, counted, logged, its errors made tool errors and its result cut to the budget:
+    the caller's (`max_tokens`, MAX_RESULT_TOKENS), or `own_budget` for a tool whose answer
+    no model reads (the MCP App's chart data)."""
     tool_name = body.__name__
 
     @functools.wraps(body)
@@ -111,7 +115,7 @@ def guarded(body: Callable[Concatenate[B, P], Awaitable[R]], bound: B) -> Callab
         started = time.perf_counter()
         outcome = "success"
         requested = kwargs.get("max_tokens")
-        limit = budget.for_call(requested if isinstance(requested, int) else None)
+        limit = own_budget or budget.for_call(requested if isinstance(requested, int) else None)
         budget_token = budget.current.set(limit)
         namespace = kwargs.get("namespace")  # the tenancy profile reads it (OpenShift)
         namespace_token = tenancy.requested_namespace.set(

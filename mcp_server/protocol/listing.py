@@ -3,7 +3,12 @@ lean: no output schemas (results are self-describing compact JSON), optional arg
 without `anyOf [..., null]` and `default: null` noise, and no tool that none of the
 caller's datasources can answer (alerts on an all-Mimir fleet). A hidden tool still answers
 when called, with the `unsupported` error. The `namespace` argument is shown only to callers
-with a datasource that takes it (an OpenShift tenancy profile that pins none)."""
+with a datasource that takes it (an OpenShift tenancy profile that pins none).
+
+MCP Apps (`io.modelcontextprotocol/ui`): tools carry their `_meta.ui` link to the chart, and
+the app-only tool and the `ui://` resource are listed, only to a client that declared the
+extension in its capabilities; every other client sees the listing it saw before the app
+existed, byte for byte."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import mcp_types
+from fastmcp.apps.config import UI_EXTENSION_ID, UI_MIME_TYPE
+from fastmcp.resources.base import Resource
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool
 
@@ -38,8 +45,8 @@ NAMESPACE = "namespace"
 class LeanListing(Middleware):
     def __init__(self, backends: live.Backends) -> None:
         self._live = backends
-        self._lean: dict[tuple[str, bool], tuple[Tool, Tool]] = {}
-        """(key, whether `namespace` is kept) -> (tool, its lean copy)"""
+        self._lean: dict[tuple[str, bool, bool], tuple[Tool, Tool]] = {}
+        """(key, whether `namespace` is kept, whether `_meta.ui` is) -> (tool, its lean copy)"""
 
     async def on_list_tools(
         self,
@@ -49,24 +56,59 @@ class LeanListing(Middleware):
         tools = await call_next(context)
         visible = await self._live.visible(self._live.registry.current())
         namespaced = any(tenancy.asks_namespace(d.connection.tenancy) for d in visible)
+        apps = declares_apps(context)
         return [
-            self._lean_copy(tool, namespaced)
+            self._lean_copy(tool, namespaced, apps)
             for tool in tools
-            if tool.name not in TOOL_APIS
-            or any(capabilities.any_supports(visible, api) for api in TOOL_APIS[tool.name])
-        ]
+            if (tool.name not in TOOL_APIS
+                or any(capabilities.any_supports(visible, api) for api in TOOL_APIS[tool.name]))
+            and (apps or not app_only(tool))
+        ]  # fmt: skip
 
-    def _lean_copy(self, tool: Tool, namespaced: bool) -> Tool:
+    async def on_list_resources(
+        self,
+        context: MiddlewareContext[mcp_types.ListResourcesRequest],
+        call_next: CallNext[mcp_types.ListResourcesRequest, Sequence[Resource]],
+    ) -> Sequence[Resource]:
+        resources = await call_next(context)
+        if declares_apps(context):
+            return resources
+        return [r for r in resources if r.mime_type != UI_MIME_TYPE]
+
+    def _lean_copy(self, tool: Tool, namespaced: bool, apps: bool) -> Tool:
         """Made once per tool and variant: the copy only changes when the tool object does."""
-        cached = self._lean.get((tool.key, namespaced))
+        cached = self._lean.get((tool.key, namespaced, apps))
         if cached is not None and cached[0] is tool:
             return cached[1]
         parameters = lean_schema(tool.parameters)
         if not namespaced:
             parameters["properties"].pop(NAMESPACE, None)
-        lean = tool.model_copy(update={"parameters": parameters, "output_schema": None})
-        self._lean[(tool.key, namespaced)] = (tool, lean)
+        update: dict[str, Any] = {"parameters": parameters, "output_schema": None}
+        if not apps and tool.meta and UI in tool.meta:
+            update["meta"] = {k: v for k, v in tool.meta.items() if k != UI} or None
+        lean = tool.model_copy(update=update)
+        self._lean[(tool.key, namespaced, apps)] = (tool, lean)
         return lean
+
+
+UI = "ui"
+"""The `_meta` key of MCP Apps: `resourceUri`, `visibility` (tools), `csp` (resources)."""
+
+
+def declares_apps(context: MiddlewareContext[Any]) -> bool:
+    """Whether the client declared MCP Apps: in each request's `_meta` on the 2026-07-28
+    protocol. A 2025 client declares it only in `initialize`, which a stateless server does
+    not see again, so it gets the plain listing."""
+    fastmcp_context = context.fastmcp_context
+    return fastmcp_context is not None and fastmcp_context.client_supports_extension(
+        UI_EXTENSION_ID
+    )
+
+
+def app_only(tool: Tool) -> bool:
+    """A tool the host keeps from the model (`_meta.ui.visibility` without "model")."""
+    ui = (tool.meta or {}).get(UI)
+    return isinstance(ui, dict) and "model" not in ui.get("visibility", ["model"])
 
 
 def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ and the call's time window. The epilogue, a capped list with its hint, is `model
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -42,10 +42,21 @@ def bound(body: Callable[Concatenate[B, P], Awaitable[R]], first: B) -> Callable
     return calls.without_first_parameter(call, body)
 
 
-def register(app: FastMCP, backends: live.Backends, tools: Iterable[Tool]) -> None:
-    """Attach `tools` to `app`; each one reads `backends` on every call."""
+def register(
+    app: FastMCP,
+    backends: live.Backends,
+    tools: Iterable[Tool],
+    meta: Mapping[str, dict[str, Any]] | None = None,
+) -> None:
+    """Attach `tools` to `app`; each one reads `backends` on every call; `meta`: a tool's
+    `_meta` by its name (the MCP App's link)."""
     for body in tools:
-        app.tool(calls.guarded(body, backends), annotations=READ_ONLY, output_schema=None)
+        app.tool(
+            calls.guarded(body, backends),
+            annotations=READ_ONLY,
+            output_schema=None,
+            meta=(meta or {}).get(body.__name__),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -448,3 +448,21 @@ async def test_a_fleet_answer_covers_only_what_the_caller_may_read_and_never_nam
     assert got["coverage"]["matched"] == 2
     assert "secret" not in json.dumps(got)
     assert nothing["code"] == "datasource_not_found"
+
+
+async def test_the_chart_apps_tool_reads_only_what_its_caller_may_read(
+    app: assembly.Application,
+) -> None:
+    """chart_series reviews access as query_range does: alice charts her datasource, the
+    one she may not read looks missing, and a fleet chart covers only hers."""
+    headers = {"Authorization": "Bearer alice-token-0123456789"}
+    window = {"promql": "vector(1)", "start": "now-10m", "end": "now", "width": 100}
+    url = base(app) + mounting.MCP_PATH
+    async with answers.apps_client(url, headers=headers) as mcp:
+        mine = await call(mcp, "chart_series", datasource_id="team-a/allowed", **window)
+        denied = await call_error(mcp, "chart_series", datasource_id="team-a/secret", **window)
+        fleet = await call(mcp, "chart_series", datasources="team-a/*", **window)
+    assert mine["datasource"] == "team-a/allowed" and mine["step_seconds"] == 6
+    assert denied["code"] == "datasource_not_found"
+    assert sorted(fleet["coverage"]["latency_ms"]) == ["team-a/allowed", "team-a/forwarding"]
+    assert "secret" not in json.dumps(fleet)

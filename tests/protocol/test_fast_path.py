@@ -25,7 +25,7 @@ from mcp_server.app import assembly
 from mcp_server.core import settings
 from mcp_server.protocol import calls, fast_path, mounting, versions
 from tests.support import harness, prometheus_process, replay
-from tests.support.answers import LEGACY, MODERN, tool_call
+from tests.support.answers import APPS_META, LEGACY, MODERN, MODERN_META, tool_call
 from tests.support.prometheus_process import EXEMPLAR_METRIC, SYNTHETIC_END
 
 
@@ -169,8 +169,17 @@ EVERY_TOOL: dict[str, dict[str, Any]] = {
     "check_promql": {"datasource_id": "prom", "promql": "sum(demo_http_requests_total)"},
     "estimate_query_cost": {**WINDOW, "promql": QUERY},
     "investigate_alert": {"datasource_id": "prom", "alert": prometheus_process.ALERT_FIRING},
+    "chart_series": {**WINDOW, "promql": QUERY, "width": 300},
 }
 """A call of every tool, with every time pinned so both stacks send the same requests."""
+APP_ONLY = {"chart_series"}
+"""Listed only to clients that declare MCP Apps."""
+CLIENTS = {
+    "2025-06-18": (False, MODERN_META),
+    MODERN: (True, MODERN_META),
+    f"{MODERN} declaring MCP Apps": (True, APPS_META),
+}
+"""(modern, the request's `_meta`) of each kind of client."""
 
 
 @pytest.fixture
@@ -185,20 +194,20 @@ def replayed(
         yield harness.make_settings(sources={"datasources_path": path})
 
 
-@pytest.mark.parametrize("modern", [False, True], ids=["2025-06-18", MODERN])
+@pytest.mark.parametrize("client", CLIENTS)
 async def test_every_tool_the_server_lists_is_answered_as_the_sdk_does(
-    replayed: settings.Settings, modern: bool
+    replayed: settings.Settings, client: str
 ) -> None:
+    modern, meta = CLIENTS[client]
     async with stacks(replayed) as s:
-        listing = await s.sdk.post(
-            mounting.MCP_PATH,
-            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-            headers=_LIST_HEADERS,
-        )
+        listing = await s.sdk.post(mounting.MCP_PATH, **_list_tools(modern, meta))
         names = [tool["name"] for tool in listing.json()["result"]["tools"]]
-        assert sorted(names) == sorted(EVERY_TOOL), "a tool without a call in EVERY_TOOL"
+        listed = set(EVERY_TOOL) - (set() if meta is APPS_META else APP_ONLY)
+        assert sorted(names) == sorted(listed), "a tool without a call in EVERY_TOOL"
         for name in names:
-            body, headers = tool_call(name, EVERY_TOOL[name], modern=modern, request_id=name)
+            body, headers = tool_call(
+                name, EVERY_TOOL[name], modern=modern, request_id=name, meta=meta
+            )
             fast = await s.fast.post(mounting.MCP_PATH, json=body, headers=headers)
             sdk = await s.sdk.post(mounting.MCP_PATH, json=body, headers=headers)
             assert s.spy.methods == [], name  # the fast path answered it
@@ -211,6 +220,18 @@ async def test_every_tool_the_server_lists_is_answered_as_the_sdk_does(
 
 
 _LIST_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": LEGACY}
+
+
+def _list_tools(modern: bool, meta: dict[str, Any]) -> dict[str, Any]:
+    """A tools/list request (`json` and `headers`) in either protocol era."""
+    if not modern:
+        return {
+            "json": {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            "headers": _LIST_HEADERS,
+        }
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}
+    headers = {**_LIST_HEADERS, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"}
+    return {"json": message, "headers": headers}
 
 
 Headers = list[tuple[str, str]]

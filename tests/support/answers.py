@@ -11,7 +11,10 @@ from typing import Any
 
 import httpx
 from fastmcp import Client
+from fastmcp.client.client import ConnectMode
+from fastmcp.client.transports import StreamableHttpTransport
 from hypothesis import HealthCheck, settings
+from mcp.client.extension import advertise
 
 from tests.support.harness import McpClient
 from tests.support.prometheus_process import RunningPrometheus
@@ -70,17 +73,40 @@ MODERN_META = {
 }
 
 
+APPS_EXTENSION = {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}
+"""What an MCP Apps host declares under its capabilities' `extensions`."""
+APPS_META = {
+    **MODERN_META,
+    "io.modelcontextprotocol/clientCapabilities": {"extensions": APPS_EXTENSION},
+}
+"""A 2026-07-28 request's `_meta` from a client that declared MCP Apps."""
+
+
+def apps_client(url: str, *, mode: ConnectMode = "auto", **options: Any) -> McpClient:
+    """A real MCP client that declares the MCP Apps extension, as a host that renders
+    apps does."""
+    [(identifier, settings_)] = APPS_EXTENSION.items()
+    extension = advertise(identifier, settings_)
+    return Client(StreamableHttpTransport(url, **options), mode=mode, extensions=[extension])
+
+
 def tool_call(
-    name: str, arguments: Any, *, modern: bool = False, request_id: Any = 7
+    name: str,
+    arguments: Any,
+    *,
+    modern: bool = False,
+    request_id: Any = 7,
+    meta: dict[str, Any] = MODERN_META,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A raw JSON-RPC tools/call and its HTTP headers, in either protocol era."""
+    """A raw JSON-RPC tools/call and its HTTP headers, in either protocol era (`meta`: the
+    2026-07-28 request's facts)."""
     params: dict[str, Any] = {"name": name, "arguments": arguments}
     headers = {
         "Accept": "application/json, text/event-stream",
         "MCP-Protocol-Version": MODERN if modern else LEGACY,
     }
     if modern:
-        params["_meta"] = MODERN_META
+        params["_meta"] = meta
         headers.update({"Mcp-Method": "tools/call", "Mcp-Name": name})
     body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
     return body, headers
