@@ -193,7 +193,7 @@ def group(value: Any, limit: int) -> AlertGroup:
         labels=group_labels,
         receiver=hygiene.clean(raw.fields(item.get("receiver"), dict).get("name", "")),
         total=len(members),
-        by_state=dict(collections.Counter(a.state for a in members)),
+        by_state=models.tally(a.state for a in members),
         alerts=members[:limit],
     )
 

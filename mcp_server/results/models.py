@@ -8,8 +8,9 @@ how to narrow (`page`, the epilogue of every listing tool).
 
 from __future__ import annotations
 
+import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -226,10 +227,24 @@ class Page(Generic[T]):
         return fields
 
 
-def page(items: Sequence[T], limit: int, *, narrow: str, empty: str | None = None) -> Page[T]:
+def page(
+    items: Sequence[T],
+    limit: int,
+    *,
+    narrow: str,
+    empty: str | None = None,
+    unmatched: str | None = None,
+    filtered: object = False,
+) -> Page[T]:
     """The first `limit` items; `narrow` says how to ask for less, `empty` what to try when
-    there are none."""
+    there are none, or `unmatched` when the caller's filters (`filtered`) left none."""
+    empty = unmatched if filtered else empty
     truncated = None
     if len(items) > limit:
         truncated = Truncation(returned=limit, total=len(items), hint=narrow)
     return Page(list(items[:limit]), len(items), truncated, None if items else empty)
+
+
+def tally(values: Iterable[str]) -> dict[str, int]:
+    """How many of each value: a list's by_state or by_health, over every matching item."""
+    return dict(collections.Counter(values))
