@@ -46,7 +46,7 @@ async def list_alertmanager_alerts(
     they reach and what suppresses them. Use on a datasource of type Alertmanager."""
     selected = matchers.selector(match or "", argument="match")
     scope = await framing.scope(backends, datasource_id, api=capabilities.Api.ALERTMANAGER)
-    raw = await alertmanager.alerts(scope.datasource, scope.client, selected)
+    raw = await alertmanager.listed(scope.datasource, scope.client, alertmanager.ALERTS, selected)
     shaped = [alerting.alert(item) for item in raw]
     if receiver is not None:
         shaped = [a for a in shaped if receiver in (a.receivers or ())]
@@ -87,8 +87,8 @@ async def list_silences(
     selected = matchers.selector(match or "", argument="match")
     scope = await framing.scope(backends, datasource_id, api=capabilities.Api.ALERTMANAGER)
     raw, raw_alerts = await asyncio.gather(
-        alertmanager.silences(scope.datasource, scope.client, selected),
-        alertmanager.alerts(scope.datasource, scope.client),
+        alertmanager.listed(scope.datasource, scope.client, alertmanager.SILENCES, selected),
+        alertmanager.listed(scope.datasource, scope.client, alertmanager.ALERTS),
     )
     counts = alerting.silenced_counts(raw_alerts)
     shaped = [alerting.silence(item, counts[str(item.get("id", ""))]) for item in raw]
@@ -121,7 +121,7 @@ async def list_alert_groups(
     receiver, counts per state and the alerts in each. Use to see what pages together."""
     selected = matchers.selector(match or "", argument="match")
     scope = await framing.scope(backends, datasource_id, api=capabilities.Api.ALERTMANAGER)
-    raw = await alertmanager.groups(scope.datasource, scope.client, selected)
+    raw = await alertmanager.listed(scope.datasource, scope.client, alertmanager.GROUPS, selected)
     groups = [alerting.group(item, alerts_per_group) for item in raw]
     if receiver is not None:
         groups = [g for g in groups if g.receiver == receiver]
