@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import inspect
 import json
 import pathlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -16,6 +20,31 @@ def save(name: str, report: dict[str, Any], table: str, *, show: bool = True) ->
     (RESULTS / f"{name}.md").write_text(table)
     if show:
         print(table)
+
+
+def main(
+    name: str,
+    run: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+    markdown: Callable[[dict[str, Any]], str],
+    *,
+    entry_point: str | None = None,
+) -> None:
+    """The entry point of a benchmark that takes no options: run it (a coroutine in a new
+    event loop), note the `entry_point` it measured, save the report and print its table."""
+    found = run()
+    report = asyncio.run(found) if inspect.iscoroutine(found) else found
+    assert isinstance(report, dict)
+    if entry_point is not None:
+        report["entry_point"] = entry_point
+    save(name, report, markdown(report))
+
+
+def alternating(prog: str, *, calls: int, rounds: int, between: str) -> argparse.Namespace:
+    """`--calls` and `--rounds` of a benchmark that alternates rounds `between` two targets."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--calls", type=int, default=calls, help=f"calls per round and {between}")
+    parser.add_argument("--rounds", type=int, default=rounds, help="alternating rounds")
+    return parser.parse_args()
 
 
 def percentile(values: list[float], fraction: float) -> float:

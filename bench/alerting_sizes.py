@@ -13,7 +13,6 @@ as bench/results/investigation.json.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 import tempfile
@@ -21,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from bench import RESULTS, save, soak
+import bench
+from bench import RESULTS, soak
 from mcp_server.core import timespec
 from mcp_server.results import budget
 from tests.support import alerting, harness
@@ -146,10 +146,5 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    report = asyncio.run(run())
-    save("alerting_sizes", report, markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench.main("alerting_sizes", run, markdown)

@@ -35,7 +35,8 @@ from typing import Any
 
 import kmock
 
-from bench import kubeapi, rawhttp, save, soak
+import bench
+from bench import kubeapi, rawhttp, soak
 from tests.support import kube, leases, prometheus_process
 
 LATENCY_SECONDS = 0.005
@@ -184,7 +185,6 @@ def run() -> dict[str, Any]:
             _answer_reviews(api)
             with _servers(folder, api) as (none_url, active_url):
                 report = asyncio.run(_measure(none_url, active_url))
-    report["entry_point"] = soak.PROMS_MCP.name
     return report
 
 
@@ -202,10 +202,5 @@ def markdown(report: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
-    report = run()
-    save("auth", report, markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench.main("auth", run, markdown, entry_point=soak.PROMS_MCP.name)

@@ -29,7 +29,8 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 
-from bench import kubeapi, rawhttp, save, soak
+import bench
+from bench import kubeapi, rawhttp, soak
 from tests.support import harness, leases, prometheus_process
 
 DELAY_SECONDS = 3
@@ -226,7 +227,6 @@ def run(clients: int = 32, settle: float = 3.0) -> dict[str, Any]:
         bodies = kubeapi.datasource_bodies(prom.url, 10)
         with kubeapi.serving(folder, bodies, emulator_class=leases.LeasingEmulator) as api:
             report = asyncio.run(measure(folder, api, clients, settle))
-    report["entry_point"] = soak.PROMS_MCP.name
     return report
 
 
@@ -239,10 +239,5 @@ def markdown(report: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
-    report = run()
-    save("rolling", report, markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench.main("rolling", run, markdown, entry_point=soak.PROMS_MCP.name)

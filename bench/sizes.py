@@ -9,7 +9,6 @@ Writes bench/results/sizes.md and sizes.json.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 import tempfile
@@ -17,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from bench import save, soak
+import bench
+from bench import soak
 from mcp_server.results import budget
 from tests.support import harness, prometheus_process
 
@@ -156,10 +156,5 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    report = asyncio.run(run())
-    save("sizes", report, markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench.main("sizes", run, markdown)
