@@ -29,8 +29,6 @@ from tests.support.tenancy_proxies import (
     VictoriaSelect,
 )
 
-TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
-ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 ALICE, BOB, CAROL = "alice-token-0123456789", "bob-token-0123456789", "carol-token-0123456789"
 USERS = {
     ALICE: {"username": "alice", "uid": "u-1", "groups": ["team-a"]},
@@ -141,10 +139,7 @@ class Reviews:
 @pytest.fixture
 def reviews(kmock: kmock.KubernetesEmulator) -> Reviews:
     kube.declare(kmock)
-    answers = Reviews()
-    kmock["post", TOKEN_REVIEWS] << answers.token_review
-    kmock["post", ACCESS_REVIEWS] << answers.access_review
-    return answers
+    return kube.answer_reviews(kmock, Reviews())
 
 
 def _crs(gateways: dict[str, str]) -> dict[str, dict[str, Any]]:
