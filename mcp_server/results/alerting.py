@@ -49,7 +49,10 @@ class AlertList(_Result):
     hint: str | None = None
 
 
-class Silence(_Result):
+class SilenceFields(_Result):
+    """What says which silence it is, in the order agents read it; the lists that show
+    silences add their own fields after these."""
+
     id: str
     state: str = Field(description="active, pending (starts later) or expired")
     matchers: list[str]
@@ -57,6 +60,9 @@ class Silence(_Result):
     comment: str
     starts_at: str | None = None
     ends_at: str | None = None
+
+
+class Silence(SilenceFields):
     silencing: int | None = Field(None, description="alerts it silences now (omitted when 0)")
 
 

@@ -39,14 +39,8 @@ class Difference(_Result):
     alert_value: str | None = Field(None, description="the alert's value; absent: no label")
 
 
-class SilenceMatch(_Result):
-    id: str
+class SilenceMatch(alerting.SilenceFields):
     state: str = Field(description="active, pending or expired")
-    matchers: list[str]
-    created_by: str
-    comment: str
-    starts_at: str | None = None
-    ends_at: str | None = None
     differs: Difference | None = Field(None, description="why it almost applies")
 
 
