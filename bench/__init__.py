@@ -39,6 +39,18 @@ def main(
     save(name, report, markdown(report))
 
 
+def table(header: str, rows: list[list[object]]) -> str:
+    """A Markdown table: `header` (column names between " | "), its rule, a line a row."""
+    lines = [f"| {header} |", "|---" * len(header.split(" | ")) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def ratio(row: dict[str, Any]) -> float:
+    """How many times fewer tokens a proms-mcp answer takes than the raw API JSON behind it."""
+    return float(row["raw_tokens"]) / float(max(row["tokens"], 1))
+
+
 def alternating(prog: str, *, calls: int, rounds: int, between: str) -> argparse.Namespace:
     """`--calls` and `--rounds` of a benchmark that alternates rounds `between` two targets."""
     parser = argparse.ArgumentParser(prog=prog)

@@ -231,12 +231,10 @@ def run(clients: int = 32, settle: float = 3.0) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    return (
-        "| rolling restart of 2 replicas behind a round-robin proxy | calls | failed | calls/s |\n"
-        "|---|---|---|---|\n"
-        f"| {report['clients']} clients, SHUTDOWN_DELAY_SECONDS={report['delay_s']} "
-        f"| {report['calls']} | {report['failed']} | {report['calls_per_s']:.0f} |\n"
-    )
+    setting = f"{report['clients']} clients, SHUTDOWN_DELAY_SECONDS={report['delay_s']}"
+    figures = [report["calls"], report["failed"], f"{report['calls_per_s']:.0f}"]
+    header = "rolling restart of 2 replicas behind a round-robin proxy | calls | failed | calls/s"
+    return bench.table(header, [[setting, *figures]])
 
 
 if __name__ == "__main__":

@@ -136,24 +136,19 @@ async def run() -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "| case | tool | proms-mcp bytes | tokens | raw Prometheus bytes | tokens | ratio | "
-        "series/items | what was done |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["rows"]:
-        ratio = r["raw_tokens"] / max(r["tokens"], 1)
-        lines.append(
-            f"| {r['case']} | {r['tool']} | {r['bytes']} | {r['tokens']} | {r['raw_bytes']} | "
-            f"{r['raw_tokens']} | {ratio:.1f}x smaller | {r['series_or_items']} | {r['shape']} |"
-        )
-    listing = report["tools_list"]
-    lines.append("")
-    lines.append(
-        f"tools/list: {listing['tools']} tools, {listing['bytes']} bytes, about "
-        f"{listing['tokens']} tokens"
+    header = (
+        "case | tool | proms-mcp bytes | tokens | raw Prometheus bytes | tokens | ratio | "
+        "series/items | what was done"
     )
-    return "\n".join(lines) + "\n"
+    rows: list[list[object]] = []
+    for r in report["rows"]:
+        measured = [r["case"], r["tool"], r["bytes"], r["tokens"], r["raw_bytes"], r["raw_tokens"]]
+        rows.append([*measured, f"{bench.ratio(r):.1f}x smaller", r["series_or_items"], r["shape"]])
+    listing = report["tools_list"]
+    return bench.table(header, rows) + (
+        f"\ntools/list: {listing['tools']} tools, {listing['bytes']} bytes, about "
+        f"{listing['tokens']} tokens\n"
+    )
 
 
 if __name__ == "__main__":
