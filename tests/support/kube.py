@@ -159,6 +159,13 @@ async def create(emulator: kmock.KubernetesEmulator, resource: str, body: dict[s
     assert response.status == 200, await response.text()
 
 
+async def create_datasource(
+    emulator: kmock.KubernetesEmulator, namespace: str, name: str, **spec: Any
+) -> None:
+    """A PrometheusDatasource CR created through the API, as `datasource` writes it."""
+    await create(emulator, CRS, datasource(namespace, name, **spec))
+
+
 async def patch(
     emulator: kmock.KubernetesEmulator,
     resource: str,
