@@ -82,15 +82,14 @@ def server(
     path.write_text(
         json.dumps(soak.provisioning(prometheus.url, closed_port_url, **{HANGING: hanging[0]}))
     )
-    config = harness.make_settings(
+    with harness.serving_file(
+        path,
         # The load generator is one caller (one address) with up to 32 calls in flight;
         # tests/protocol/test_caller_limit.py tests the per-caller limit.
         server={"max_calls_per_caller": soak.LOAD_GENERATOR_CALLS},
-        sources={"datasources_path": path},
         prometheus={"query_timeout_seconds": QUERY_TIMEOUT_SECONDS},
         logging={"level": "WARNING"},
-    )
-    with harness.serve_in_thread(config) as running:
+    ) as running:
         yield soak.ServerThread(running)
 
 

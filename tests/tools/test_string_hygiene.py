@@ -152,23 +152,15 @@ def hostile_server(
     hostile_prometheus: RunningPrometheus,
     hostile_alertmanager: RunningAlertmanager,
 ) -> Iterator[harness.RunningServer]:
-    path = tmp_path_factory.mktemp("hostile-provisioning") / "datasources.yaml"
     alertmanager = {
         "name": ALERTMANAGER,
         "type": "alertmanager",
         "url": hostile_alertmanager.url,
         "jsonData": {"implementation": "prometheus", "alertsFrom": [DATASOURCE]},
     }
-    document = {
-        "apiVersion": 1,
-        "datasources": [
-            {"name": DATASOURCE, "type": "prometheus", "url": hostile_prometheus.url},
-            alertmanager,
-        ],
-    }
-    path.write_text(json.dumps(document))
-    config = harness.make_settings(sources={"datasources_path": path})
-    with harness.serve_in_thread(config) as running:
+    prometheus = {"name": DATASOURCE, "type": "prometheus", "url": hostile_prometheus.url}
+    folder = tmp_path_factory.mktemp("hostile-provisioning")
+    with harness.serving_datasources(folder, prometheus, alertmanager) as running:
         yield running
 
 
