@@ -757,10 +757,15 @@ def wait_until_scraped(
 
 
 @contextlib.contextmanager
-def scraping(target: type[harness.Handler], workdir: Path) -> Iterator[RunningPrometheus]:
-    """A Prometheus of its own that also scrapes `target` (job `extra`), once it has."""
+def scraping(
+    target: type[harness.Handler], workdir: Path, rule_groups: Sequence[Mapping[str, object]] = ()
+) -> Iterator[RunningPrometheus]:
+    """A Prometheus of its own that also scrapes `target` (job `extra`), once it has, and
+    evaluates `rule_groups`."""
     with harness.http_server(target) as url:
         extra = [url.removeprefix("http://")]
-        with running_prometheus(workdir, extra_scrape_targets=extra) as prometheus:
+        with running_prometheus(
+            workdir, extra_scrape_targets=extra, extra_rule_groups=rule_groups
+        ) as prometheus:
             wait_until_scraped(prometheus, job="extra")
             yield prometheus
