@@ -10,7 +10,6 @@ connections and never answers. The soak's size is PROMS_MCP_SOAK_CALLS (default 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -34,10 +33,10 @@ SLOWDOWN_LIMIT = 3.0
 """Healthy p50 under the fault / its baseline: generous, the machine is shared and noisy."""
 
 
-@contextlib.contextmanager
-def hanging_backend() -> Iterator[tuple[str, list[socket.socket]]]:
-    """Accepts every connection, reads nothing, answers nothing; yields its URL and the
-    connections it holds."""
+@pytest.fixture(scope="module")
+def hanging() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A backend that accepts every connection, reads nothing, answers nothing: its URL and
+    the connections it holds."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)
@@ -63,12 +62,6 @@ def hanging_backend() -> Iterator[tuple[str, list[socket.socket]]]:
         listener.close()
         for connection in held:
             connection.close()
-
-
-@pytest.fixture(scope="module")
-def hanging() -> Iterator[tuple[str, list[socket.socket]]]:
-    with hanging_backend() as backend:
-        yield backend
 
 
 @pytest.fixture(scope="module")
