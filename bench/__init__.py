@@ -13,8 +13,18 @@ from typing import Any
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
-def save(name: str, report: dict[str, Any], table: str, *, show: bool = True) -> None:
-    """bench/results/<name>.json and <name>.md, the table also printed unless `show` is off."""
+def save(
+    name: str,
+    report: dict[str, Any],
+    table: str,
+    *,
+    show: bool = True,
+    entry_point: str | None = None,
+) -> None:
+    """bench/results/<name>.json and <name>.md, the table also printed unless `show` is off;
+    the report notes the `entry_point` it measured, when given."""
+    if entry_point is not None:
+        report["entry_point"] = entry_point
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / f"{name}.md").write_text(table)
@@ -34,9 +44,7 @@ def main(
     found = run()
     report = asyncio.run(found) if inspect.iscoroutine(found) else found
     assert isinstance(report, dict)
-    if entry_point is not None:
-        report["entry_point"] = entry_point
-    save(name, report, markdown(report))
+    save(name, report, markdown(report), entry_point=entry_point)
 
 
 def table(header: str, rows: list[list[object]]) -> str:
