@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -348,10 +348,7 @@ def small_cap_mcp(
         yield running
 
 
-@pytest.fixture
-async def agent(proms_mcp: RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(proms_mcp.mcp_url) as client:
-        yield client
+agent = harness.client_of("proms_mcp")
 
 
 # ------------------------------------------------------------------------------------------

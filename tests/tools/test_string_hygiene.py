@@ -16,13 +16,12 @@ the forbidden code points anywhere (the text and the checks: `tests/support/hygi
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import pytest
-from fastmcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference
 from proms_operator import probing
 
@@ -164,10 +163,7 @@ def hostile_server(
         yield running
 
 
-@pytest.fixture
-async def hostile_mcp(hostile_server: harness.RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(hostile_server.mcp_url) as client:
-        yield client
+hostile_mcp = harness.client_of("hostile_server")
 
 
 def _close_to(text: str) -> str:
