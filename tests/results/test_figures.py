@@ -391,13 +391,7 @@ def figures_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         yield prometheus
 
 
-@pytest.fixture(scope="module")
-def real_server(
-    figures_prometheus: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    source = {"name": "real", "type": "prometheus", "url": figures_prometheus.url}
-    with harness.serving_datasources(tmp_path_factory.mktemp("figures-real"), source) as running:
-        yield running
+real_server = harness.server_of("figures_prometheus", "real")
 
 
 real = harness.client_of("real_server")

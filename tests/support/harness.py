@@ -287,3 +287,19 @@ def client_of(server: str) -> Any:
             yield connected
 
     return client
+
+
+def server_of(prometheus: str, name: str) -> Any:
+    """A module fixture: proms-mcp serving, as the datasource `name`, the Prometheus that the
+    fixture named `prometheus` runs."""
+
+    @pytest.fixture(scope="module")
+    def server(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[RunningServer]:
+        url = request.getfixturevalue(prometheus).url
+        source = {"name": name, "type": "prometheus", "url": url}
+        with serving_datasources(tmp_path_factory.mktemp(name), source) as running:
+            yield running
+
+    return server
