@@ -19,7 +19,6 @@ show what coalescing buys.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
@@ -36,6 +35,7 @@ from typing import Any
 import httpx
 from fastmcp import Client
 
+import bench
 from bench import percentile, rawhttp, save, soak
 from tests.support import prometheus_process
 from tests.support.answers import MODERN, MODERN_META
@@ -309,10 +309,7 @@ HEADER = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--calls", type=int, default=200, help="calls per round and target")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
-    arguments = parser.parse_args()
+    arguments = bench.alternating("python -m bench", calls=200, rounds=3, between="target")
     print(HEADER, flush=True)
     report = asyncio.run(run(arguments.calls, arguments.rounds))
     table = "\n".join([HEADER, *(_line(r) for r in report["scenarios"])])

@@ -13,7 +13,6 @@ as bench/results/investigation.json.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 import tempfile
@@ -21,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from bench import RESULTS, save, soak
+import bench
+from bench import RESULTS, soak
 from mcp_server.core import timespec
 from mcp_server.results import budget
 from tests.support import alerting, harness
@@ -133,23 +133,15 @@ async def run() -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "| case | tool | proms-mcp bytes | tokens | raw responses | raw bytes | tokens | ratio |",
-        "|---|---|---|---|---|---|---|---|",
+    header = "case | tool | proms-mcp bytes | tokens | raw responses | raw bytes | tokens | ratio"
+    rows: list[list[object]] = [
+        [*(r[k] for k in _MEASURED), f"{bench.ratio(r):.1f}x"] for r in report["rows"]
     ]
-    for r in report["rows"]:
-        ratio = r["raw_tokens"] / max(r["tokens"], 1)
-        lines.append(
-            f"| {r['case']} | {r['tool']} | {r['bytes']} | {r['tokens']} | "
-            f"{r['raw_responses']} | {r['raw_bytes']} | {r['raw_tokens']} | {ratio:.1f}x |"
-        )
-    return "\n".join(lines) + "\n"
+    return bench.table(header, rows)
 
 
-def main() -> None:
-    report = asyncio.run(run())
-    save("alerting_sizes", report, markdown(report))
+_MEASURED = ("case", "tool", "bytes", "tokens", "raw_responses", "raw_bytes", "raw_tokens")
 
 
 if __name__ == "__main__":
-    main()
+    bench.main("alerting_sizes", run, markdown)

@@ -35,38 +35,38 @@ from typing import Any
 
 import kmock
 
-from bench import kubeapi, rawhttp, save, soak
+import bench
+from bench import kubeapi, rawhttp, soak
 from tests.support import kube, leases, prometheus_process
 
 LATENCY_SECONDS = 0.005
 CONCURRENCY, CALLS, ROUNDS, FIRST_CALLS = 32, 2000, 3, 30
 DATASOURCE = f"{kubeapi.NAMESPACE}/ds-0000"
-_TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
-_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
-async def _token_review(request: kmock.Request) -> Any:
-    await asyncio.sleep(LATENCY_SECONDS)
-    token = request.data["spec"]["token"]
-    status = {"authenticated": True, "user": {"username": f"user-{token}"}}
-    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}
-    return kmock.Response(status=200, payload=body)  # type: ignore[attr-defined]
+class _Reviews:
+    """Every token is a user of its own, allowed everything; each answer takes 5 ms."""
 
+    async def token_review(self, request: kmock.Request) -> Any:
+        await asyncio.sleep(LATENCY_SECONDS)
+        token = request.data["spec"]["token"]
+        status = {"authenticated": True, "user": {"username": f"user-{token}"}}
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}
+        return kmock.Response(status=200, payload=body)  # type: ignore[attr-defined]
 
-async def _access_review(request: kmock.Request) -> Any:
-    await asyncio.sleep(LATENCY_SECONDS)
-    body = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
-        "status": {"allowed": True},
-    }
-    return kmock.Response(status=200, payload=body)  # type: ignore[attr-defined]
+    async def access_review(self, request: kmock.Request) -> Any:
+        await asyncio.sleep(LATENCY_SECONDS)
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "status": {"allowed": True},
+        }
+        return kmock.Response(status=200, payload=body)  # type: ignore[attr-defined]
 
 
 def _answer_reviews(api: kubeapi.KubeApi) -> None:
     async def react() -> None:
-        api.emulator["post", _TOKEN_REVIEWS] << _token_review
-        api.emulator["post", _ACCESS_REVIEWS] << _access_review
+        kube.answer_reviews(api.emulator, _Reviews())
 
     api.call(react)
 
@@ -184,28 +184,25 @@ def run() -> dict[str, Any]:
             _answer_reviews(api)
             with _servers(folder, api) as (none_url, active_url):
                 report = asyncio.run(_measure(none_url, active_url))
-    report["entry_point"] = soak.PROMS_MCP.name
     return report
 
 
 def markdown(report: dict[str, Any]) -> str:
-    return (
-        "| `proms-mcp` operator, reviews answered in 5 ms | calls/s at concurrency 32 |\n"
-        "|---|---|\n"
-        f"| AUTH_MODE=none | {report['none_calls_per_s']:.0f} |\n"
-        f"| AUTH_MODE=active, one token (reviews cached) | "
-        f"{report['active_cached_calls_per_s']:.0f} ({report['active_over_none']:.0%} of none) |\n"
-        f"| AUTH_MODE=active, a new token (and user) every call | "
-        f"{report['new_token_every_call_calls_per_s']:.0f} |\n\n"
-        f"A new token's first call: {report['new_token_first_call_ms']:.1f} ms "
+    cached = f"{report['active_cached_calls_per_s']:.0f} ({report['active_over_none']:.0%} of none)"
+    rows: list[list[object]] = [
+        ["AUTH_MODE=none", f"{report['none_calls_per_s']:.0f}"],
+        ["AUTH_MODE=active, one token (reviews cached)", cached],
+        [
+            "AUTH_MODE=active, a new token (and user) every call",
+            f"{report['new_token_every_call_calls_per_s']:.0f}",
+        ],
+    ]
+    header = "`proms-mcp` operator, reviews answered in 5 ms | calls/s at concurrency 32"
+    return bench.table(header, rows) + (
+        f"\nA new token's first call: {report['new_token_first_call_ms']:.1f} ms "
         f"(a cached token's: {report['cached_token_call_ms']:.1f} ms), one call at a time.\n"
     )
 
 
-def main() -> None:
-    report = run()
-    save("auth", report, markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench.main("auth", run, markdown, entry_point=soak.PROMS_MCP.name)

@@ -32,7 +32,8 @@ from typing import Any
 
 import httpx
 
-from bench import kubeapi, percentile, save, scale, soak
+import bench
+from bench import kubeapi, percentile, scale, soak
 from tests.support import kube, leases, prometheus_process
 
 CRS, NAMESPACES, CONFIGMAPS = 1000, 10, 200
@@ -171,7 +172,6 @@ def _fleet(folder: pathlib.Path, max_connections: int | None, restart: bool) -> 
 
 def run() -> dict[str, Any]:
     report: dict[str, Any] = {
-        "entry_point": soak.PROMS_MCP.name,
         "crs": CRS,
         "configmaps": CONFIGMAPS,
         "clients": _CLIENTS,
@@ -188,36 +188,43 @@ def markdown(report: dict[str, Any]) -> str:
     first, again = report["default"]["first start"], report["default"]["restart"]
     raised = report["raised"]["first start"]
     nav = first["navigation"]
-    return "\n".join(
-        [
-            "| fleet figure (1000 CRs in 10 namespaces + 200 ConfigMaps, one Prometheus with "
-            "its default 512 connections, 32 clients) | measured |",
-            "|---|---|",
-            f"| first start to ready | {first['startup_to_ready_s']:.1f} s |",
-            f"| restart to ready, nothing changed | {again['startup_to_ready_s']:.1f} s |",
-            f"| status writes / events within {WINDOW:.0f} s of a restart "
-            f"| {again['status_writes_in_window']} / {again['events_in_window']} |",
-            f"| RSS idle (every CR probed) / after a call to each | {first['rss_idle_mb']:.1f} MiB"
-            f" / {first['rss_after_mb']:.1f} MiB |",
-            f"| a `query_instant` to each of {first['calls']} datasources: time, p50, p99, "
-            f"failed | {first['seconds']:.1f} s, {first['p50_ms']:.0f} ms, "
-            f"{first['p99_ms']:.0f} ms, {first['failed']} |",
-            f"| the same calls, Prometheus limit raised to {RAISED}: time, p50, p99 "
-            f"| {raised['seconds']:.1f} s, {raised['p50_ms']:.0f} ms, {raised['p99_ms']:.0f} ms "
-            f"(p99 default / raised: {first['p99_ms'] / raised['p99_ms']:.2f}) |",
-            f"| connections open to the Prometheus after those calls: default / raised "
-            f"| {first['connections_to_backend']} / {raised['connections_to_backend']} |",
-            f"| `list_datasources` calls to reach one datasource: by cursor / by counts "
-            f"| {nav['by_cursor']} / {nav['by_counts']} (the narrowed page lists "
-            f"{nav['narrowed_page']}) |",
-        ]
+    header = (
+        "fleet figure (1000 CRs in 10 namespaces + 200 ConfigMaps, one Prometheus with "
+        "its default 512 connections, 32 clients) | measured"
     )
-
-
-def main() -> None:
-    report = run()
-    save("fleet", report, markdown(report) + "\n")
+    rows: list[list[object]] = [
+        ["first start to ready", f"{first['startup_to_ready_s']:.1f} s"],
+        ["restart to ready, nothing changed", f"{again['startup_to_ready_s']:.1f} s"],
+        [
+            f"status writes / events within {WINDOW:.0f} s of a restart",
+            f"{again['status_writes_in_window']} / {again['events_in_window']}",
+        ],
+        [
+            "RSS idle (every CR probed) / after a call to each",
+            f"{first['rss_idle_mb']:.1f} MiB / {first['rss_after_mb']:.1f} MiB",
+        ],
+        [
+            f"a `query_instant` to each of {first['calls']} datasources: time, p50, p99, failed",
+            f"{first['seconds']:.1f} s, {first['p50_ms']:.0f} ms, {first['p99_ms']:.0f} ms, "
+            f"{first['failed']}",
+        ],
+        [
+            f"the same calls, Prometheus limit raised to {RAISED}: time, p50, p99",
+            f"{raised['seconds']:.1f} s, {raised['p50_ms']:.0f} ms, {raised['p99_ms']:.0f} ms "
+            f"(p99 default / raised: {first['p99_ms'] / raised['p99_ms']:.2f})",
+        ],
+        [
+            "connections open to the Prometheus after those calls: default / raised",
+            f"{first['connections_to_backend']} / {raised['connections_to_backend']}",
+        ],
+        [
+            "`list_datasources` calls to reach one datasource: by cursor / by counts",
+            f"{nav['by_cursor']} / {nav['by_counts']} (the narrowed page lists "
+            f"{nav['narrowed_page']})",
+        ],
+    ]
+    return bench.table(header, rows)
 
 
 if __name__ == "__main__":
-    main()
+    bench.main("fleet", run, markdown, entry_point=soak.PROMS_MCP.name)

@@ -15,7 +15,6 @@ bench/results/guard.md and guard.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
@@ -33,6 +32,7 @@ import httpx
 from proms_operator import main as entry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import bench
 from bench import save, soak
 from bench.__main__ import Target, mcp_call, measure
 from mcp_server.protocol import request_guard
@@ -191,10 +191,7 @@ _HEADER = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.guard")
-    parser.add_argument("--calls", type=int, default=400, help="calls per round and server")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
-    options = parser.parse_args()
+    options = bench.alternating("python -m bench.guard", calls=400, rounds=5, between="server")
     cost = asyncio.run(check_cost())
     print(_HEADER, flush=True)
     rows = asyncio.run(run(options.calls, options.rounds))

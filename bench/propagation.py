@@ -36,7 +36,8 @@ from typing import Any
 
 import httpx
 
-from bench import kubeapi, rawhttp, save, soak
+import bench
+from bench import kubeapi, rawhttp, soak
 from tests.support import harness, kube, leases, prometheus_process
 
 CRS, CONFIGMAPS, CHANGES, CONCURRENCY = 1000, 200, 50, 32
@@ -210,7 +211,6 @@ def run() -> dict[str, Any]:
             ) as server,
         ):
             report = asyncio.run(_measure(api, server, prom.url))
-    report["entry_point"] = soak.PROMS_MCP.name
     return report
 
 
@@ -243,10 +243,5 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    report = run()
-    save("propagation", report, markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench.main("propagation", run, markdown, entry_point=soak.PROMS_MCP.name)

@@ -102,7 +102,6 @@ def _run(folder: pathlib.Path, api: kubeapi.KubeApi, keys: list[tuple[str, str]]
 
 def run() -> dict[str, Any]:
     report: dict[str, Any] = {
-        "entry_point": soak.PROMS_MCP.name,
         "crs": CRS,
         "configmaps": CONFIGMAPS,
         "probe_interval_s": PROBE_INTERVAL,
@@ -156,7 +155,8 @@ def main() -> None:
     rows = [line(k, v) for k, v in report.items() if isinstance(v, dict)]
     baseline = report["standalone_one_datasource_startup_to_ready_s"]
     note = f"\n`proms-mcp` standalone with one datasource, same run: {baseline:.1f} s to ready.\n"
-    save("restarts", report, "\n".join([HEADER, *rows]) + "\n" + note, show=False)
+    table = "\n".join([HEADER, *rows]) + "\n" + note
+    save("restarts", report, table, show=False, entry_point=soak.PROMS_MCP.name)
     print(note, flush=True)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}))
 

@@ -29,7 +29,8 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 
-from bench import kubeapi, rawhttp, save, soak
+import bench
+from bench import kubeapi, rawhttp, soak
 from tests.support import harness, leases, prometheus_process
 
 DELAY_SECONDS = 3
@@ -226,23 +227,15 @@ def run(clients: int = 32, settle: float = 3.0) -> dict[str, Any]:
         bodies = kubeapi.datasource_bodies(prom.url, 10)
         with kubeapi.serving(folder, bodies, emulator_class=leases.LeasingEmulator) as api:
             report = asyncio.run(measure(folder, api, clients, settle))
-    report["entry_point"] = soak.PROMS_MCP.name
     return report
 
 
 def markdown(report: dict[str, Any]) -> str:
-    return (
-        "| rolling restart of 2 replicas behind a round-robin proxy | calls | failed | calls/s |\n"
-        "|---|---|---|---|\n"
-        f"| {report['clients']} clients, SHUTDOWN_DELAY_SECONDS={report['delay_s']} "
-        f"| {report['calls']} | {report['failed']} | {report['calls_per_s']:.0f} |\n"
-    )
-
-
-def main() -> None:
-    report = run()
-    save("rolling", report, markdown(report))
+    setting = f"{report['clients']} clients, SHUTDOWN_DELAY_SECONDS={report['delay_s']}"
+    figures = [report["calls"], report["failed"], f"{report['calls_per_s']:.0f}"]
+    header = "rolling restart of 2 replicas behind a round-robin proxy | calls | failed | calls/s"
+    return bench.table(header, [[setting, *figures]])
 
 
 if __name__ == "__main__":
-    main()
+    bench.main("rolling", run, markdown, entry_point=soak.PROMS_MCP.name)

@@ -9,7 +9,6 @@ Writes bench/results/sizes.md and sizes.json.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 import tempfile
@@ -17,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from bench import save, soak
+import bench
+from bench import soak
 from mcp_server.results import budget
 from tests.support import harness, prometheus_process
 
@@ -136,30 +136,20 @@ async def run() -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "| case | tool | proms-mcp bytes | tokens | raw Prometheus bytes | tokens | ratio | "
-        "series/items | what was done |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["rows"]:
-        ratio = r["raw_tokens"] / max(r["tokens"], 1)
-        lines.append(
-            f"| {r['case']} | {r['tool']} | {r['bytes']} | {r['tokens']} | {r['raw_bytes']} | "
-            f"{r['raw_tokens']} | {ratio:.1f}x smaller | {r['series_or_items']} | {r['shape']} |"
-        )
-    listing = report["tools_list"]
-    lines.append("")
-    lines.append(
-        f"tools/list: {listing['tools']} tools, {listing['bytes']} bytes, about "
-        f"{listing['tokens']} tokens"
+    header = (
+        "case | tool | proms-mcp bytes | tokens | raw Prometheus bytes | tokens | ratio | "
+        "series/items | what was done"
     )
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    report = asyncio.run(run())
-    save("sizes", report, markdown(report))
+    rows: list[list[object]] = []
+    for r in report["rows"]:
+        measured = [r["case"], r["tool"], r["bytes"], r["tokens"], r["raw_bytes"], r["raw_tokens"]]
+        rows.append([*measured, f"{bench.ratio(r):.1f}x smaller", r["series_or_items"], r["shape"]])
+    listing = report["tools_list"]
+    return bench.table(header, rows) + (
+        f"\ntools/list: {listing['tools']} tools, {listing['bytes']} bytes, about "
+        f"{listing['tokens']} tokens\n"
+    )
 
 
 if __name__ == "__main__":
-    main()
+    bench.main("sizes", run, markdown)

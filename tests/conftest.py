@@ -14,11 +14,10 @@ import json
 import os
 import pathlib
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import hypothesis
 import pytest
-from fastmcp import Client
 
 from tests.support import alerting, harness, prometheus_process
 from tests.support.harness import RunningServer
@@ -99,10 +98,7 @@ def server(datasources_file: pathlib.Path) -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def mcp(server: RunningServer) -> AsyncIterator[harness.McpClient]:
-    async with Client(server.mcp_url) as client:
-        yield client
+mcp = harness.client_of("server")
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +128,4 @@ def alerting_server(
         yield running
 
 
-@pytest.fixture
-async def alerting_mcp(alerting_server: RunningServer) -> AsyncIterator[harness.McpClient]:
-    async with Client(alerting_server.mcp_url) as client:
-        yield client
+alerting_mcp = harness.client_of("alerting_server")

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core import caching, observability
 from ..kube import kubeclient
-from . import identity
+from . import identity, middleware
 
 logger = logging.getLogger(__name__)
 
@@ -119,18 +119,15 @@ def _token_expiry(token: str) -> float | None:
 Reviewer = Callable[[str], Awaitable[Review]]
 
 
-class BearerAuthentication:
+class BearerAuthentication(middleware.HttpMiddleware):
     """ASGI middleware in front of the MCP app; the metadata document stays public."""
 
     def __init__(self, app: ASGIApp, review: Reviewer, *, resource_path: str) -> None:
-        self._app = app
+        super().__init__(app)
         self._review = review
         self._resource_path = resource_path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == PROTECTED_RESOURCE_PATH:
             await _json(send, 200, self._metadata(scope))
             return

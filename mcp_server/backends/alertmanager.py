@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, NotRequired, TypedDict
+from dataclasses import dataclass
+from typing import Any, Generic, NotRequired, TypedDict, TypeVar
 
 import yaml
 
@@ -26,6 +27,8 @@ from ..core import errors, hygiene
 from ..promql import matchers
 from ..sources import datasources
 from . import prometheus
+
+Item = TypeVar("Item")
 
 
 class RawMatcher(TypedDict):
@@ -87,16 +90,12 @@ def decode(status_code: int, body: bytes) -> prometheus.ApiResult:
         return prometheus.ApiResult(data=payload)
     text = _error_text(payload)
     said = f": {hygiene.quoted(text)}" if text else ""
-    if status_code in (401, 403):
-        raise errors.UpstreamUnauthorized(
-            f"the Alertmanager answered HTTP {status_code}: the datasource's credentials are "
-            "missing, wrong or lack permission"
-        )
-    if status_code == 404:
-        raise errors.EndpointNotFound(
-            "the backend answered HTTP 404: it does not serve Alertmanager's API v2 there; "
-            "check that the datasource URL is the Alertmanager's base URL"
-        )
+    prometheus.refuse_unreachable_api(
+        status_code,
+        answered="the Alertmanager",
+        not_served="it does not serve Alertmanager's API v2 there; "
+        "check that the datasource URL is the Alertmanager's base URL",
+    )
     if status_code == 429 or status_code >= 500:
         raise errors.BackendUnavailable(f"the Alertmanager answered HTTP {status_code}{said}")
     raise errors.QueryRejected(
@@ -118,31 +117,33 @@ def _error_text(payload: Any) -> str:
     return ""
 
 
-async def alerts(
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[Item]):
+    """One of Alertmanager's list endpoints, typed by the raw item it lists."""
+
+    path: str
+
+
+ALERTS: Listing[RawAlert] = Listing("/api/v2/alerts")
+"""Every alert Alertmanager holds that matches the matchers, in every state."""
+GROUPS: Listing[RawGroup] = Listing("/api/v2/alerts/groups")
+"""Alert groups as the routing tree forms them (one per receiver and group key)."""
+SILENCES: Listing[RawSilence] = Listing("/api/v2/silences")
+"""Every silence, expired ones included (the caller decides which to show)."""
+
+
+async def listed(
     datasource: datasources.Datasource,
     client: prometheus.PrometheusClient,
+    listing: Listing[Item],
     selected: Sequence[matchers.Matcher] = (),
-) -> list[RawAlert]:
-    """Every alert Alertmanager holds that matches `selected`, in every state."""
-    return _items(datasource, await _get(datasource, client, "/api/v2/alerts", selected))
-
-
-async def groups(
-    datasource: datasources.Datasource,
-    client: prometheus.PrometheusClient,
-    selected: Sequence[matchers.Matcher] = (),
-) -> list[RawGroup]:
-    """Alert groups as the routing tree forms them (one per receiver and group key)."""
-    return _items(datasource, await _get(datasource, client, "/api/v2/alerts/groups", selected))
-
-
-async def silences(
-    datasource: datasources.Datasource,
-    client: prometheus.PrometheusClient,
-    selected: Sequence[matchers.Matcher] = (),
-) -> list[RawSilence]:
-    """Every silence, expired ones included (the caller decides which to show)."""
-    return _items(datasource, await _get(datasource, client, "/api/v2/silences", selected))
+) -> list[Item]:
+    """The items of `listing` that match `selected` (Alertmanager applies the filter)."""
+    data = await _get(datasource, client, listing.path, selected)
+    if not isinstance(data, list):
+        raise _not_an_answer(datasource)
+    items: list[Any] = [item for item in data if isinstance(item, dict)]  # typed by `listing`
+    return items
 
 
 async def status(
@@ -179,12 +180,6 @@ async def _get(
             "(HTTP 404); check that its URL is the Alertmanager's base URL"
         ) from None
     return answer.data
-
-
-def _items(datasource: datasources.Datasource, data: Any) -> list[Any]:
-    if not isinstance(data, list):
-        raise _not_an_answer(datasource)
-    return [item for item in data if isinstance(item, dict)]
 
 
 def _not_an_answer(datasource: datasources.Datasource) -> errors.BadUpstreamResponse:

@@ -289,6 +289,18 @@ def _describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
 _ERROR_TYPE = re.compile(r"[a-z_]{1,32}")
 
 
+def refuse_unreachable_api(status_code: int, *, answered: str, not_served: str) -> None:
+    """What HTTP 401, 403 and 404 mean from any backend we read: the datasource's
+    credentials, or a URL that is not the API's base (`not_served` says which base)."""
+    if status_code in (401, 403):
+        raise errors.UpstreamUnauthorized(
+            f"{answered} answered HTTP {status_code}: the datasource's credentials are "
+            "missing, wrong or lack permission"
+        )
+    if status_code == 404:
+        raise errors.EndpointNotFound(f"the backend answered HTTP 404: {not_served}")
+
+
 def _decode(status_code: int, body: bytes) -> ApiResult:
     try:
         payload: raw.Json = json.loads(body) if body else None
@@ -314,17 +326,12 @@ def _decode(status_code: int, body: bytes) -> ApiResult:
             status_code=status_code,
             text=backend_text,
         )
-    if status_code in (401, 403):
-        raise errors.UpstreamUnauthorized(
-            f"the backend answered HTTP {status_code}: the datasource's credentials are "
-            "missing, wrong or lack permission"
-        )
-    if status_code == 404:
-        raise errors.EndpointNotFound(
-            "the backend answered HTTP 404: this API is not served there; check that the "
-            "datasource URL is the Prometheus API base (with any sub-path) and that the "
-            "backend supports this endpoint"
-        )
+    refuse_unreachable_api(
+        status_code,
+        answered="the backend",
+        not_served="this API is not served there; check that the datasource URL is the "
+        "Prometheus API base (with any sub-path) and that the backend supports this endpoint",
+    )
     if status_code < 300 and not body.strip():
         raise errors.EmptyResponse(
             f"the backend answered HTTP {status_code} with an empty body instead of a "

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..auth import identity
+from ..auth import identity, middleware
 from ..core import hygiene, observability
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -82,17 +82,14 @@ class Allowed:
         return bool(separator) and scheme in ("http", "https") and _name(rest) in LOOPBACK_NAMES
 
 
-class RequestGuard:
+class RequestGuard(middleware.HttpMiddleware):
     """ASGI middleware in front of the whole MCP app; see the module docstring."""
 
     def __init__(self, app: ASGIApp, allowed: Allowed) -> None:
-        self._app = app
+        super().__init__(app)
         self._allowed = allowed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         has_host = False
         for name, value in scope["headers"]:
             if name == b"host":

@@ -14,7 +14,7 @@ import collections
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..core import hygiene, raw, timespec
 from ..promql import matchers
@@ -24,11 +24,7 @@ STATES = ("active", "silenced", "inhibited", "unprocessed")
 SILENCE_STATES = ("active", "pending", "expired")
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Alert(_Result):
+class Alert(models.Result):
     name: str = Field(description="alertname")
     state: str = Field(description="active, silenced, inhibited or unprocessed")
     labels: dict[str, str] | None = Field(None, description="labels except alertname")
@@ -40,7 +36,7 @@ class Alert(_Result):
     fingerprint: str
 
 
-class AlertList(_Result):
+class AlertList(models.Result):
     datasource: str
     alerts: list[Alert] = Field(description="active first, then silenced, inhibited; by name")
     total: int = Field(description="alerts matching the filters")
@@ -49,7 +45,10 @@ class AlertList(_Result):
     hint: str | None = None
 
 
-class Silence(_Result):
+class SilenceFields(models.Result):
+    """What says which silence it is, in the order agents read it; the lists that show
+    silences add their own fields after these."""
+
     id: str
     state: str = Field(description="active, pending (starts later) or expired")
     matchers: list[str]
@@ -57,10 +56,13 @@ class Silence(_Result):
     comment: str
     starts_at: str | None = None
     ends_at: str | None = None
+
+
+class Silence(SilenceFields):
     silencing: int | None = Field(None, description="alerts it silences now (omitted when 0)")
 
 
-class SilenceList(_Result):
+class SilenceList(models.Result):
     datasource: str
     silences: list[Silence] = Field(
         description="active (ending soonest first), pending, then expired (latest first)"
@@ -71,14 +73,14 @@ class SilenceList(_Result):
     hint: str | None = None
 
 
-class GroupedAlert(_Result):
+class GroupedAlert(models.Result):
     name: str
     state: str
     labels: dict[str, str] | None = Field(None, description="besides the group's labels")
     starts_at: str | None = None
 
 
-class AlertGroup(_Result):
+class AlertGroup(models.Result):
     labels: dict[str, str] = Field(description="the group_by labels of its route")
     receiver: str
     total: int
@@ -86,7 +88,7 @@ class AlertGroup(_Result):
     alerts: list[GroupedAlert]
 
 
-class AlertGroupList(_Result):
+class AlertGroupList(models.Result):
     datasource: str
     groups: list[AlertGroup] = Field(description="groups with active alerts first")
     total: int
@@ -193,7 +195,7 @@ def group(value: Any, limit: int) -> AlertGroup:
         labels=group_labels,
         receiver=hygiene.clean(raw.fields(item.get("receiver"), dict).get("name", "")),
         total=len(members),
-        by_state=dict(collections.Counter(a.state for a in members)),
+        by_state=models.tally(a.state for a in members),
         alerts=members[:limit],
     )
 

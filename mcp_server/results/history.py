@@ -14,31 +14,27 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..core import raw, timespec
-from . import converting
+from . import converting, models
 
 FLAPPING_RUNS = 3
 MAX_GAPS = 5
 _SLACK = 1.5
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Gap(_Result):
+class Gap(models.Result):
     last_firing: str = Field(description="the last sample firing before it resolved")
     fired_again: str = Field(description="the first sample firing after")
 
 
-class Run(_Result):
+class Run(models.Result):
     start: str = Field(description="its first sample firing")
     end: str = Field(description="its last sample firing")
 
 
-class History(_Result):
+class History(models.Result):
     query: str = Field(description="the ALERTS series read, as query_range takes it")
     start: str
     end: str

@@ -7,16 +7,12 @@ from the answer. The conversion from the backend's JSON is `converting`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from . import models
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Alert(_Result):
+class Alert(models.Result):
     name: str = Field(description="alertname")
     state: str = Field(description="firing or pending")
     labels: dict[str, str] | None = Field(None, description="labels except alertname")
@@ -27,14 +23,14 @@ class Alert(_Result):
     datasource: str | None = Field(None, description="in a fleet answer: where it fires")
 
 
-class AlertRule(_Result):
+class AlertRule(models.Result):
     group: str
     name: str
     query: str
     for_duration: str | None = Field(None, description="how long it pends before firing")
 
 
-class AlertList(_Result):
+class AlertList(models.Result):
     datasource: str
     alerts: list[Alert] = Field(description="firing first, then pending")
     rules: list[AlertRule] | None = Field(None, description="the rules of these alerts, once")
@@ -45,7 +41,7 @@ class AlertList(_Result):
     hint: str | None = None
 
 
-class Rule(_Result):
+class Rule(models.Result):
     name: str
     type: str = Field(description="alert or record")
     group: str
@@ -60,13 +56,13 @@ class Rule(_Result):
     for_duration: str | None = None
 
 
-class RuleGroup(_Result):
+class RuleGroup(models.Result):
     name: str
     file: str | None = None
     interval_seconds: float | None = None
 
 
-class RuleList(_Result):
+class RuleList(models.Result):
     datasource: str
     rules: list[Rule] = Field(description="failing (health err) first, then backend order")
     groups: list[RuleGroup] = Field(description="the groups of these rules")
@@ -76,7 +72,7 @@ class RuleList(_Result):
     hint: str | None = None
 
 
-class Target(_Result):
+class Target(models.Result):
     job: str
     instance: str
     health: str = Field(description="up, down or unknown")
@@ -86,7 +82,7 @@ class Target(_Result):
     last_scrape_seconds: float | None = Field(None, description="duration of the last scrape")
 
 
-class TargetList(_Result):
+class TargetList(models.Result):
     datasource: str
     targets: list[Target] = Field(description="down first, then by job and instance")
     total: int = Field(description="targets matching the filters")
@@ -97,7 +93,7 @@ class TargetList(_Result):
     hint: str | None = None
 
 
-class SeriesList(_Result):
+class SeriesList(models.Result):
     datasource: str
     match: str
     start: str
@@ -108,7 +104,7 @@ class SeriesList(_Result):
     hint: str | None = None
 
 
-class HeadStats(_Result):
+class HeadStats(models.Result):
     series: int | None = None
     label_pairs: int | None = None
     chunks: int | None = None
@@ -116,7 +112,7 @@ class HeadStats(_Result):
     max_time: str | None = None
 
 
-class TsdbStatus(_Result):
+class TsdbStatus(models.Result):
     datasource: str
     head: HeadStats | None = Field(None, description="the in-memory block: recent data")
     series_count_by_metric_name: dict[str, int] | None = None
@@ -126,7 +122,7 @@ class TsdbStatus(_Result):
     hint: str | None = None
 
 
-class BuildInfo(_Result):
+class BuildInfo(models.Result):
     datasource: str
     version: str | None = None
     revision: str | None = None
@@ -143,18 +139,18 @@ class BuildInfo(_Result):
     note: str | None = None
 
 
-class Exemplar(_Result):
+class Exemplar(models.Result):
     labels: dict[str, str] = Field(description="usually trace_id / span_id")
     value: models.Number
     time: models.Number = Field(description="unix seconds")
 
 
-class ExemplarSeries(_Result):
+class ExemplarSeries(models.Result):
     labels: dict[str, str]
     exemplars: list[Exemplar] = Field(description="newest first")
 
 
-class ExemplarList(_Result):
+class ExemplarList(models.Result):
     datasource: str
     query: str
     start: str

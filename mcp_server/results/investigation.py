@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from . import budget, models, suppression
 from .history import History  # by name: a field is called `history`
@@ -25,11 +25,7 @@ READING_MOMENTS = ("before", "pending", "firing", "now")
 (only when the rule has a `for`), when the alert started firing, and now."""
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Alert(_Result):
+class Alert(models.Result):
     name: str
     state: str = Field(description="Alertmanager's (active, silenced, ...) or Prometheus's")
     labels: dict[str, str] | None = Field(None, description="labels except alertname")
@@ -44,7 +40,7 @@ class Alert(_Result):
     fingerprint: str | None = None
 
 
-class Rule(_Result):
+class Rule(models.Result):
     group: str
     name: str
     expression: str
@@ -56,7 +52,7 @@ class Rule(_Result):
     last_error: str | None = None
 
 
-class Reading(_Result):
+class Reading(models.Result):
     at: str = Field(description="before, pending, firing or now")
     time: str
     value: models.Number | None = None
@@ -66,12 +62,12 @@ class Reading(_Result):
     note: str | None = None
 
 
-class Part(_Result):
+class Part(models.Result):
     expression: str
     readings: list[Reading]
 
 
-class Condition(_Result):
+class Condition(models.Result):
     expression: str | None = Field(None, description="the left-hand side, evaluated below")
     comparison: str | None = None
     threshold: models.Number | None = None
@@ -81,19 +77,19 @@ class Condition(_Result):
     note: str | None = None
 
 
-class NextQuery(_Result):
+class NextQuery(models.Result):
     tool: str
     arguments: dict[str, Any]
     why: str
 
 
-class Other(_Result):
+class Other(models.Result):
     state: str
     labels: dict[str, str] | None = None
     fingerprint: str | None = None
 
 
-class Investigation(_Result):
+class Investigation(models.Result):
     alert: Alert
     alertmanager: str | None = Field(None, description="datasource id read for silences")
     prometheus: str | None = Field(None, description="datasource id read for the rule")

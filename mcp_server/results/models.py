@@ -8,8 +8,9 @@ how to narrow (`page`, the epilogue of every listing tool).
 
 from __future__ import annotations
 
+import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -21,11 +22,13 @@ Number = int | float | str
 T = TypeVar("T")
 
 
-class _Result(BaseModel):
+class Result(BaseModel):
+    """What every tool result model is: frozen, with the fields agents see in their order."""
+
     model_config = ConfigDict(frozen=True)
 
 
-class Truncation(_Result):
+class Truncation(Result):
     """Present only when something was left out."""
 
     returned: int = Field(description="items in this result")
@@ -33,7 +36,7 @@ class Truncation(_Result):
     hint: str = Field(description="how to ask for less, or for the rest")
 
 
-class DatasourceInfo(_Result):
+class DatasourceInfo(Result):
     id: str = Field(description="pass as datasource_id")
     name: str
     type: str = Field(description="Prometheus, Thanos, Mimir, Cortex or VictoriaMetrics")
@@ -43,13 +46,13 @@ class DatasourceInfo(_Result):
     source: str = Field(description="where it is declared: file, configmap or custom resource")
 
 
-class UnavailableDatasource(_Result):
+class UnavailableDatasource(Result):
     id: str = Field(description="declared with this id, but not served")
     source: str = Field(description="where it is declared: file, configmap or custom resource")
     reason: str = Field(description="why it is not served, and the fix")
 
 
-class DatasourceList(_Result):
+class DatasourceList(Result):
     datasources: list[DatasourceInfo]
     total: int = Field(description="datasources that match, on every page")
     unavailable: list[UnavailableDatasource] | None = None
@@ -63,27 +66,27 @@ class DatasourceList(_Result):
     hint: str | None = None
 
 
-class MetricList(_Result):
+class MetricList(Result):
     datasource: str
     metrics: list[str]
     total: int
     truncated: Truncation | None = None
 
 
-class MetadataEntry(_Result):
+class MetadataEntry(Result):
     type: str
     help: str
     unit: str | None = None
 
 
-class MetricMetadata(_Result):
+class MetricMetadata(Result):
     datasource: str
     metric: str
     metadata: list[MetadataEntry]
     hint: str | None = None
 
 
-class Truncated(_Result):
+class Truncated(Result):
     """Series left out, and which were kept: the stated criterion, not backend order."""
 
     returned: int
@@ -92,7 +95,7 @@ class Truncated(_Result):
     hint: str
 
 
-class Summarized(_Result):
+class Summarized(Result):
     """What was done to fit the token budget, in the order it was done."""
 
     budget_tokens: int
@@ -101,12 +104,12 @@ class Summarized(_Result):
     hint: str
 
 
-class Sample(_Result):
+class Sample(Result):
     labels: dict[str, str]
     value: Number
 
 
-class ValueSummary(_Result):
+class ValueSummary(Result):
     """Over every series of an instant result, including those not returned."""
 
     count: int = Field(description="series")
@@ -117,7 +120,7 @@ class ValueSummary(_Result):
     non_finite: int | None = Field(None, description="NaN or Inf values, left out of the stats")
 
 
-class InstantResult(_Result):
+class InstantResult(Result):
     datasource: str
     query: str
     time: str = Field(description="evaluation time, RFC 3339")
@@ -133,7 +136,7 @@ class InstantResult(_Result):
     suggestions: list[str] | None = None
 
 
-class SeriesSummary(_Result):
+class SeriesSummary(Result):
     """Statistics of one series over the window, from every point at the queried step."""
 
     points: int
@@ -148,7 +151,7 @@ class SeriesSummary(_Result):
     non_finite: int | None = Field(None, description="NaN or Inf points, left out of the stats")
 
 
-class RangeSeries(_Result):
+class RangeSeries(Result):
     labels: dict[str, str] | None = Field(None, description="besides common_labels")
     values: list[Number | None] | None = Field(
         None, description="values[i] is at start + i*step_seconds; null: no sample"
@@ -157,7 +160,7 @@ class RangeSeries(_Result):
     line: str | None = Field(None, description="sparkline, then first/last/min/max")
 
 
-class RangeResult(_Result):
+class RangeResult(Result):
     datasource: str
     query: str
     start: str
@@ -175,7 +178,7 @@ class RangeResult(_Result):
     suggestions: list[str] | None = None
 
 
-class LabelNames(_Result):
+class LabelNames(Result):
     datasource: str
     metric: str
     labels: list[str]
@@ -183,7 +186,7 @@ class LabelNames(_Result):
     hint: str | None = None
 
 
-class LabelValues(_Result):
+class LabelValues(Result):
     datasource: str
     label: str
     metric: str | None = None
@@ -226,10 +229,24 @@ class Page(Generic[T]):
         return fields
 
 
-def page(items: Sequence[T], limit: int, *, narrow: str, empty: str | None = None) -> Page[T]:
+def page(
+    items: Sequence[T],
+    limit: int,
+    *,
+    narrow: str,
+    empty: str | None = None,
+    unmatched: str | None = None,
+    filtered: object = False,
+) -> Page[T]:
     """The first `limit` items; `narrow` says how to ask for less, `empty` what to try when
-    there are none."""
+    there are none, or `unmatched` when the caller's filters (`filtered`) left none."""
+    empty = unmatched if filtered else empty
     truncated = None
     if len(items) > limit:
         truncated = Truncation(returned=limit, total=len(items), hint=narrow)
     return Page(list(items[:limit]), len(items), truncated, None if items else empty)
+
+
+def tally(values: Iterable[str]) -> dict[str, int]:
+    """How many of each value: a list's by_state or by_health, over every matching item."""
+    return dict(collections.Counter(values))

@@ -3,14 +3,12 @@ schemas agents see."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from . import models
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class LintFinding(_Model):
+class LintFinding(models.Result):
     severity: str = Field(description="error, warning or info")
     rule: str
     message: str = Field(description="what is wrong, and the fix")
@@ -19,7 +17,7 @@ class LintFinding(_Model):
     )
 
 
-class PromqlCheck(_Model):
+class PromqlCheck(models.Result):
     valid: bool
     error: str | None = Field(None, description="why it does not parse")
     line: int | None = Field(None, description="where, as the datasource's parser says")
@@ -38,19 +36,19 @@ class PromqlCheck(_Model):
     basis: str | None = Field(None, description="where types and the scrape interval came from")
 
 
-class SelectorCost(_Model):
+class SelectorCost(models.Result):
     selector: str
     series: int = Field(description="most series present at once in the window")
 
 
-class ToolCost(_Model):
+class ToolCost(models.Result):
     series: int
     points: int = Field(description="samples in the full result")
     tokens: int = Field(description="size of the full result before budget shaping")
     verdict: str = Field(description="fine, over budget, far over budget, or refused")
 
 
-class QueryCost(_Model):
+class QueryCost(models.Result):
     datasource: str
     start: str
     end: str

@@ -17,11 +17,11 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..core import hygiene, raw, timespec
 from ..promql import matchers
-from . import alerting, converting
+from . import alerting, converting, models
 
 MAX_LISTED = 5
 CLOSE_RATIO = 0.8
@@ -29,28 +29,18 @@ CLOSE_RATIO = 0.8
 in a 10-letter name is 0.9)."""
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Difference(_Result):
+class Difference(models.Result):
     matcher: str = Field(description="the one matcher the alert fails, Alertmanager syntax")
     label: str
     alert_value: str | None = Field(None, description="the alert's value; absent: no label")
 
 
-class SilenceMatch(_Result):
-    id: str
+class SilenceMatch(alerting.SilenceFields):
     state: str = Field(description="active, pending or expired")
-    matchers: list[str]
-    created_by: str
-    comment: str
-    starts_at: str | None = None
-    ends_at: str | None = None
     differs: Difference | None = Field(None, description="why it almost applies")
 
 
-class Silences(_Result):
+class Silences(models.Result):
     applying: list[SilenceMatch] | None = Field(None, description="active: muting it now")
     pending: list[SilenceMatch] | None = Field(None, description="will mute it from starts_at")
     expired: list[SilenceMatch] | None = Field(
@@ -59,25 +49,25 @@ class Silences(_Result):
     almost: list[SilenceMatch] | None = Field(None, description="differ by one matcher")
 
 
-class InhibitingAlert(_Result):
+class InhibitingAlert(models.Result):
     name: str
     labels: dict[str, str] | None = None
     fingerprint: str
 
 
-class InhibitionRule(_Result):
+class InhibitionRule(models.Result):
     source_matchers: list[str]
     target_matchers: list[str]
     equal: list[str] | None = None
 
 
-class NearInhibition(_Result):
+class NearInhibition(models.Result):
     rule: InhibitionRule
     source: InhibitingAlert | None = Field(None, description="a firing alert it would take")
     differs: Difference
 
 
-class Inhibitions(_Result):
+class Inhibitions(models.Result):
     inhibited_by: list[InhibitingAlert] | None = None
     almost: list[NearInhibition] | None = Field(None, description="rules one label away")
 

@@ -9,7 +9,6 @@ an Alertmanager.
 from __future__ import annotations
 
 import asyncio
-import collections
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -47,27 +46,32 @@ async def list_alertmanager_alerts(
     they reach and what suppresses them. Use on a datasource of type Alertmanager."""
     selected = matchers.selector(match or "", argument="match")
     scope = await framing.scope(backends, datasource_id, api=capabilities.Api.ALERTMANAGER)
-    raw = await alertmanager.alerts(scope.datasource, scope.client, selected)
+    raw = await alertmanager.listed(scope.datasource, scope.client, alertmanager.ALERTS, selected)
     shaped = [alerting.alert(item) for item in raw]
     if receiver is not None:
         shaped = [a for a in shaped if receiver in (a.receivers or ())]
     shaped.sort(key=alerting.alert_order)
-    chosen = [a for a in shaped if _in_state(a, state)]
+    unmatched = "no alert matches; try without match or receiver"
+    if state and shaped:
+        unmatched = f"no {state} alerts (by_state counts the others)"
     page = models.page(
-        chosen,
+        [a for a in shaped if _in_state(a, state)],
         limit,
         narrow="add matchers (match), a state or a receiver, or raise limit",
-        empty=f"no {state} alerts (by_state counts the others)"
-        if state and shaped
-        else "no alert matches; try without match or receiver"
-        if match or receiver
-        else "this Alertmanager holds no alerts: nothing fires, or nothing sends to it",
+        empty="this Alertmanager holds no alerts: nothing fires, or nothing sends to it",
+        unmatched=unmatched,
+        filtered=match or receiver or (state and shaped),
     )
-    return alerting.AlertList(
-        datasource=scope.id,
-        by_state=dict(collections.Counter(a.state for a in shaped)),
-        **page.fields("alerts"),
-    )
+    by_state = models.tally(a.state for a in shaped)
+    return alerting.AlertList(datasource=scope.id, by_state=by_state, **page.fields("alerts"))
+
+
+def _in_state(shaped: alerting.Alert, state: str | None) -> bool:
+    if state is None or shaped.state == state:
+        return True
+    if state == "inhibited":
+        return bool(shaped.inhibited_by)
+    return state == "suppressed" and shaped.state in _SUPPRESSED
 
 
 async def list_silences(
@@ -83,28 +87,25 @@ async def list_silences(
     selected = matchers.selector(match or "", argument="match")
     scope = await framing.scope(backends, datasource_id, api=capabilities.Api.ALERTMANAGER)
     raw, raw_alerts = await asyncio.gather(
-        alertmanager.silences(scope.datasource, scope.client, selected),
-        alertmanager.alerts(scope.datasource, scope.client),
+        alertmanager.listed(scope.datasource, scope.client, alertmanager.SILENCES, selected),
+        alertmanager.listed(scope.datasource, scope.client, alertmanager.ALERTS),
     )
     counts = alerting.silenced_counts(raw_alerts)
     shaped = [alerting.silence(item, counts[str(item.get("id", ""))]) for item in raw]
     shaped.sort(key=alerting.silence_order)
-    shown = [s for s in shaped if include_expired or s.state != "expired"]
+    unmatched = "no silence matches; match keeps silences whose equality matchers satisfy it"
+    if shaped and not include_expired:
+        unmatched = "no active or pending silence; include_expired shows the expired ones"
     page = models.page(
-        shown,
+        [s for s in shaped if include_expired or s.state != "expired"],
         limit,
         narrow="add matchers (match), or raise limit",
-        empty="no active or pending silence; include_expired shows the expired ones"
-        if not include_expired and shaped
-        else "no silence matches; match keeps silences whose equality matchers satisfy it"
-        if match
-        else "this Alertmanager has no silences",
+        empty="this Alertmanager has no silences",
+        unmatched=unmatched,
+        filtered=match or (shaped and not include_expired),
     )
-    return alerting.SilenceList(
-        datasource=scope.id,
-        by_state=dict(collections.Counter(s.state for s in shaped)),
-        **page.fields("silences"),
-    )
+    by_state = models.tally(s.state for s in shaped)
+    return alerting.SilenceList(datasource=scope.id, by_state=by_state, **page.fields("silences"))
 
 
 async def list_alert_groups(
@@ -120,7 +121,7 @@ async def list_alert_groups(
     receiver, counts per state and the alerts in each. Use to see what pages together."""
     selected = matchers.selector(match or "", argument="match")
     scope = await framing.scope(backends, datasource_id, api=capabilities.Api.ALERTMANAGER)
-    raw = await alertmanager.groups(scope.datasource, scope.client, selected)
+    raw = await alertmanager.listed(scope.datasource, scope.client, alertmanager.GROUPS, selected)
     groups = [alerting.group(item, alerts_per_group) for item in raw]
     if receiver is not None:
         groups = [g for g in groups if g.receiver == receiver]
@@ -129,19 +130,11 @@ async def list_alert_groups(
         groups,
         limit,
         narrow="add matchers (match) or a receiver, or raise limit",
-        empty="no group matches; try without match or receiver"
-        if match or receiver
-        else "this Alertmanager holds no alerts, so no groups",
+        empty="this Alertmanager holds no alerts, so no groups",
+        unmatched="no group matches; try without match or receiver",
+        filtered=match or receiver,
     )
     return alerting.AlertGroupList(datasource=scope.id, **page.fields("groups"))
 
 
 TOOLS: tuple[framing.Tool, ...] = (list_alertmanager_alerts, list_silences, list_alert_groups)
-
-
-def _in_state(shaped: alerting.Alert, state: str | None) -> bool:
-    if state is None or shaped.state == state:
-        return True
-    if state == "inhibited":
-        return bool(shaped.inhibited_by)
-    return state == "suppressed" and shaped.state in _SUPPRESSED

@@ -203,7 +203,7 @@ async def read_suppression(
     """Silences and inhibitions of `alert` (an Alertmanager alert), each best effort."""
     labels = converting.labels(raw.fields(alert, dict).get("labels"))
     found_silences, status = await asyncio.gather(
-        alertmanager.silences(am.datasource, am.client),
+        alertmanager.listed(am.datasource, am.client, alertmanager.SILENCES),
         alertmanager.status(am.datasource, am.client),
         return_exceptions=True,
     )

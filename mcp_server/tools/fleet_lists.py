@@ -50,7 +50,7 @@ async def list_alerts(
     result = inspection.AlertList(
         datasource=selector.describe(),
         rules=reading.rules_of(page.items, rules) or None,
-        by_state=dict(collections.Counter(a.state for a in alerts)),
+        by_state=models.tally(a.state for a in alerts),
         note="; ".join(notes) or None,
         **page.fields("alerts"),
     ).model_dump(mode="json", exclude_none=True)

@@ -9,7 +9,6 @@ lose their credentials (userinfo, and query parameters whose names look secret).
 from __future__ import annotations
 
 import asyncio
-import collections
 import re
 from typing import Annotated, Any, Literal
 
@@ -62,7 +61,7 @@ async def list_alerts(
     return inspection.AlertList(
         datasource=scope.id,
         rules=reading.rules_of(page.items, rules) or None,
-        by_state=dict(collections.Counter(a.state for a in alerts)),
+        by_state=models.tally(a.state for a in alerts),
         note=note,
         **page.fields("alerts"),
     )
@@ -101,15 +100,14 @@ async def list_rules(
         rules,
         limit,
         narrow="filter by type or name_pattern",
-        empty="no rule matches the filters; try without them"
-        if type or pattern
-        else "this backend evaluates no rules (none are loaded)",
+        empty="this backend evaluates no rules (none are loaded)",
+        unmatched="no rule matches the filters; try without them",
+        filtered=type or pattern,
     )
+    shown = [groups[name] for name in dict.fromkeys(r.group for r in page.items)]
+    by_health = models.tally(r.health for r in rules)
     return inspection.RuleList(
-        datasource=scope.id,
-        groups=[groups[name] for name in dict.fromkeys(r.group for r in page.items)],
-        by_health=dict(collections.Counter(r.health for r in rules)),
-        **page.fields("rules"),
+        datasource=scope.id, groups=shown, by_health=by_health, **page.fields("rules")
     )
 
 
@@ -138,13 +136,14 @@ async def list_targets(
         [t for t in targets if state is None or t.health == state],
         limit,
         narrow="filter by job or state, or raise limit",
-        empty="no target matches; try without job/state (jobs are the `job` label values)"
-        if job or state
-        else "no active targets: this backend scrapes nothing itself",
+        empty="no active targets: this backend scrapes nothing itself",
+        unmatched="no target matches; try without job/state (jobs are the `job` label values)",
+        filtered=job or state,
     )
+    by_health = models.tally(t.health for t in targets)
     return inspection.TargetList(
         datasource=scope.id,
-        by_health=dict(collections.Counter(t.health for t in targets)),
+        by_health=by_health,
         dropped=dropped,
         note=note,
         **page.fields("targets"),

@@ -130,7 +130,7 @@ async def alertmanager_alerts(am: evidence.Backend | None, notes: list[str]) -> 
     if am is None:
         notes.append("no Alertmanager links this Prometheus: silences and inhibitions unknown")
         return []
-    return list(await alertmanager.alerts(am.datasource, am.client))
+    return list(await alertmanager.listed(am.datasource, am.client, alertmanager.ALERTS))
 
 
 Rules = list[tuple[evidence.Backend, list[Any]]]

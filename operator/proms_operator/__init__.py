@@ -1,7 +1,8 @@
 """proms_operator: the Kubernetes controller, and the `proms-mcp` command that runs it.
 
 Holds: PrometheusDatasource specs and their status (`specs`, `conditions`,
-`customresources`), Grafana provisioning ConfigMaps (`configmaps`), reachability probes
+`customresources`), Grafana provisioning ConfigMaps (`configmaps`), what both handlers share
+(`contributing`), reachability probes
 (`probing`), kopf inside our event loop (`embedding`), the extension that runs them all in
 the proms-mcp process (`runtime`) and the console script (`main`).
 

@@ -21,18 +21,16 @@ from mcp_server.core import observability, settings
 from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, provisioning, registry
 
-from . import admission, writing
+from . import admission, contributing, writing
 
 logger = logging.getLogger(__name__)
 
 _NO_ENVIRONMENT: Mapping[str, str] = {}
 
 
-def source_of(namespace: str, name: str) -> datasources.Source:
-    return datasources.Source(datasources.SourceKind.CONFIGMAP, f"{namespace}/{name}")
+class ConfigMaps(contributing.Contributor):
+    KIND = datasources.SourceKind.CONFIGMAP
 
-
-class ConfigMaps:
     def __init__(
         self,
         live: registry.Registry,
@@ -41,10 +39,8 @@ class ConfigMaps:
         gate: writing.Gate,
         policies: admission.Admission,
     ) -> None:
-        self._registry = live
-        self._api = api
+        super().__init__(live, api, policies)
         self._gate = gate
-        self._admission = policies
         self._label = config.configmap_label
         self._value = config.configmap_label_value
         self._last_good: dict[datasources.Source, registry.Contribution] = {}
@@ -61,7 +57,7 @@ class ConfigMaps:
         return self._value is None or labels[self._label] == self._value
 
     async def changed(self, body: Mapping[str, Any]) -> None:
-        source = source_of(*kubeclient.object_key(body))
+        source = self.source_of(*kubeclient.object_key(body))
         if not self.selected(body):
             self.deleted(body)
             return
@@ -112,7 +108,7 @@ class ConfigMaps:
 
     def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
         """After a (re)listing: drop ConfigMaps deleted or unlabelled while unwatched."""
-        keep = {source_of(*kubeclient.object_key(body)) for body in listed}
+        keep = {self.source_of(*kubeclient.object_key(body)) for body in listed}
         for contribution in self._registry.contributions():
             source = contribution.source
             if source.kind is datasources.SourceKind.CONFIGMAP and source not in keep:
@@ -121,7 +117,7 @@ class ConfigMaps:
                 self._registry.remove(source)
 
     def deleted(self, body: Mapping[str, Any]) -> None:
-        source = source_of(*kubeclient.object_key(body))
+        source = self.source_of(*kubeclient.object_key(body))
         self._last_good.pop(source, None)
         self._reported.pop(source, None)
         self._registry.remove(source)

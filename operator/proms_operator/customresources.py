@@ -23,7 +23,7 @@ from mcp_server.kube import kubeclient
 from mcp_server.sources import datasources, registry
 from mcp_server.sources import tenancy as profiles
 
-from . import admission, conditions, specs, writing
+from . import admission, conditions, contributing, specs, writing
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,9 @@ def api_path(namespace: str, name: str | None = None, *, status: bool = False) -
     return path + ("/status" if status else "")
 
 
-def source_of(namespace: str, name: str) -> datasources.Source:
-    return datasources.Source(datasources.SourceKind.CUSTOM_RESOURCE, f"{namespace}/{name}")
+class CustomResources(contributing.Contributor):
+    KIND = datasources.SourceKind.CUSTOM_RESOURCE
 
-
-class CustomResources:
     def __init__(
         self,
         live: registry.Registry,
@@ -49,9 +47,7 @@ class CustomResources:
         gate: writing.Gate,
         policies: admission.Admission,
     ) -> None:
-        self._registry = live
-        self._api = api
-        self._admission = policies
+        super().__init__(live, api, policies)
         self.writer = writing.Writer(self.write_status, gate)
         """Run `writer.run()` as a background task: it writes the statuses marked here."""
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
@@ -86,7 +82,7 @@ class CustomResources:
             self._reachable.pop(key, None)
             self._versions.pop(key, None)
             self._last_good.pop(key, None)
-            self._registry.remove(source_of(*key))
+            self._registry.remove(self.source_of(*key))
         logger.info("datasource removed", extra={"datasource_id": f"{key[0]}/{key[1]}"})
 
     async def forget_all_but(self, listed: list[dict[str, Any]]) -> None:
@@ -125,7 +121,7 @@ class CustomResources:
         found = []
         for key in list(self._bodies):
             datasource = snapshot.datasources.get(specs.datasource_id(*key))
-            if datasource is not None and datasource.source == source_of(*key):
+            if datasource is not None and datasource.source == self.source_of(*key):
                 found.append((key, datasource))
         return found
 
@@ -156,7 +152,7 @@ class CustomResources:
             if body is None:
                 return
             namespace, name = key
-            source = source_of(namespace, name)
+            source = self.source_of(namespace, name)
             ready: conditions.Condition
             try:
                 spec = specs.parse_spec(body.get("spec") or {})

@@ -10,7 +10,6 @@ connections and never answers. The soak's size is PROMS_MCP_SOAK_CALLS (default 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -34,10 +33,10 @@ SLOWDOWN_LIMIT = 3.0
 """Healthy p50 under the fault / its baseline: generous, the machine is shared and noisy."""
 
 
-@contextlib.contextmanager
-def hanging_backend() -> Iterator[tuple[str, list[socket.socket]]]:
-    """Accepts every connection, reads nothing, answers nothing; yields its URL and the
-    connections it holds."""
+@pytest.fixture(scope="module")
+def hanging() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A backend that accepts every connection, reads nothing, answers nothing: its URL and
+    the connections it holds."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)
@@ -66,12 +65,6 @@ def hanging_backend() -> Iterator[tuple[str, list[socket.socket]]]:
 
 
 @pytest.fixture(scope="module")
-def hanging() -> Iterator[tuple[str, list[socket.socket]]]:
-    with hanging_backend() as backend:
-        yield backend
-
-
-@pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory,
     prometheus: RunningPrometheus,
@@ -82,15 +75,14 @@ def server(
     path.write_text(
         json.dumps(soak.provisioning(prometheus.url, closed_port_url, **{HANGING: hanging[0]}))
     )
-    config = harness.make_settings(
+    with harness.serving_file(
+        path,
         # The load generator is one caller (one address) with up to 32 calls in flight;
         # tests/protocol/test_caller_limit.py tests the per-caller limit.
         server={"max_calls_per_caller": soak.LOAD_GENERATOR_CALLS},
-        sources={"datasources_path": path},
         prometheus={"query_timeout_seconds": QUERY_TIMEOUT_SECONDS},
         logging={"level": "WARNING"},
-    )
-    with harness.serve_in_thread(config) as running:
+    ) as running:
         yield soak.ServerThread(running)
 
 

@@ -26,8 +26,6 @@ from tests.support import answers, harness, kube, prometheus_process
 from tests.support.answers import call, call_error
 from tests.support.prometheus_process import RunningPrometheus
 
-TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
-ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 USERS = {
     "alice-token-0123456789": {"username": "alice", "uid": "u-1", "groups": ["team-a"]},
     "bob-token-0123456789": {"username": "bob", "uid": "u-2", "groups": ["team-b"]},
@@ -107,10 +105,7 @@ pytestmark = pytest.mark.kmock(cls=kube.ReviewingEmulator)
 @pytest.fixture
 def fake_api(kmock: kmock.KubernetesEmulator) -> FakeApi:
     kube.declare(kmock)
-    api = FakeApi()
-    kmock["post", TOKEN_REVIEWS] << api.token_review
-    kmock["post", ACCESS_REVIEWS] << api.access_review
-    return api
+    return kube.answer_reviews(kmock, FakeApi())
 
 
 @pytest.fixture

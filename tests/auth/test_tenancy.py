@@ -20,7 +20,6 @@ from mcp_server.app import assembly
 from mcp_server.protocol import mounting
 from tests.support import harness, kube, prometheus_process
 from tests.support.answers import call, call_error, direct
-from tests.support.harness import McpClient
 from tests.support.prometheus_process import RunningPrometheus
 from tests.support.tenancy_proxies import (
     MimirGateway,
@@ -29,8 +28,6 @@ from tests.support.tenancy_proxies import (
     VictoriaSelect,
 )
 
-TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
-ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 ALICE, BOB, CAROL = "alice-token-0123456789", "bob-token-0123456789", "carol-token-0123456789"
 USERS = {
     ALICE: {"username": "alice", "uid": "u-1", "groups": ["team-a"]},
@@ -67,15 +64,8 @@ BUSY = {
 @pytest.fixture(scope="module")
 def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
     """A Prometheus whose series and alerts belong to two namespaces."""
-    with (
-        harness.http_server(Pods) as target,
-        prometheus_process.running_prometheus(
-            tmp_path_factory.mktemp("tenancy"),
-            extra_scrape_targets=[target.removeprefix("http://")],
-            extra_rule_groups=[BUSY],
-        ) as running,
-    ):
-        prometheus_process.wait_until_scraped(running, job="extra")
+    workdir = tmp_path_factory.mktemp("tenancy")
+    with prometheus_process.scraping(Pods, workdir, [BUSY]) as running:
         harness.poll(lambda: len(_namespaced_alerts(running)) == 3)
         yield running
 
@@ -141,10 +131,7 @@ class Reviews:
 @pytest.fixture
 def reviews(kmock: kmock.KubernetesEmulator) -> Reviews:
     kube.declare(kmock)
-    answers = Reviews()
-    kmock["post", TOKEN_REVIEWS] << answers.token_review
-    kmock["post", ACCESS_REVIEWS] << answers.access_review
-    return answers
+    return kube.answer_reviews(kmock, Reviews())
 
 
 def _crs(gateways: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -234,11 +221,19 @@ def client(application: assembly.Application, token: str) -> Client[StreamableHt
     return Client(StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"}))
 
 
-async def _tenant_pods(mcp: McpClient, datasource_id: str, **arguments: Any) -> dict[str, Any]:
-    """`sum(tenant_pods)` through `datasource_id`, as the caller of `mcp`."""
-    return await call(
-        mcp, "query_instant", datasource_id=datasource_id, promql="sum(tenant_pods)", **arguments
-    )
+async def _tenant_pods(
+    app: assembly.Application,
+    token: str,
+    *,
+    refused: bool = False,
+    promql: str = "sum(tenant_pods)",
+    **arguments: Any,
+) -> dict[str, Any]:
+    """query_instant of `sum(tenant_pods)` (or `promql`) as the caller holding `token`, in
+    a session of its own: the answer, or (`refused`) the error it gets."""
+    async with client(app, token) as mcp:
+        ask = call_error if refused else call
+        return await ask(mcp, "query_instant", promql=promql, **arguments)
 
 
 def _total(answer: dict[str, Any]) -> float:
@@ -253,8 +248,7 @@ def _sum(pods: RunningPrometheus, selector: str) -> float:
 async def test_an_openshift_datasource_reads_the_callers_namespace_with_get_and_their_token(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
-    async with client(app, ALICE) as mcp:
-        answer = await _tenant_pods(mcp, "team-a/ocp", namespace="team-a")
+    answer = await _tenant_pods(app, ALICE, datasource_id="team-a/ocp", namespace="team-a")
     assert _total(answer) == _sum(pods, 'tenant_pods{namespace="team-a"}') == 3
     sent = OpenShiftQueryPort.seen
     assert sent and all(r["method"] == "GET" for r in sent)  # the datasource says POST
@@ -266,10 +260,7 @@ async def test_the_same_gateway_refuses_a_datasource_without_the_profile(
     app: assembly.Application,
 ) -> None:
     """Without tenancy.openshift the calls break exactly where the gateway's rules say."""
-    async with client(app, ALICE) as mcp:
-        error = await call_error(
-            mcp, "query_instant", datasource_id="team-a/ocp-plain", promql="sum(tenant_pods)"
-        )
+    error = await _tenant_pods(app, ALICE, datasource_id="team-a/ocp-plain", refused=True)
     assert error["code"] == "upstream_unauthorized"  # POST: 403
     assert [r["method"] for r in OpenShiftQueryPort.seen] == ["POST"]
 
@@ -294,10 +285,7 @@ def test_the_gateway_enforces_what_the_profile_complies_with(
 async def test_a_call_without_namespace_is_told_to_pass_one_and_nothing_is_sent(
     app: assembly.Application,
 ) -> None:
-    async with client(app, ALICE) as mcp:
-        error = await call_error(
-            mcp, "query_instant", datasource_id="team-a/ocp", promql="sum(tenant_pods)"
-        )
+    error = await _tenant_pods(app, ALICE, datasource_id="team-a/ocp", refused=True)
     assert error["code"] == "invalid_argument" and "pass namespace" in error["message"]
     assert OpenShiftQueryPort.seen == []
 
@@ -305,14 +293,9 @@ async def test_a_call_without_namespace_is_told_to_pass_one_and_nothing_is_sent(
 async def test_a_namespace_the_caller_may_not_read_is_refused_before_any_request(
     app: assembly.Application, reviews: Reviews
 ) -> None:
-    async with client(app, ALICE) as mcp:
-        error = await call_error(
-            mcp,
-            "query_instant",
-            datasource_id="team-a/ocp",
-            promql="sum(tenant_pods)",
-            namespace="team-b",
-        )
+    error = await _tenant_pods(
+        app, ALICE, datasource_id="team-a/ocp", namespace="team-b", refused=True
+    )
     assert error["code"] == "invalid_argument" and '"team-b"' in error["message"]
     assert ("alice", "team-b") in reviews.namespace_reviews
     assert OpenShiftQueryPort.seen == []
@@ -337,11 +320,10 @@ async def test_alerts_and_rules_go_to_the_rules_port_for_the_namespace(
 async def test_a_fixed_namespace_needs_no_argument_and_refuses_another(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
-    async with client(app, BOB) as mcp:
-        answer = await _tenant_pods(mcp, "team-a/ocp-a")
-        error = await call_error(
-            mcp, "query_instant", datasource_id="team-a/ocp-a", promql="up", namespace="team-b"
-        )
+    answer = await _tenant_pods(app, BOB, datasource_id="team-a/ocp-a")
+    error = await _tenant_pods(
+        app, BOB, datasource_id="team-a/ocp-a", promql="up", namespace="team-b", refused=True
+    )
     assert _total(answer) == _sum(pods, 'tenant_pods{namespace="team-a"}')
     assert error["code"] == "invalid_argument" and '"team-a"' in error["message"]
 
@@ -349,8 +331,7 @@ async def test_a_fixed_namespace_needs_no_argument_and_refuses_another(
 async def test_a_grafana_entry_declares_openshift_tenancy_in_json_data(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
-    async with client(app, BOB) as mcp:
-        answer = await _tenant_pods(mcp, "ocp-file", namespace="team-b")
+    answer = await _tenant_pods(app, BOB, datasource_id="ocp-file", namespace="team-b")
     assert _total(answer) == _sum(pods, 'tenant_pods{namespace="team-b"}') == 10
     assert all(r["headers"]["Authorization"] == f"Bearer {BOB}" for r in OpenShiftQueryPort.seen)
 
@@ -358,11 +339,8 @@ async def test_a_grafana_entry_declares_openshift_tenancy_in_json_data(
 async def test_victoriametrics_tenancy_asks_under_the_tenant_path_with_its_extra_label(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
-    async with client(app, BOB) as mcp:
-        answer = await _tenant_pods(mcp, "vm")
-        plain = await call_error(
-            mcp, "query_instant", datasource_id="vm-plain", promql="sum(tenant_pods)"
-        )
+    answer = await _tenant_pods(app, BOB, datasource_id="vm")
+    plain = await _tenant_pods(app, BOB, datasource_id="vm-plain", refused=True)
     assert _total(answer) == _sum(pods, 'tenant_pods{team="payments"}') == 11
     assert plain["code"] == "bad_response"  # the gateway's 404 outside the tenant path
     tenant_path = [r for r in VictoriaSelect.seen if r["path"].startswith("/select/7:3/")]
@@ -431,14 +409,8 @@ async def test_namespace_is_listed_for_callers_with_a_datasource_that_takes_one(
 async def test_a_fleet_question_carries_the_namespace_to_every_datasource_that_takes_it(
     app: assembly.Application, pods: RunningPrometheus
 ) -> None:
-    async with client(app, BOB) as mcp:
-        answer = await call(
-            mcp,
-            "query_instant",
-            datasources=["team-a/ocp", "ocp-file", "vm"],
-            promql="sum(tenant_pods)",
-            namespace="team-b",
-        )
+    fleet = ["team-a/ocp", "ocp-file", "vm"]
+    answer = await _tenant_pods(app, BOB, datasources=fleet, namespace="team-b")
     by_datasource = {s["labels"]["@datasource"]: float(s["value"]) for s in answer["series"]}
     team_b = _sum(pods, 'tenant_pods{namespace="team-b"}')
     payments = _sum(pods, 'tenant_pods{team="payments"}')

@@ -9,11 +9,10 @@ import json
 import pathlib
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from fastmcp import Client
 
 from tests.support import harness
 from tests.support.answers import call_error
@@ -86,12 +85,6 @@ def server(
         directory: pathlib.Path = tmp_path_factory.mktemp("flavours")
         with harness.serving_datasources(directory, *entries) as running:
             yield running
-
-
-@pytest.fixture
-async def mcp(server: RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(server.mcp_url) as client:
-        yield client
 
 
 async def _facts(mcp: McpClient, datasource_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 from mcp_server.backends import catalogue
 from tests.support import harness, prometheus_process
 from tests.support.answers import call, direct
-from tests.support.harness import McpClient, RunningServer
+from tests.support.harness import McpClient
 from tests.support.prometheus_process import (
     RunningPrometheus,
 )
@@ -45,13 +45,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus
         yield prom
 
 
-@pytest.fixture(scope="module")
-def server(
-    live: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    source = {"name": "live", "type": "prometheus", "url": live.url}
-    with harness.serving_datasources(tmp_path_factory.mktemp("fresh"), source) as running:
-        yield running
+server = harness.server_of("live", "live")
 
 
 def early_in_a_cache_slot() -> None:

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -348,10 +348,7 @@ def small_cap_mcp(
         yield running
 
 
-@pytest.fixture
-async def agent(proms_mcp: RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(proms_mcp.mcp_url) as client:
-        yield client
+agent = harness.client_of("proms_mcp")
 
 
 # ------------------------------------------------------------------------------------------
@@ -632,15 +629,32 @@ async def test_credentials_are_sent_but_never_leak_into_errors_or_logs(
 # ------------------------------------------------------------------------------------------
 
 
+INSTANT = ("query_instant", {"promql": "up", "time": END})
+LABELS = ("get_metric_labels", {"metric_name": "up"})
+
+
+async def sent_to(
+    agent: McpClient, fake: FakeBackend, method: str, *calls: tuple[str, dict[str, Any]]
+) -> list[Seen]:
+    """The requests datasource fake-<method> sends the fake backend for `calls`, in order."""
+    before = len(fake.requests_under(f"/{method}"))
+    for tool, arguments in calls:
+        await call(agent, tool, datasource_id=f"fake-{method}", **arguments)
+    return fake.requests_under(f"/{method}")[before:]
+
+
 async def test_queries_go_as_post_forms_with_timeout_and_custom_parameters(
     agent: McpClient, fake: FakeBackend
 ) -> None:
-    before = len(fake.requests_under("/post"))
-    await call(agent, "query_instant", datasource_id="fake-post", promql="up", time=END)
-    await call(agent, "query_range", datasource_id="fake-post", promql="up")
-    await call(agent, "get_metric_labels", datasource_id="fake-post", metric_name="up")
-    await call(agent, "get_label_values", datasource_id="fake-post", label_name="job")
-    sent = fake.requests_under("/post")[before:]
+    sent = await sent_to(
+        agent,
+        fake,
+        "post",
+        INSTANT,
+        ("query_range", {"promql": "up"}),
+        LABELS,
+        ("get_label_values", {"label_name": "job"}),
+    )
     assert [(r.method, r.path) for r in sent] == [
         ("POST", "/post/ok/api/v1/query"),
         ("GET", "/post/ok/api/v1/status/config"),  # its scrape interval floors the step
@@ -664,10 +678,7 @@ async def test_queries_go_as_post_forms_with_timeout_and_custom_parameters(
 async def test_a_get_datasource_sends_queries_in_the_query_string(
     agent: McpClient, fake: FakeBackend
 ) -> None:
-    before = len(fake.requests_under("/get"))
-    await call(agent, "query_instant", datasource_id="fake-get", promql="up", time=END)
-    await call(agent, "get_metric_labels", datasource_id="fake-get", metric_name="up")
-    query, labels = fake.requests_under("/get")[before:]
+    query, labels = await sent_to(agent, fake, "get", INSTANT, LABELS)
     assert (query.method, query.path) == ("GET", "/get/ok/api/v1/query")
     assert query.form == [] and "content-type" not in query.headers
     assert {

@@ -96,10 +96,8 @@ async def test_a_pre_existing_cr_is_served_once_the_initial_listing_is_applied(
 async def test_create_update_delete_of_a_cr_is_seen_by_agents(
     emulator: kmock.KubernetesEmulator, app: assembly.Application, prometheus: RunningPrometheus
 ) -> None:
-    await kube.create(
-        emulator,
-        kube.CRS,
-        kube.datasource("team-b", "thanos", url=prometheus.url, description="first"),
+    await kube.create_datasource(
+        emulator, "team-b", "thanos", url=prometheus.url, description="first"
     )
     await harness.eventually(lambda: "team-b/thanos" in ids(app))
     async with Client(mcp_url(app)) as mcp:
@@ -192,25 +190,22 @@ async def test_a_configmap_with_two_datasources_appears_and_vanishes_with_its_la
     await harness.eventually(lambda: not ({"cm-one", "cm-two"} & ids(app)))
 
 
+async def create_tenant_datasource(
+    emulator: kmock.KubernetesEmulator, id: str, url: str, *, org: str
+) -> None:
+    """Secret `tenant` holding `org` and the CR `id` sending it as X-Scope-OrgID, in the
+    CR's namespace."""
+    namespace, name = id.split("/")
+    await kube.create(emulator, kube.SECRETS, kube.secret(namespace, "tenant", org=org))
+    reference = {"secretKeyRef": {"name": "tenant", "key": "org"}}
+    header = {"name": "X-Scope-OrgID", "valueFrom": reference}
+    await kube.create_datasource(emulator, namespace, name, url=url, headers=[header])
+
+
 async def test_a_rotated_secret_takes_effect_without_touching_the_cr(
     emulator: kmock.KubernetesEmulator, app: assembly.Application, prometheus: RunningPrometheus
 ) -> None:
-    await kube.create(emulator, kube.SECRETS, kube.secret("team-c", "tenant", org="tenant-1"))
-    await kube.create(
-        emulator,
-        kube.CRS,
-        kube.datasource(
-            "team-c",
-            "mimir",
-            url=prometheus.url,
-            headers=[
-                {
-                    "name": "X-Scope-OrgID",
-                    "valueFrom": {"secretKeyRef": {"name": "tenant", "key": "org"}},
-                }
-            ],
-        ),
-    )
+    await create_tenant_datasource(emulator, "team-c/mimir", prometheus.url, org="tenant-1")
 
     def header() -> str | None:
         found = app.registry.current().get("team-c/mimir")
@@ -228,8 +223,8 @@ async def test_a_rotated_secret_takes_effect_without_touching_the_cr(
 async def test_an_invalid_cr_is_reported_and_kept_out_while_others_serve(
     emulator: kmock.KubernetesEmulator, app: assembly.Application, prometheus: RunningPrometheus
 ) -> None:
-    await kube.create(emulator, kube.CRS, kube.datasource("team-d", "broken", url="ftp://nope"))
-    await kube.create(emulator, kube.CRS, kube.datasource("team-d", "fine", url=prometheus.url))
+    await kube.create_datasource(emulator, "team-d", "broken", url="ftp://nope")
+    await kube.create_datasource(emulator, "team-d", "fine", url=prometheus.url)
     await harness.eventually(
         lambda: condition(emulator, "team-d", "broken", "Ready").get("reason") == "InvalidSpec"
     )
@@ -247,15 +242,12 @@ async def test_an_invalid_cr_is_reported_and_kept_out_while_others_serve(
 async def test_a_missing_secret_is_reported_until_it_is_created(
     emulator: kmock.KubernetesEmulator, app: assembly.Application, prometheus: RunningPrometheus
 ) -> None:
-    await kube.create(
+    await kube.create_datasource(
         emulator,
-        kube.CRS,
-        kube.datasource(
-            "team-e",
-            "guarded",
-            url=prometheus.url,
-            auth={"bearerToken": {"secretKeyRef": {"name": "token", "key": "t"}}},
-        ),
+        "team-e",
+        "guarded",
+        url=prometheus.url,
+        auth={"bearerToken": {"secretKeyRef": {"name": "token", "key": "t"}}},
     )
     await harness.eventually(
         lambda: condition(emulator, "team-e", "guarded", "Ready").get("reason") == "SecretNotFound"
@@ -349,15 +341,12 @@ async def test_proms_mcp_never_writes_to_configmaps_or_secrets(
             {"grafana_datasource": "1"},
         ),
     )
-    await kube.create(
+    await kube.create_datasource(
         emulator,
-        kube.CRS,
-        kube.datasource(
-            "team-f",
-            "cr",
-            url=prometheus.url,
-            headers=[{"name": "X-A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
-        ),
+        "team-f",
+        "cr",
+        url=prometheus.url,
+        headers=[{"name": "X-A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
     )
     await harness.eventually(lambda: {"f", "team-f/cr"} <= ids(app))
     await kube.patch(emulator, kube.SECRETS, "team-f", "s", {"data": {"k": "dzI="}})
@@ -411,12 +400,8 @@ async def test_files_and_cluster_sources_combine_and_the_scope_is_respected(
     ) as application:
         await harness.eventually(lambda: application.readiness.ready)
         assert ids(application) == {"from-file", "watched/in-scope"}
-        await kube.create(
-            emulator, kube.CRS, kube.datasource("watched", "later", url=prometheus.url)
-        )
-        await kube.create(
-            emulator, kube.CRS, kube.datasource("elsewhere", "later", url=prometheus.url)
-        )
+        await kube.create_datasource(emulator, "watched", "later", url=prometheus.url)
+        await kube.create_datasource(emulator, "elsewhere", "later", url=prometheus.url)
         await harness.eventually(lambda: "watched/later" in ids(application))
         assert "elsewhere/later" not in ids(application)
         watched_paths = {str(r.url.path) for r in emulator["watch"]}
@@ -534,22 +519,7 @@ async def test_secret_values_that_cannot_be_headers_are_reported(
     value: str,
     served: bool,
 ) -> None:
-    await kube.create(emulator, kube.SECRETS, kube.secret("team-h", "tenant", org=value))
-    await kube.create(
-        emulator,
-        kube.CRS,
-        kube.datasource(
-            "team-h",
-            "hdr",
-            url=prometheus.url,
-            headers=[
-                {
-                    "name": "X-Scope-OrgID",
-                    "valueFrom": {"secretKeyRef": {"name": "tenant", "key": "org"}},
-                }
-            ],
-        ),
-    )
+    await create_tenant_datasource(emulator, "team-h/hdr", prometheus.url, org=value)
     expected = "Serving" if served else "InvalidSecretValue"
     await harness.eventually(
         lambda: condition(emulator, "team-h", "hdr", "Ready").get("reason") == expected

@@ -15,7 +15,6 @@ import pathlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -85,6 +84,22 @@ def replicas(
         yield started
 
 
+@contextlib.contextmanager
+def led(
+    folder: pathlib.Path, bodies: list[dict[str, Any]], count: int
+) -> Iterator[tuple[kubeapi.KubeApi, list[Replica], Replica]]:
+    """`count` replicas against an API holding `bodies`, once one of them leads: the API,
+    the replicas and their leader."""
+    with (
+        kubeapi.serving(folder, bodies, emulator_class=leases.LeasingEmulator) as api,
+        replicas(folder, api, count) as running,
+    ):
+        harness.poll(lambda: the_leader(running, api) is not None, timeout=TAKEOVER_DEADLINE)
+        leader = the_leader(running, api)
+        assert leader is not None
+        yield api, running, leader
+
+
 def the_leader(running: list[Replica], api: kubeapi.KubeApi) -> Replica | None:
     """The one replica that says it leads and holds the Lease; never two at once."""
     alive = [r for r in running if r.server.process.poll() is None]
@@ -120,13 +135,7 @@ def test_two_replicas_serve_the_same_datasources_and_only_the_leader_writes(
 ) -> None:
     names = [f"ds-{i}" for i in range(4)]
     bodies = [kube.datasource("team", name, url=prometheus.url) for name in names]
-    with (
-        kubeapi.serving(tmp_path, bodies, emulator_class=leases.LeasingEmulator) as api,
-        replicas(tmp_path, api, 2) as running,
-    ):
-        harness.poll(lambda: the_leader(running, api) is not None, timeout=TAKEOVER_DEADLINE)
-        leader = the_leader(running, api)
-        assert leader is not None
+    with led(tmp_path, bodies, 2) as (api, running, leader):
         harness.poll(
             lambda: all(condition(api, n, "Reachable").get("status") == "True" for n in names),
             timeout=20,
@@ -145,13 +154,7 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration_and_writes_resume
     tmp_path: pathlib.Path, prometheus: RunningPrometheus
 ) -> None:
     bodies = [kube.datasource("team", "first", url=prometheus.url)]
-    with (
-        kubeapi.serving(tmp_path, bodies, emulator_class=leases.LeasingEmulator) as api,
-        replicas(tmp_path, api, 3) as running,
-    ):
-        harness.poll(lambda: the_leader(running, api) is not None, timeout=TAKEOVER_DEADLINE)
-        killed = the_leader(running, api)
-        assert killed is not None
+    with led(tmp_path, bodies, 3) as (api, running, killed):
         harness.poll(lambda: condition(api, "first", "Ready").get("status") == "True")
         killed.server.process.kill()
         killed.server.process.wait()
@@ -173,7 +176,7 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration_and_writes_resume
         assert later and {w.who for w in later} == {successor.name}
 
 
-class _Disagreeing(BaseHTTPRequestHandler):
+class _Disagreeing(harness.Handler):
     """A backend that answers buildinfo to replica-0 and 503 to the others (told apart by
     the POD_NAME of the process at the other end), and counts who asked."""
 
@@ -190,14 +193,7 @@ class _Disagreeing(BaseHTTPRequestHandler):
             body, status = json.dumps(data).encode(), 200
         else:
             body, status = b'{"status":"error","error":"down for this one"}', 503
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(body, status=status)
 
 
 def test_two_replicas_that_disagree_about_a_backend_do_not_flap_its_status(
@@ -205,16 +201,8 @@ def test_two_replicas_that_disagree_about_a_backend_do_not_flap_its_status(
 ) -> None:
     with (
         harness.http_server(_Disagreeing) as backend,
-        kubeapi.serving(
-            tmp_path,
-            [kube.datasource("team", "split", url=backend)],
-            emulator_class=leases.LeasingEmulator,
-        ) as api,
-        replicas(tmp_path, api, 2) as running,
+        led(tmp_path, [kube.datasource("team", "split", url=backend)], 2) as (api, running, leader),
     ):
-        harness.poll(lambda: the_leader(running, api) is not None, timeout=TAKEOVER_DEADLINE)
-        leader = the_leader(running, api)
-        assert leader is not None
         expected = "True" if leader is running[0] else "False"
         harness.poll(lambda: condition(api, "split", "Reachable").get("status") == expected)
         probes = _Disagreeing.asked.get(leader.name, 0)
@@ -230,13 +218,7 @@ def test_a_leader_stopped_with_sigterm_gives_the_lease_up(
     tmp_path: pathlib.Path, prometheus: RunningPrometheus
 ) -> None:
     bodies = [kube.datasource("team", "first", url=prometheus.url)]
-    with (
-        kubeapi.serving(tmp_path, bodies, emulator_class=leases.LeasingEmulator) as api,
-        replicas(tmp_path, api, 2) as running,
-    ):
-        harness.poll(lambda: the_leader(running, api) is not None, timeout=TAKEOVER_DEADLINE)
-        stopped = the_leader(running, api)
-        assert stopped is not None
+    with led(tmp_path, bodies, 2) as (api, running, stopped):
         stopped.server.process.terminate()
         assert stopped.server.process.wait(timeout=20) == 0
         emulator = api.emulator

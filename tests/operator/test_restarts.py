@@ -51,13 +51,19 @@ def buildinfo_requests(prometheus: RunningPrometheus) -> float:
     return 0.0
 
 
+def declared_crs(emulator: leases.LeasingEmulator, url: str, count: int) -> list[str]:
+    """`count` CRs in namespace team (ds-00, ds-01, ...), each reading `url`; their names."""
+    names = [f"ds-{i:02d}" for i in range(count)]
+    for name in names:
+        emulator.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=url)
+    return names
+
+
 async def test_a_restart_with_nothing_changed_writes_no_status_and_no_event(
     kmock: leases.LeasingEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
 ) -> None:
     kube.declare(kmock)
-    names = [f"ds-{i:02d}" for i in range(30)]
-    for name in names:
-        kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=prometheus.url)
+    names = declared_crs(kmock, prometheus.url, 30)
     config = operator_settings(kmock, tmp_path, probe_seconds=1.0)
     async with harness.serving(config, extensions=[runtime.KubernetesSources(config)]):
         await harness.eventually(
@@ -84,9 +90,7 @@ async def test_readiness_does_not_wait_for_status_writes(
     kmock: leases.LeasingEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
 ) -> None:
     kube.declare(kmock)
-    names = [f"ds-{i:02d}" for i in range(50)]
-    for name in names:
-        kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=prometheus.url)
+    names = declared_crs(kmock, prometheus.url, 50)
     kmock.hold_status_writes()
     config = operator_settings(kmock, tmp_path, probe_seconds=3600)
     async with harness.serving(
@@ -113,9 +117,7 @@ async def test_a_restart_probes_spread_over_the_interval_not_in_one_burst(
     kube.declare(kmock)
     count, interval, bins = 80, 4.0, 4
     with harness.http_server(_Counting) as backend:
-        names = [f"ds-{i:02d}" for i in range(count)]
-        for name in names:
-            kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=backend)
+        names = declared_crs(kmock, backend, count)
         config = operator_settings(kmock, tmp_path, probe_seconds=interval)
         first = runtime.KubernetesSources(config)
         async with harness.serving(config, extensions=[first]):
@@ -146,9 +148,7 @@ async def test_after_a_stall_overdue_probes_are_caught_up_at_twice_the_average_r
     kube.declare(kmock)
     count, interval = 80, 4.0  # 20 probes a second on average; at most 40 a second
     with harness.http_server(_Counting) as backend:
-        for i in range(count):
-            name = f"ds-{i:02d}"
-            kmock.objects[kube.CRS, "team", name] = kube.datasource("team", name, url=backend)
+        declared_crs(kmock, backend, count)
         _Counting.times.clear()
         config = operator_settings(kmock, tmp_path, probe_seconds=interval)
         async with harness.serving(

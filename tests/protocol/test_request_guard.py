@@ -7,6 +7,7 @@ from __future__ import annotations
 import pathlib
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -43,32 +44,50 @@ def tool_calls(server: RunningServer) -> float:
     return harness.metric(server.health_url, "proms_mcp_tool_calls_total", tool="query_instant")
 
 
-@pytest.mark.parametrize("kind", list(requests()))
-def test_a_rebinding_page_is_refused_with_421_before_anything_answers(
-    server: RunningServer, kind: str
-) -> None:
-    body, headers = requests()[kind]
-    before = (rejected(server, "host"), tool_calls(server))
-    evil = {"Host": "evil.example.com", "Origin": "http://evil.example.com"}
-    response = post(server.mcp_url, body, {**headers, **evil})
-    assert response.status_code == 421, response.text
-    assert response.json()["error"] == "misdirected_request"
-    assert '"evil.example.com"' in response.json()["message"]
-    assert "ALLOWED_HOSTS" in response.json()["message"]
-    assert (rejected(server, "host"), tool_calls(server)) == (before[0] + 1, before[1])
+@dataclass(frozen=True)
+class Refusal:
+    """A request the guard refuses: what makes it foreign, and how the refusal reads."""
+
+    headers: dict[str, str]
+    status: int
+    error: str
+    reason: str
+    """The `reason` label of proms_mcp_requests_rejected_total."""
+    said: tuple[str, ...]
+    """What the message names: the foreign value, the setting that would allow it."""
 
 
+REFUSALS = {
+    "a rebinding page: 421": Refusal(
+        {"Host": "evil.example.com", "Origin": "http://evil.example.com"},
+        421,
+        "misdirected_request",
+        "host",
+        ('"evil.example.com"', "ALLOWED_HOSTS"),
+    ),
+    "a foreign origin, even on a loopback name: 403": Refusal(
+        {"Origin": "https://evil.example.com"},
+        403,
+        "forbidden_origin",
+        "origin",
+        ("ALLOWED_ORIGINS",),
+    ),
+}
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS.values()), ids=list(REFUSALS))
 @pytest.mark.parametrize("kind", list(requests()))
-def test_a_foreign_origin_is_refused_with_403_even_on_a_loopback_name(
-    server: RunningServer, kind: str
+def test_a_rebinding_page_or_a_foreign_origin_is_refused_before_anything_answers(
+    server: RunningServer, kind: str, refusal: Refusal
 ) -> None:
     body, headers = requests()[kind]
-    before = (rejected(server, "origin"), tool_calls(server))
-    response = post(server.mcp_url, body, {**headers, "Origin": "https://evil.example.com"})
-    assert response.status_code == 403, response.text
-    assert response.json()["error"] == "forbidden_origin"
-    assert "ALLOWED_ORIGINS" in response.json()["message"]
-    assert (rejected(server, "origin"), tool_calls(server)) == (before[0] + 1, before[1])
+    before = (rejected(server, refusal.reason), tool_calls(server))
+    response = post(server.mcp_url, body, {**headers, **refusal.headers})
+    assert response.status_code == refusal.status, response.text
+    assert response.json()["error"] == refusal.error
+    for named in refusal.said:
+        assert named in response.json()["message"]
+    assert (rejected(server, refusal.reason), tool_calls(server)) == (before[0] + 1, before[1])
 
 
 @pytest.mark.parametrize("kind", list(requests()))

@@ -22,12 +22,11 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any, ClassVar
 
 import pytest
-from fastmcp import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -248,10 +247,7 @@ def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
             yield running
 
 
-@pytest.fixture
-async def fake(fake_server: RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(fake_server.mcp_url) as client:
-        yield client
+fake = harness.client_of("fake_server")
 
 
 # --- query_range: every format with summaries -------------------------------------------------
@@ -395,19 +391,10 @@ def figures_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         yield prometheus
 
 
-@pytest.fixture(scope="module")
-def real_server(
-    figures_prometheus: RunningPrometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    source = {"name": "real", "type": "prometheus", "url": figures_prometheus.url}
-    with harness.serving_datasources(tmp_path_factory.mktemp("figures-real"), source) as running:
-        yield running
+real_server = harness.server_of("figures_prometheus", "real")
 
 
-@pytest.fixture
-async def real(real_server: RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(real_server.mcp_url) as client:
-        yield client
+real = harness.client_of("real_server")
 
 
 def settled_time(prometheus: RunningPrometheus, scrapes: int) -> int:

@@ -191,33 +191,66 @@ def test_every_header_pair_is_read_in_numeric_order_not_text_order() -> None:
     assert headers == [("X-One", "1"), ("X-Two", "2"), ("X-Ten", "10")]
 
 
-def test_header_value_without_name_is_reported_and_other_entries_load() -> None:
-    result = parse(
-        """
-        datasources:
-          - name: broken
-            type: prometheus
-            url: http://a:9090
-            jsonData: {httpHeaderName1: X-One}
-            secureJsonData: {httpHeaderValue1: one, httpHeaderValue2: two}
-          - name: fine
-            type: prometheus
-            url: http://b:9090
-        """
-    )
-    assert [d.name for d in result.datasources] == ["fine"]
+@pytest.mark.parametrize(
+    ("text", "env", "kept", "entry", "field", "named"),
+    [
+        pytest.param(
+            """
+            datasources:
+              - name: broken
+                type: prometheus
+                url: http://a:9090
+                jsonData: {httpHeaderName1: X-One}
+                secureJsonData: {httpHeaderValue1: one, httpHeaderValue2: two}
+              - name: fine
+                type: prometheus
+                url: http://b:9090
+            """,
+            None,
+            "fine",
+            "datasources[0] (name 'broken')",
+            "jsonData.httpHeaderName2",
+            ("secureJsonData.httpHeaderValue2",),
+            id="a header value without a name",
+        ),
+        pytest.param(
+            """
+            datasources:
+              - name: prom
+                type: prometheus
+                url: http://prom:9090
+                secureJsonData:
+                  httpHeaderValue1: Bearer ${PROM_TOKEN}
+                jsonData:
+                  httpHeaderName1: Authorization
+              - name: other
+                type: prometheus
+                url: http://other:9090
+            """,
+            {"UNRELATED": "x"},
+            "other",
+            "datasources[0] (name 'prom')",
+            "secureJsonData.httpHeaderValue1",
+            ("$PROM_TOKEN", "not set"),
+            id="a missing environment variable, naming field and variable",
+        ),
+    ],
+)
+def test_a_broken_entry_is_reported_on_its_field_and_the_other_entries_load(
+    text: str,
+    env: dict[str, str] | None,
+    kept: str,
+    entry: str,
+    field: str,
+    named: tuple[str, ...],
+) -> None:
+    result = parse(text, env)
+    assert [d.name for d in result.datasources] == [kept]
     (problem,) = result.problems
-    assert problem.entry == "datasources[0] (name 'broken')"
-    assert problem.field == "jsonData.httpHeaderName2"
-    assert "secureJsonData.httpHeaderValue2" in problem.message
-
-
-def test_header_name_without_value_is_reported_on_the_missing_value() -> None:
-    problem = only_problem(
-        parse_entry({"name": "p", "jsonData": {"httpHeaderName3": "Authorization"}})
-    )
-    assert problem.field == "secureJsonData.httpHeaderValue3"
-    assert "jsonData.httpHeaderName3" in problem.message
+    assert problem.entry == entry
+    assert problem.field == field
+    for text_named in named:
+        assert text_named in problem.message
 
 
 @pytest.mark.parametrize("header", ["X Bad", "X-Bad:", "Ünïcode", ""])
@@ -234,20 +267,6 @@ def test_header_names_that_are_not_http_tokens_are_reported(header: str) -> None
     )
     assert problem.field == "jsonData.httpHeaderName1"
     assert "not a valid HTTP header name" in problem.message
-
-
-def test_the_same_header_twice_is_reported_instead_of_one_silently_winning() -> None:
-    problem = only_problem(
-        parse_entry(
-            {
-                "name": "p",
-                "jsonData": {"httpHeaderName1": "X-Org", "httpHeaderName2": "x-org"},
-                "secureJsonData": {"httpHeaderValue1": "a", "httpHeaderValue2": "b"},
-            }
-        )
-    )
-    assert problem.field == "jsonData.httpHeaderName2"
-    assert "jsonData.httpHeaderName1" in problem.message
 
 
 def test_dollar_name_braced_name_and_double_dollar_are_expanded_like_grafana() -> None:
@@ -286,42 +305,11 @@ def test_booleans_may_come_from_the_environment() -> None:
     assert ds.connection.tls.insecure_skip_verify is True
 
 
-def test_a_missing_environment_variable_is_reported_naming_field_and_variable() -> None:
-    result = parse(
-        """
-        datasources:
-          - name: prom
-            type: prometheus
-            url: http://prom:9090
-            secureJsonData:
-              httpHeaderValue1: Bearer ${PROM_TOKEN}
-            jsonData:
-              httpHeaderName1: Authorization
-          - name: other
-            type: prometheus
-            url: http://other:9090
-        """,
-        {"UNRELATED": "x"},
-    )
-    assert [d.name for d in result.datasources] == ["other"]
-    (problem,) = result.problems
-    assert problem.entry == "datasources[0] (name 'prom')"
-    assert problem.field == "secureJsonData.httpHeaderValue1"
-    assert "$PROM_TOKEN" in problem.message
-    assert "not set" in problem.message
-
-
 def test_a_missing_variable_in_the_name_leaves_the_entry_labelled_by_index() -> None:
     problem = only_problem(parse_entry({"name": "$NAME"}))
     assert problem.entry == "datasources[0]"
     assert problem.field == "name"
     assert "$NAME" in problem.message
-
-
-def test_a_malformed_braced_reference_is_reported() -> None:
-    problem = only_problem(parse_entry({"name": "p", "url": "http://${HOST:9090"}))
-    assert problem.field == "url"
-    assert "${NAME}" in problem.message
 
 
 def test_an_unset_variable_in_a_field_we_do_not_read_does_not_cost_the_datasource() -> None:
@@ -412,9 +400,25 @@ def test_tab_indented_json_is_accepted_even_though_pyyaml_rejects_tabs() -> None
         ({"name": "p", "url": "http://p:port"}, "url", "not a valid URL"),
         ({"name": "p", "url": "http://p 1:9090"}, "url", "spaces"),
         ({"name": "p", "jsonData": "x"}, "jsonData", "must be a mapping"),
+        # a header name without a value, the same header twice, a malformed ${...} reference
+        (
+            {"name": "p", "jsonData": {"httpHeaderName3": "Authorization"}},
+            "secureJsonData.httpHeaderValue3",
+            "jsonData.httpHeaderName3",
+        ),
+        (
+            {
+                "name": "p",
+                "jsonData": {"httpHeaderName1": "X-Org", "httpHeaderName2": "x-org"},
+                "secureJsonData": {"httpHeaderValue1": "a", "httpHeaderValue2": "b"},
+            },
+            "jsonData.httpHeaderName2",
+            "jsonData.httpHeaderName1",
+        ),
+        ({"name": "p", "url": "http://${HOST:9090"}, "url", "${NAME}"),
     ],
 )
-def test_a_missing_or_bad_name_or_url_is_reported_on_that_field(
+def test_a_missing_or_bad_field_is_reported_on_that_field(
     entry: dict[str, object], field: str, fragment: str
 ) -> None:
     problem = only_problem(parse_entry(entry))
@@ -750,39 +754,44 @@ def test_a_broken_file_in_a_directory_does_not_hide_the_others(tmp_path: pathlib
     assert "UTF-8" in result.problems[1].message
 
 
-def test_a_delete_in_a_later_file_removes_a_name_declared_by_an_earlier_file(
-    tmp_path: pathlib.Path,
+@pytest.mark.parametrize(
+    ("files", "attribute", "served"),
+    [
+        pytest.param(
+            {
+                "10-prom.yaml": """
+                datasources:
+                  - {name: old, type: prometheus, url: "http://old:9090"}
+                  - {name: keep, type: prometheus, url: "http://keep:9090"}
+                """,
+                "20-cleanup.yaml": "deleteDatasources:\n  - {name: old, orgId: 1}\n",
+            },
+            "name",
+            ["keep"],
+            id="a delete in a later file removes a name declared by an earlier file",
+        ),
+        pytest.param(
+            {
+                "a.yaml": "datasources: [{name: p, type: prometheus, url: 'http://old:1'}]\n",
+                "b.yaml": """
+                deleteDatasources: [{name: p, orgId: 1}]
+                datasources: [{name: p, type: prometheus, url: "http://new:1"}]
+                """,
+            },
+            "url",
+            ["http://new:1"],
+            id="a name deleted and declared again later is the new one, without a duplicate",
+        ),
+    ],
+)
+def test_deletes_apply_in_file_order(
+    tmp_path: pathlib.Path, files: dict[str, str], attribute: str, served: list[str]
 ) -> None:
-    write(
-        tmp_path,
-        "10-prom.yaml",
-        """
-        datasources:
-          - {name: old, type: prometheus, url: "http://old:9090"}
-          - {name: keep, type: prometheus, url: "http://keep:9090"}
-        """,
-    )
-    write(tmp_path, "20-cleanup.yaml", "deleteDatasources:\n  - {name: old, orgId: 1}\n")
+    for name, text in files.items():
+        write(tmp_path, name, text)
     result = provisioning.load_path(tmp_path, {})
     assert result.problems == ()
-    assert [d.name for d in result.datasources] == ["keep"]
-
-
-def test_a_name_deleted_and_declared_again_in_a_later_file_is_the_new_one_without_a_duplicate(
-    tmp_path: pathlib.Path,
-) -> None:
-    write(tmp_path, "a.yaml", "datasources: [{name: p, type: prometheus, url: 'http://old:1'}]\n")
-    write(
-        tmp_path,
-        "b.yaml",
-        """
-        deleteDatasources: [{name: p, orgId: 1}]
-        datasources: [{name: p, type: prometheus, url: "http://new:1"}]
-        """,
-    )
-    result = provisioning.load_path(tmp_path, {})
-    assert result.problems == ()
-    assert [d.url for d in result.datasources] == ["http://new:1"]
+    assert [getattr(d, attribute) for d in result.datasources] == served
 
 
 def test_a_delete_in_an_earlier_file_does_not_remove_a_later_declaration(

@@ -112,25 +112,19 @@ def running_alertmanager(
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             port = ports.free_port()
             url = f"{scheme}://127.0.0.1:{port}"
-            with log_path.open("ab") as log:
-                log.write(f"--- start attempt {attempt} on port {port}\n".encode())
-                log.flush()
-                process = subprocess.Popen(
-                    [
-                        str(binary),
-                        f"--config.file={config_path}",
-                        f"--storage.path={storage}",
-                        f"--web.listen-address=127.0.0.1:{port}",
-                        f"--web.external-url={url}",
-                        "--cluster.listen-address=",
-                        "--log.level=warn",
-                        *flags,
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=workdir,
-                )
+            argv = [
+                str(binary),
+                f"--config.file={config_path}",
+                f"--storage.path={storage}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.external-url={url}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+                *flags,
+            ]
+            process, _ = prometheus_process.started(
+                argv, workdir, log_path, f"attempt {attempt} on port {port}"
+            )
             try:
                 if not _wait_ready(client, url, process, owner):
                     if attempt < _PORT_ATTEMPTS:

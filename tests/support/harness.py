@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from prometheus_client import parser
@@ -273,3 +274,32 @@ class MetricsTarget(Handler):
 
 EXPOSITION = "text/plain; version=0.0.4"
 """The Content-Type of the Prometheus text format."""
+
+
+def client_of(server: str) -> Any:
+    """A fixture: an MCP client, one per test, of the server that the fixture named `server`
+    runs (a module's `fake = harness.client_of("fake_server")`)."""
+
+    @pytest.fixture
+    async def client(request: pytest.FixtureRequest) -> AsyncIterator[McpClient]:
+        running: RunningServer = request.getfixturevalue(server)
+        async with Client(running.mcp_url) as connected:
+            yield connected
+
+    return client
+
+
+def server_of(prometheus: str, name: str) -> Any:
+    """A module fixture: proms-mcp serving, as the datasource `name`, the Prometheus that the
+    fixture named `prometheus` runs."""
+
+    @pytest.fixture(scope="module")
+    def server(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[RunningServer]:
+        url = request.getfixturevalue(prometheus).url
+        source = {"name": name, "type": "prometheus", "url": url}
+        with serving_datasources(tmp_path_factory.mktemp(name), source) as running:
+            yield running
+
+    return server

@@ -12,13 +12,15 @@ import contextlib
 import itertools
 import pathlib
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import kmock
 
 from mcp_server.app import assembly
 from mcp_server.core import settings
 from tests.support import harness
+
+R = TypeVar("R", bound="Reviewer")
 
 GROUP, VERSION, PLURAL = "proms-mcp.dev", "v1alpha1", "prometheusdatasources"
 CRS = f"{GROUP}/{VERSION}/{PLURAL}"
@@ -49,6 +51,25 @@ class ReviewingEmulator(kmock.KubernetesEmulator):
         if request.resource is not None and str(request.resource.plural).endswith("reviews"):
             return await kmock.KubernetesScaffold._handle(self, request)
         return await super()._handle(request)
+
+
+TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+
+
+class Reviewer(Protocol):
+    """What answers AUTH_MODE=active's reviews: a TokenReview and a SubjectAccessReview."""
+
+    async def token_review(self, request: kmock.Request) -> Any: ...
+
+    async def access_review(self, request: kmock.Request) -> Any: ...
+
+
+def answer_reviews(emulator: kmock.KubernetesEmulator, reviewer: R) -> R:
+    """`reviewer` answers every TokenReview and SubjectAccessReview sent to `emulator`."""
+    emulator["post", TOKEN_REVIEWS] << reviewer.token_review
+    emulator["post", ACCESS_REVIEWS] << reviewer.access_review
+    return reviewer
 
 
 def declare(emulator: kmock.KubernetesEmulator) -> None:
@@ -136,6 +157,13 @@ def path(resource: str, namespace: str, name: str | None = None) -> str:
 async def create(emulator: kmock.KubernetesEmulator, resource: str, body: dict[str, Any]) -> None:
     response = await emulator.post(path(resource, body["metadata"]["namespace"]), json=body)
     assert response.status == 200, await response.text()
+
+
+async def create_datasource(
+    emulator: kmock.KubernetesEmulator, namespace: str, name: str, **spec: Any
+) -> None:
+    """A PrometheusDatasource CR created through the API, as `datasource` writes it."""
+    await create(emulator, CRS, datasource(namespace, name, **spec))
 
 
 async def patch(

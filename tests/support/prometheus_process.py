@@ -530,6 +530,21 @@ def _run_promtool(promtool: Path, workdir: Path, data_dir: Path) -> None:
         raise PrometheusUnavailable(str(exc)) from None
 
 
+def started(
+    argv: list[str], workdir: Path, log_path: Path, attempt: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`argv` running in `workdir`, its output appended to `log_path` after a line naming the
+    `attempt`; with where that output starts in the log."""
+    with log_path.open("ab") as log:
+        log.write(f"--- start {attempt}\n".encode())
+        log.flush()
+        offset = log.tell()
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir
+        )
+    return process, offset
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     local.stop(process, timeout=STOP_TIMEOUT_S)
 
@@ -666,30 +681,23 @@ def running_prometheus(
                     external_labels=external_labels,
                 )
             )
-            with log_path.open("ab") as log:
-                log.write(f"--- start attempt {attempt} on port {port}\n".encode())
-                log.flush()
-                log_offset = log.tell()
-                process = subprocess.Popen(
-                    [
-                        str(prometheus),
-                        f"--config.file={config_path}",
-                        f"--web.listen-address=127.0.0.1:{port}",
-                        f"--web.external-url={url}",
-                        # Alerts fired before the Alertmanager is discovered (on a 5 s tick)
-                        # are dropped and resent after this delay, by default a minute.
-                        "--rules.alert.resend-delay=1s",
-                        f"--storage.tsdb.path={data_dir}",
-                        "--storage.tsdb.retention.time=30d",
-                        "--enable-feature=exemplar-storage",
-                        "--log.level=info",
-                        *([f"--web.max-connections={max_connections}"] if max_connections else []),
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=workdir,
-                )
+            argv = [
+                str(prometheus),
+                f"--config.file={config_path}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.external-url={url}",
+                # Alerts fired before the Alertmanager is discovered (on a 5 s tick)
+                # are dropped and resent after this delay, by default a minute.
+                "--rules.alert.resend-delay=1s",
+                f"--storage.tsdb.path={data_dir}",
+                "--storage.tsdb.retention.time=30d",
+                "--enable-feature=exemplar-storage",
+                "--log.level=info",
+                *([f"--web.max-connections={max_connections}"] if max_connections else []),
+            ]
+            process, log_offset = started(
+                argv, workdir, log_path, f"attempt {attempt} on port {port}"
+            )
             try:
                 deadline = time.monotonic() + START_TIMEOUT_S
                 try:
@@ -749,10 +757,15 @@ def wait_until_scraped(
 
 
 @contextlib.contextmanager
-def scraping(target: type[harness.Handler], workdir: Path) -> Iterator[RunningPrometheus]:
-    """A Prometheus of its own that also scrapes `target` (job `extra`), once it has."""
+def scraping(
+    target: type[harness.Handler], workdir: Path, rule_groups: Sequence[Mapping[str, object]] = ()
+) -> Iterator[RunningPrometheus]:
+    """A Prometheus of its own that also scrapes `target` (job `extra`), once it has, and
+    evaluates `rule_groups`."""
     with harness.http_server(target) as url:
         extra = [url.removeprefix("http://")]
-        with running_prometheus(workdir, extra_scrape_targets=extra) as prometheus:
+        with running_prometheus(
+            workdir, extra_scrape_targets=extra, extra_rule_groups=rule_groups
+        ) as prometheus:
             wait_until_scraped(prometheus, job="extra")
             yield prometheus

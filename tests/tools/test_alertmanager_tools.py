@@ -9,7 +9,6 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -217,7 +216,7 @@ def test_alertmanagers_own_refusal_is_query_rejected_with_its_text_quoted(
     assert refused.value.text == said
 
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(harness.Handler):
     """Forwards to the Alertmanager, recording each request's method and path."""
 
     upstream = ""
@@ -239,14 +238,7 @@ class _Recorder(BaseHTTPRequestHandler):
         request = urllib.request.Request(self.upstream + self.path, method=self.command)
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(body)
 
 
 @pytest.fixture

@@ -70,15 +70,8 @@ ALERTING = {
 @pytest.fixture(scope="module")
 def shard_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPrometheus]:
     """Shard B's Prometheus, whose rule fires for b2 (12.5) once evaluated."""
-    with (
-        harness.http_server(ShardB) as target,
-        prometheus_process.running_prometheus(
-            tmp_path_factory.mktemp("shard-b"),
-            extra_scrape_targets=[target.removeprefix("http://")],
-            extra_rule_groups=[ALERTING],
-        ) as running,
-    ):
-        prometheus_process.wait_until_scraped(running, job="extra")
+    workdir = tmp_path_factory.mktemp("shard-b")
+    with prometheus_process.scraping(ShardB, workdir, [ALERTING]) as running:
         yield running
 
 

@@ -16,13 +16,12 @@ the forbidden code points anywhere (the text and the checks: `tests/support/hygi
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import pytest
-from fastmcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference
 from proms_operator import probing
 
@@ -152,30 +151,19 @@ def hostile_server(
     hostile_prometheus: RunningPrometheus,
     hostile_alertmanager: RunningAlertmanager,
 ) -> Iterator[harness.RunningServer]:
-    path = tmp_path_factory.mktemp("hostile-provisioning") / "datasources.yaml"
     alertmanager = {
         "name": ALERTMANAGER,
         "type": "alertmanager",
         "url": hostile_alertmanager.url,
         "jsonData": {"implementation": "prometheus", "alertsFrom": [DATASOURCE]},
     }
-    document = {
-        "apiVersion": 1,
-        "datasources": [
-            {"name": DATASOURCE, "type": "prometheus", "url": hostile_prometheus.url},
-            alertmanager,
-        ],
-    }
-    path.write_text(json.dumps(document))
-    config = harness.make_settings(sources={"datasources_path": path})
-    with harness.serve_in_thread(config) as running:
+    prometheus = {"name": DATASOURCE, "type": "prometheus", "url": hostile_prometheus.url}
+    folder = tmp_path_factory.mktemp("hostile-provisioning")
+    with harness.serving_datasources(folder, prometheus, alertmanager) as running:
         yield running
 
 
-@pytest.fixture
-async def hostile_mcp(hostile_server: harness.RunningServer) -> AsyncIterator[McpClient]:
-    async with Client(hostile_server.mcp_url) as client:
-        yield client
+hostile_mcp = harness.client_of("hostile_server")
 
 
 def _close_to(text: str) -> str:
