@@ -1,0 +1,181 @@
+"""The MCP App draws each answer as the data says: asserted from the app's own state
+(`window.__chartState`, what it drew), never from pixels; a screenshot per case goes to
+tests/viewer/artifacts/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import alerting, browser
+from tests.support import app_host as app_host_support
+from tests.support.answers import direct
+from tests.support.harness import RunningServer
+from tests.support.prometheus_process import SYNTHETIC_END, RunningPrometheus
+from tests.viewer.conftest import ARTIFACTS
+
+WINDOW = {"start": SYNTHETIC_END - 3600, "end": SYNTHETIC_END}
+DONE = ("ready", "error", "empty")
+
+
+async def shown(
+    tab: browser.Tab, tool: str, arguments: dict[str, Any], *, theme: str = "light"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Call `tool` through the host page and wait for the app to draw its answer: (what the
+    host got, the app's state)."""
+    call = {"tool": tool, "arguments": arguments, "theme": theme}
+    got = await tab.evaluate(f"window.host.run({json.dumps(call)})")
+    state = await settled(tab)
+    return got, state
+
+
+async def settled(tab: browser.Tab, since: int = 0) -> dict[str, Any]:
+    state: dict[str, Any] = await tab.until(
+        "window.__chartState",
+        lambda s: bool(s) and s["status"] in DONE and s["renders"] > since,
+        in_app=True,
+    )
+    return state
+
+
+def raw_range(prometheus: RunningPrometheus, query: str, step: float) -> list[dict[str, Any]]:
+    series: list[dict[str, Any]] = direct(
+        prometheus, "/api/v1/query_range", query=query, step=step, **WINDOW
+    )["result"]
+    return series
+
+
+def assert_local_only(tab: browser.Tab, host: str) -> None:
+    """The app made no network load: every request was the host page's, on its origin."""
+    outside = [url for url in tab.requested_urls() if not url.startswith((host, "about:"))]
+    assert outside == []
+
+
+async def test_a_range_answer_draws_every_series_over_the_datas_own_extents(
+    tab: browser.Tab, host: str, prometheus: RunningPrometheus
+) -> None:
+    query = "demo_queue_depth"
+    arguments = {"promql": query, "datasource_id": "prom", "format": "points", **WINDOW}
+    got, state = await shown(tab, "query_range", arguments)
+    step = got["result"]["structuredContent"]["step_seconds"]
+    raw = raw_range(prometheus, query, step)
+    times = [float(t) for series in raw for t, _ in series["values"]]
+    values = [float(v) for series in raw for _, v in series["values"]]
+    assert (state["status"], state["kind"], state["seriesCount"]) == ("ready", "range", len(raw))
+    assert (state["xMin"], state["xMax"]) == (min(times), max(times))
+    assert (state["yMin"], state["yMax"]) == (min(values), max(values))
+    assert state["points"] == len(values)
+    assert state["notice"] is None
+    assert state["differing"] == ["instance", "queue"]
+    assert state["series"][0]["name"] == 'instance="worker-0", queue="billing"'
+    assert_local_only(tab, host)
+    await tab.screenshot(ARTIFACTS / "range.png")
+
+
+async def test_an_instant_vector_is_bars_largest_first_named_by_the_labels_that_differ(
+    tab: browser.Tab, prometheus: RunningPrometheus
+) -> None:
+    arguments = {"promql": "demo_queue_depth", "datasource_id": "prom", "time": SYNTHETIC_END}
+    _, state = await shown(tab, "query_instant", arguments)
+    raw = direct(prometheus, "/api/v1/query", query="demo_queue_depth", time=SYNTHETIC_END)
+    values = sorted((float(s["value"][1]) for s in raw["result"]), reverse=True)
+    assert (state["kind"], state["resultType"]) == ("instant", "vector")
+    assert [bar["value"] for bar in state["series"]] == values
+    assert (state["yMin"], state["yMax"]) == (min(values), max(values))
+    assert state["differing"] == ["instance", "queue"]
+    await tab.screenshot(ARTIFACTS / "instant.png")
+
+
+async def test_a_fleet_answer_gives_each_datasource_its_own_colour_family(
+    tab: browser.Tab,
+) -> None:
+    arguments = {
+        "promql": "demo_queue_depth",
+        "datasources": "prom,prom-get-slash",
+        "format": "points",
+        **WINDOW,
+    }
+    _, state = await shown(tab, "query_range", arguments)
+    hues: dict[str, set[float]] = {}
+    for series in state["series"]:
+        hues.setdefault(series["datasource"], set()).add(series["hue"])
+    assert state["seriesCount"] == 8
+    assert set(hues) == {"prom", "prom-get-slash"}
+    assert all(len(family) == 1 for family in hues.values())
+    assert hues["prom"] != hues["prom-get-slash"]
+    assert state["differing"][0] == "@datasource"
+    await tab.screenshot(ARTIFACTS / "fleet.png")
+
+
+async def test_a_summarised_answer_says_so_and_loads_the_full_series_through_the_host(
+    tab: browser.Tab,
+) -> None:
+    arguments = {"promql": "demo_cardinality_series", "datasource_id": "prom", **WINDOW}
+    arguments["max_tokens"] = 600
+    got, state = await shown(tab, "query_range", arguments)
+    content = got["result"]["structuredContent"]
+    assert content.get("summarized") or content.get("truncated")
+    assert state["notice"] and not state["loaded"]
+    await tab.screenshot(ARTIFACTS / "summarised.png")
+    before = state["points"]
+    await tab.evaluate("document.querySelector('.notice button').click()", in_app=True)
+    loaded = await tab.until("window.__chartState", lambda s: s.get("loaded"), in_app=True)
+    assert loaded["loadError"] is None
+    assert loaded["points"] > before
+    assert loaded["seriesCount"] >= state["seriesCount"]
+    await tab.screenshot(ARTIFACTS / "summarised-loaded.png")
+
+
+async def test_a_bad_query_is_the_coded_error_not_a_blank_frame(tab: browser.Tab) -> None:
+    got, state = await shown(tab, "query_instant", {"promql": "sum(", "datasource_id": "prom"})
+    assert got["isError"]
+    assert state["status"] == "error"
+    assert state["error"]["code"] == "invalid_query"
+    assert "unclosed left parenthesis" in state["error"]["message"]
+    assert state["error"]["hint"]
+    await tab.screenshot(ARTIFACTS / "error.png")
+
+
+async def test_an_empty_answer_shows_its_hint(tab: browser.Tab) -> None:
+    arguments = {"promql": "no_such_metric", "datasource_id": "prom", **WINDOW}
+    got, state = await shown(tab, "query_range", arguments)
+    content = got["result"]["structuredContent"]
+    assert state["status"] == "empty"
+    assert content["hint"] in state["hint"]
+    assert all(tip in state["hint"] for tip in content["suggestions"])
+    await tab.screenshot(ARTIFACTS / "empty.png")
+
+
+async def test_the_theme_follows_the_host(tab: browser.Tab) -> None:
+    arguments = {"promql": "demo_queue_depth", "datasource_id": "prom", **WINDOW}
+    _, state = await shown(tab, "query_range", arguments, theme="dark")
+    assert state["theme"] == "dark"
+    await tab.screenshot(ARTIFACTS / "dark.png")
+    await tab.evaluate("window.host.theme('light')")
+    await tab.until("window.__chartState.theme", lambda theme: theme == "light", in_app=True)
+
+
+@pytest.fixture(scope="module")
+def alerting_host(alerting_server: RunningServer) -> Iterator[str]:
+    with app_host_support.serving_host(alerting_server.mcp_url) as base:
+        yield base
+
+
+async def test_an_investigation_marks_the_threshold_and_the_firing_interval(
+    chromium: browser.Chromium, alerting_host: str
+) -> None:
+    async with await browser.Tab.open(chromium, alerting_host) as tab:
+        await tab.until("document.body && document.body.dataset.host", bool)
+        arguments = {"datasource_id": "am", "alert": alerting.FIRING}
+        got, state = await shown(tab, "investigate_alert", arguments)
+        content = got["result"]["structuredContent"]
+        condition = content["conditions"][0]
+        assert state["kind"] == "investigation"
+        assert state["threshold"] == condition["threshold"] == 10
+        assert state["comparison"] == ">"
+        assert state["firing"], "the firing interval is marked"
+        assert state["yMax"] > state["threshold"]
+        await tab.screenshot(ARTIFACTS / "investigation.png")

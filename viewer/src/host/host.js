@@ -1,0 +1,102 @@
+// A minimal MCP Apps host, for the browser tests and the render benchmark (never shipped):
+// an MCP client over streamable HTTP to /mcp/ on this page's origin (the test server proxies
+// it to proms-mcp), and ext-apps' AppBridge rendering the tool's ui:// resource in a
+// sandboxed iframe, as Claude, VS Code or Goose do. The test drives it through window.host.
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import {
+  AppBridge,
+  PostMessageTransport,
+  getToolUiResourceUri,
+} from "@modelcontextprotocol/ext-apps/app-bridge";
+
+const HOST_INFO = { name: "proms-mcp test host", version: "0.1.0" };
+const CAPABILITIES = { serverTools: {}, openLinks: {}, logging: {} };
+let client = null;
+let tools = null;
+let bridge = null;
+
+async function connected() {
+  if (!client) {
+    client = new Client(HOST_INFO);
+    await client.connect(new StreamableHTTPClientTransport(new URL("/mcp/", location.href)));
+    tools = (await client.listTools()).tools;
+  }
+  return client;
+}
+
+/** The app's HTML: the tool's ui:// resource read from the server; the built file this
+ * test server serves when the tool links none (`fallback`). */
+async function appHtml(tool, fallback) {
+  const uri = tool ? getToolUiResourceUri(tool) : undefined;
+  if (uri) {
+    const read = await client.readResource({ uri });
+    return { uri, html: read.contents[0].text, mimeType: read.contents[0].mimeType };
+  }
+  if (!fallback) throw new Error(`tool ${tool?.name} links no ui:// resource`);
+  return { uri: null, html: await (await fetch("/chart.html")).text(), mimeType: null };
+}
+
+async function mount(html, mcp, context) {
+  await bridge?.close?.();
+  const iframe = document.createElement("iframe");
+  iframe.setAttribute("sandbox", "allow-scripts");
+  iframe.title = "proms-mcp chart";
+  document.getElementById("frames").replaceChildren(iframe);
+  bridge = new AppBridge(mcp, HOST_INFO, CAPABILITIES, { hostContext: context });
+  if (!mcp) {
+    bridge.oncalltool = async () => ({
+      isError: true,
+      content: [{ type: "text", text: '{"error":{"code":"no_server","message":"no server"}}' }],
+    });
+  }
+  bridge.onsizechange = ({ height }) => {
+    if (height) iframe.style.height = `${Math.min(Math.max(height, 120), 1400)}px`;
+  };
+  const initialized = new Promise((resolve) => {
+    bridge.oninitialized = resolve;
+  });
+  await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
+  iframe.srcdoc = html;
+  await initialized;
+  return bridge;
+}
+
+function context(theme, tool) {
+  document.body.dataset.theme = theme;
+  return {
+    theme,
+    displayMode: "inline",
+    availableDisplayModes: ["inline"],
+    platform: "web",
+    containerDimensions: { width: 840, maxHeight: 1400 },
+    ...(tool ? { toolInfo: { tool } } : {}),
+  };
+}
+
+window.host = {
+  /** Call `tool` on the server and show its answer in the app; the result and which
+   * resource was rendered. `fallback`: allow the built file when the tool links none. */
+  async run({ tool: name, arguments: args, theme = "light", fallback = true }) {
+    const mcp = await connected();
+    const tool = tools.find((t) => t.name === name);
+    const app = await appHtml(tool, fallback);
+    const view = await mount(app.html, mcp, context(theme, tool));
+    await view.sendToolInput({ arguments: args });
+    const result = await mcp.callTool({ name, arguments: args });
+    await view.sendToolResult(result);
+    return { uri: app.uri, mimeType: app.mimeType, isError: Boolean(result.isError), result };
+  },
+  /** Show a given result without a server (the render benchmark). */
+  async show({ input, result, theme = "light" }) {
+    const html = await (await fetch("/chart.html")).text();
+    const view = await mount(html, null, context(theme, null));
+    await view.sendToolInput({ arguments: input });
+    await view.sendToolResult(result);
+  },
+  async theme(theme) {
+    document.body.dataset.theme = theme;
+    await bridge.sendHostContextChange({ theme });
+  },
+  tools: () => tools,
+};
+document.body.dataset.host = "ready";
