@@ -9,7 +9,7 @@
 import { App, applyDocumentTheme, applyHostStyleVariables } from "@modelcontextprotocol/ext-apps";
 import * as shape from "./shape.js";
 import * as render from "./render.js";
-import { loadSeries, windowOf } from "./loading.js";
+import { loadSeries, targetOf } from "./loading.js";
 
 const root = document.getElementById("root");
 const app = new App({ name: "proms-mcp chart", version: "0.1.0" }, {}, { autoResize: true });
@@ -74,7 +74,7 @@ function seriesState(lines) {
 
 /** Whether the full series can be asked for: the query and a datasource id to ask. */
 function canLoad(model) {
-  return Boolean(model.query) && windowOf(model, input).datasources.length > 0;
+  return Boolean(model.query) && targetOf(model, input) !== null;
 }
 
 function showRange(model, { loading = false, loadError = null } = {}) {
@@ -171,7 +171,7 @@ function showInvestigation(model, condition = null, loadError = null) {
     width: width(),
     marks: { threshold: model.threshold, firing: model.firing },
   });
-  view = { model, plot };
+  view = { model, plot, condition };
   publish({
     status: "ready",
     kind: "investigation",
@@ -212,9 +212,10 @@ async function investigate(model) {
   showInvestigation(model);
   if (!model.expression || !model.datasource) return;
   loads += 1;
-  const window = { datasource: model.datasource, query: model.expression };
+  const condition = { query: model.expression };
+  const target = { datasource_id: model.datasource };
   try {
-    const content = await loadSeries(app, window, {}, model.start, model.end, width());
+    const content = await loadSeries(app, condition, target, model.start, model.end, width());
     showInvestigation(model, shape.rangeModel(content));
   } catch (error) {
     showInvestigation(model, null, String(error.message || error));
@@ -238,7 +239,7 @@ function theme(context) {
   if (view?.plot && context.theme) {
     const { model } = view;
     if (model.kind === "range") showRange(model);
-    else if (model.kind === "investigation") showInvestigation(model);
+    else if (model.kind === "investigation") showInvestigation(model, view.condition);
   } else if (window.__chartState) {
     window.__chartState = { ...window.__chartState, theme: context.theme || "light" };
   }

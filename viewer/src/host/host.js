@@ -11,13 +11,21 @@ import {
 
 const HOST_INFO = { name: "proms-mcp test host", version: "0.1.0" };
 const CAPABILITIES = { serverTools: {}, openLinks: {}, logging: {} };
+// A host that renders MCP Apps says so (`extensions`); on the 2026-07-28 protocol the client
+// sends its capabilities with every request, which a stateless server needs to see them.
+const CLIENT_OPTIONS = {
+  capabilities: {
+    extensions: { "io.modelcontextprotocol/ui": { mimeTypes: ["text/html;profile=mcp-app"] } },
+  },
+  versionNegotiation: { mode: { pin: "2026-07-28" } },
+};
 let client = null;
 let tools = null;
 let bridge = null;
 
 async function connected() {
   if (!client) {
-    client = new Client(HOST_INFO);
+    client = new Client(HOST_INFO, CLIENT_OPTIONS);
     await client.connect(new StreamableHTTPClientTransport(new URL("/mcp/", location.href)));
     tools = (await client.listTools()).tools;
   }
