@@ -139,6 +139,7 @@ class Tab:
         self._pump = pump
         self._target = target
         self._enabled: set[str] = set()
+        self._width = 900
         self.session = ""
 
     @classmethod
@@ -148,6 +149,7 @@ class Tab:
         pump = asyncio.create_task(connection.pump())
         target = (await connection.send("Target.createTarget", {"url": "about:blank"}))["targetId"]
         tab = cls(connection, pump, target)
+        tab._width = width
         attached = {"targetId": target, "flatten": True}
         tab.session = (await connection.send("Target.attachToTarget", attached))["sessionId"]
         for method in ("Page.enable", "Runtime.enable", "Network.enable"):
@@ -262,7 +264,15 @@ class Tab:
         ]
 
     async def screenshot(self, path: pathlib.Path) -> None:
-        """A PNG of the whole page (the host and the app in it)."""
+        """A PNG of the whole page (the host and the app in it), once the iframe has taken
+        the height the app asked for."""
+        wanted = await self.evaluate("document.documentElement.scrollHeight", in_app=True)
+        await self.until(
+            "document.querySelector('iframe').offsetHeight", lambda h: h >= min(wanted, 1400) - 2
+        )
+        height = await self.evaluate("document.documentElement.scrollHeight")
+        metrics = {"width": self._width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        await self.send("Emulation.setDeviceMetricsOverride", metrics)
         shot = await self.send("Page.captureScreenshot", {"format": "png", "fromSurface": True})
         await asyncio.to_thread(_write, path, base64.b64decode(shot["data"]))
 

@@ -60,6 +60,10 @@ async def test_a_range_answer_draws_every_series_over_the_datas_own_extents(
     query = "demo_queue_depth"
     arguments = {"promql": query, "datasource_id": "prom", "format": "points", **WINDOW}
     got, state = await shown(tab, "query_range", arguments)
+    assert (got["uri"], got["mimeType"]) == (
+        "ui://proms-mcp/chart.html",
+        "text/html;profile=mcp-app",
+    )
     step = got["result"]["structuredContent"]["step_seconds"]
     raw = raw_range(prometheus, query, step)
     times = [float(t) for series in raw for t, _ in series["values"]]

@@ -95,7 +95,7 @@ function showRange(model, { loading = false, loadError = null } = {}) {
         onZoom: canLoad(model) ? (min, max) => zoom(model, min, max) : null,
       })
     : null;
-  if (!plot) chart.append(render.emptyView("the model's answer holds summaries, not points", null));
+  if (!plot) chart.append(render.summaryTable(model.series, model.unit));
   view = { model, plot };
   publish({
     status: "ready",

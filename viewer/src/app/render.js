@@ -115,7 +115,7 @@ export function lineChart(root, xs, lines, { unit, width, marks, onZoom }) {
       ...lines.map((line) => ({
         label: line.name,
         stroke: line.color,
-        width: 1.5,
+        width: lines.length > 20 ? 1 : 1.5,
         points: { show: line.points ?? false, size: 7, fill: line.color },
         value: (u, v) => formatValue(v, unit),
       })),
@@ -170,6 +170,29 @@ export function barTable(bars, unit) {
     ),
   );
   return el("table", { class: "bars" }, el("tbody", {}, ...rows));
+}
+
+/** Per-series statistics, when the model's answer held summaries instead of points. */
+export function summaryTable(lines, unit) {
+  const cell = (value) => el("td", { class: "bar-value" }, formatValue(value ?? null, unit));
+  const head = el(
+    "tr",
+    {},
+    ...["series", "min", "max", "mean", "last"].map((name) => el("th", {}, name)),
+  );
+  const rows = lines.map((line) => {
+    const summary = line.summary || {};
+    return el(
+      "tr",
+      {},
+      el("td", { class: "bar-name", title: line.name, style: `color:${line.color}` }, line.name),
+      cell(summary.min),
+      cell(summary.max),
+      cell(summary.mean),
+      cell(summary.last),
+    );
+  });
+  return el("table", { class: "bars summaries" }, el("thead", {}, head), el("tbody", {}, ...rows));
 }
 
 export function scalarView(value, unit) {

@@ -107,6 +107,7 @@ export function rangeModel(content) {
       color: palette[i].color,
       hue: palette[i].hue,
       values: ys,
+      summary: row.summary || null,
     };
   });
   return {

@@ -32,16 +32,12 @@ async function connected() {
   return client;
 }
 
-/** The app's HTML: the tool's ui:// resource read from the server; the built file this
- * test server serves when the tool links none (`fallback`). */
-async function appHtml(tool, fallback) {
+/** The app's HTML: the tool's ui:// resource, read from the server as a host reads it. */
+async function appHtml(tool) {
   const uri = tool ? getToolUiResourceUri(tool) : undefined;
-  if (uri) {
-    const read = await client.readResource({ uri });
-    return { uri, html: read.contents[0].text, mimeType: read.contents[0].mimeType };
-  }
-  if (!fallback) throw new Error(`tool ${tool?.name} links no ui:// resource`);
-  return { uri: null, html: await (await fetch("/chart.html")).text(), mimeType: null };
+  if (!uri) throw new Error(`tool ${tool?.name} links no ui:// resource`);
+  const read = await client.readResource({ uri });
+  return { uri, html: read.contents[0].text, mimeType: read.contents[0].mimeType };
 }
 
 async function mount(html, mcp, context) {
@@ -82,19 +78,19 @@ function context(theme, tool) {
 }
 
 window.host = {
-  /** Call `tool` on the server and show its answer in the app; the result and which
-   * resource was rendered. `fallback`: allow the built file when the tool links none. */
-  async run({ tool: name, arguments: args, theme = "light", fallback = true }) {
+  /** Call `tool` on the server and show its answer in the app, as a host does: the result
+   * and the resource rendered. */
+  async run({ tool: name, arguments: args, theme = "light" }) {
     const mcp = await connected();
     const tool = tools.find((t) => t.name === name);
-    const app = await appHtml(tool, fallback);
+    const app = await appHtml(tool);
     const view = await mount(app.html, mcp, context(theme, tool));
     await view.sendToolInput({ arguments: args });
     const result = await mcp.callTool({ name, arguments: args });
     await view.sendToolResult(result);
     return { uri: app.uri, mimeType: app.mimeType, isError: Boolean(result.isError), result };
   },
-  /** Show a given result without a server (the render benchmark). */
+  /** Show a given result without a server (the render benchmark): the built file. */
   async show({ input, result, theme = "light" }) {
     const html = await (await fetch("/chart.html")).text();
     const view = await mount(html, null, context(theme, null));
