@@ -90,6 +90,7 @@ bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
 	$(UV) run --locked python -m bench.fleet  # operator, 1000 CRs + 200 ConfigMaps on one Prometheus (default limits): start, RSS, calls, navigation, restart
 	$(UV) run --locked python -m bench.fanout  # one query_instant to 20 datasources vs the slowest of them
+	$(UV) run --locked python -m bench.render  # the MCP App: 50 series x 720 points drawn in headless Chromium
 	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
 image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_FILE, DOCKER_BUILD_FLAGS

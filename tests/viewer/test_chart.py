@@ -4,7 +4,6 @@ tests/viewer/artifacts/."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,29 +15,9 @@ from tests.support.answers import direct
 from tests.support.harness import RunningServer
 from tests.support.prometheus_process import SYNTHETIC_END, RunningPrometheus
 from tests.viewer.conftest import ARTIFACTS
+from tests.viewer.showing import shown
 
 WINDOW = {"start": SYNTHETIC_END - 3600, "end": SYNTHETIC_END}
-DONE = ("ready", "error", "empty")
-
-
-async def shown(
-    tab: browser.Tab, tool: str, arguments: dict[str, Any], *, theme: str = "light"
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Call `tool` through the host page and wait for the app to draw its answer: (what the
-    host got, the app's state)."""
-    call = {"tool": tool, "arguments": arguments, "theme": theme}
-    got = await tab.evaluate(f"window.host.run({json.dumps(call)})")
-    state = await settled(tab)
-    return got, state
-
-
-async def settled(tab: browser.Tab, since: int = 0) -> dict[str, Any]:
-    state: dict[str, Any] = await tab.until(
-        "window.__chartState",
-        lambda s: bool(s) and s["status"] in DONE and s["renders"] > since,
-        in_app=True,
-    )
-    return state
 
 
 def raw_range(prometheus: RunningPrometheus, query: str, step: float) -> list[dict[str, Any]]:

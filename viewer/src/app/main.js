@@ -18,6 +18,16 @@ let input = {};
 let view = null; // {model, plot}
 let renders = 0;
 let loads = 0;
+let resultAt = null; // when the latest tool result arrived: its first drawing is timed
+let drawMs = null;
+
+/** uPlot drew: the first drawing after a tool result gives the render time. */
+function drawn() {
+  if (resultAt === null) return;
+  drawMs = performance.now() - resultAt;
+  resultAt = null;
+  if (window.__chartState) window.__chartState = { ...window.__chartState, drawMs };
+}
 
 function publish(state) {
   renders += 1;
@@ -25,6 +35,7 @@ function publish(state) {
     ...state,
     renders,
     loads,
+    drawMs,
     theme: document.documentElement.dataset.theme || "light",
   };
   document.body.dataset.state = state.status;
@@ -82,8 +93,11 @@ function showRange(model, { loading = false, loadError = null } = {}) {
   const subtitle = `${model.datasource} · step ${model.step}s · ${model.series.length} series`;
   const parts = [render.header(model, subtitle)];
   const noticeText = loadError ? `${model.notice}; loading failed: ${loadError}` : model.notice;
-  if (model.notice) {
-    parts.push(render.noticeView(`Summarised — ${noticeText}`, canLoad(model) ? () => loadFull(model) : null, loading));
+  if (model.notice && model.loaded) {
+    parts.push(render.noticeView(`Capped by the chart's own limit — ${noticeText}`, null, false));
+  } else if (model.notice) {
+    const load = canLoad(model) ? () => loadFull(model) : null;
+    parts.push(render.noticeView(`Summarised — ${noticeText}`, load, loading));
   }
   const chart = render.el("div", { class: "chart" });
   parts.push(chart);
@@ -93,6 +107,7 @@ function showRange(model, { loading = false, loadError = null } = {}) {
         unit: model.unit,
         width: width(),
         onZoom: canLoad(model) ? (min, max) => zoom(model, min, max) : null,
+        onDraw: drawn,
       })
     : null;
   if (!plot) chart.append(render.summaryTable(model.series, model.unit));
@@ -170,6 +185,7 @@ function showInvestigation(model, condition = null, loadError = null) {
     unit: model.unit,
     width: width(),
     marks: { threshold: model.threshold, firing: model.firing },
+    onDraw: drawn,
   });
   view = { model, plot, condition };
   publish({
@@ -249,6 +265,8 @@ app.ontoolinput = (params) => {
   input = params.arguments || {};
 };
 app.ontoolresult = (result) => {
+  resultAt = performance.now();
+  drawMs = null;
   show(result);
 };
 app.onhostcontextchanged = (context) => theme(context);

@@ -103,8 +103,9 @@ function thresholdLine(u, threshold) {
 }
 
 /** A uPlot chart of `xs` and `lines` ({name, color, values}); `marks` adds an investigation's
- * threshold and firing runs; `onZoom(min, max)` is called when the person drags a window. */
-export function lineChart(root, xs, lines, { unit, width, marks, onZoom }) {
+ * threshold and firing runs; `onZoom(min, max)` is called when the person drags a window,
+ * `onDraw()` after each drawing. */
+export function lineChart(root, xs, lines, { unit, width, marks, onZoom, onDraw }) {
   const axis = { stroke: css("--fg"), grid: { stroke: css("--grid") }, ticks: { stroke: css("--grid") } };
   const threshold = marks?.threshold ?? null;
   const options = {
@@ -135,7 +136,12 @@ export function lineChart(root, xs, lines, { unit, width, marks, onZoom }) {
     cursor: { drag: { x: true, y: false } },
     hooks: {
       drawClear: [(u) => marks?.firing && bands(u, marks.firing)],
-      draw: [(u) => threshold !== null && thresholdLine(u, threshold)],
+      draw: [
+        (u) => {
+          if (threshold !== null) thresholdLine(u, threshold);
+          onDraw?.();
+        },
+      ],
       setSelect: [
         (u) => {
           if (u.select.width < 2 || !onZoom) return;
