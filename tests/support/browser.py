@@ -270,7 +270,7 @@ class Tab:
         await self.until(
             "document.querySelector('iframe').offsetHeight", lambda h: h >= min(wanted, 1400) - 2
         )
-        height = await self.evaluate("document.documentElement.scrollHeight")
+        height = await self.evaluate("Math.ceil(document.body.getBoundingClientRect().bottom)")
         metrics = {"width": self._width, "height": height, "deviceScaleFactor": 1, "mobile": False}
         await self.send("Emulation.setDeviceMetricsOverride", metrics)
         shot = await self.send("Page.captureScreenshot", {"format": "png", "fromSurface": True})
