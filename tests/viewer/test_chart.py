@@ -162,3 +162,48 @@ async def test_an_investigation_marks_the_threshold_and_the_firing_interval(
         assert state["firing"], "the firing interval is marked"
         assert state["yMax"] > state["threshold"]
         await tab.screenshot(ARTIFACTS / "investigation.png")
+
+
+async def drag_across(tab: browser.Tab, start: float, end: float) -> None:
+    """A person's drag over the plot, from `start` to `end` of its width (fractions), as
+    mouse events on the page."""
+    frame = await tab.evaluate(
+        "(() => { const r = document.querySelector('iframe').getBoundingClientRect();"
+        " return [r.left, r.top]; })()"
+    )
+    over = await tab.evaluate(
+        "(() => { const r = document.querySelector('.u-over').getBoundingClientRect();"
+        " return [r.left, r.top, r.width, r.height]; })()",
+        in_app=True,
+    )
+    y = frame[1] + over[1] + over[3] / 2
+    x0, x1 = (frame[0] + over[0] + over[2] * f for f in (start, end))
+    steps = [
+        ("mouseMoved", x0, 0),
+        ("mousePressed", x0, 1),
+        ("mouseMoved", (x0 + x1) / 2, 1),
+        ("mouseMoved", x1, 1),
+        ("mouseReleased", x1, 0),
+    ]
+    for kind, x, buttons in steps:
+        pressed = kind != "mouseMoved" or buttons
+        mouse = {"type": kind, "x": x, "y": y, "buttons": buttons}
+        mouse |= {"button": "left" if pressed else "none", "clickCount": 1 if pressed else 0}
+        await tab.send("Input.dispatchMouseEvent", mouse)
+
+
+async def test_zooming_in_asks_for_the_new_window_at_the_charts_resolution(
+    tab: browser.Tab,
+) -> None:
+    arguments = {"promql": "demo_queue_depth", "datasource_id": "prom", **WINDOW}
+    _, state = await shown(tab, "query_range", arguments)
+    await drag_across(tab, 0.25, 0.5)
+    zoomed = await tab.until(
+        "window.__chartState", lambda s: s["loads"] == 1 and s["loaded"], in_app=True
+    )
+    span = WINDOW["end"] - WINDOW["start"]
+    assert WINDOW["start"] + 0.2 * span <= zoomed["xMin"] < zoomed["xMax"]
+    assert zoomed["xMax"] <= WINDOW["start"] + 0.55 * span
+    assert zoomed["window"]["step"] < state["window"]["step"]
+    assert zoomed["seriesCount"] == state["seriesCount"]
+    await tab.screenshot(ARTIFACTS / "zoomed.png")
