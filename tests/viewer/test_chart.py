@@ -135,10 +135,13 @@ async def test_an_empty_answer_shows_its_hint(tab: browser.Tab) -> None:
 async def test_the_theme_follows_the_host(tab: browser.Tab) -> None:
     arguments = {"promql": "demo_queue_depth", "datasource_id": "prom", **WINDOW}
     _, state = await shown(tab, "query_range", arguments, theme="dark")
+    background = "getComputedStyle(document.body).backgroundColor"
     assert state["theme"] == "dark"
+    assert await tab.evaluate(background, in_app=True) == "rgb(13, 17, 23)"
     await tab.screenshot(ARTIFACTS / "dark.png")
     await tab.evaluate("window.host.theme('light')")
     await tab.until("window.__chartState.theme", lambda theme: theme == "light", in_app=True)
+    assert await tab.evaluate(background, in_app=True) == "rgb(255, 255, 255)"
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +163,15 @@ async def test_an_investigation_marks_the_threshold_and_the_firing_interval(
         assert state["threshold"] == condition["threshold"] == 10
         assert state["comparison"] == ">"
         assert state["firing"], "the firing interval is marked"
-        assert state["yMax"] > state["threshold"]
+        loaded = await tab.until(
+            "window.__chartState",
+            lambda s: s["conditionLoaded"] or s["loadError"],
+            in_app=True,
+        )
+        assert loaded["loadError"] is None
+        assert loaded["series"][0]["name"] == condition["expression"]
+        assert loaded["threshold"] == 10
+        assert loaded["yMax"] > loaded["threshold"], "the condition holds: it fires"
         await tab.screenshot(ARTIFACTS / "investigation.png")
 
 
