@@ -106,6 +106,8 @@ class _Connection:
     events: list[dict[str, Any]] = field(default_factory=list)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
+    watching: set[asyncio.Task[None]] = field(default_factory=set)
+
     async def pump(self) -> None:
         async for raw in self.socket:
             message = json.loads(raw)
@@ -113,6 +115,21 @@ class _Connection:
                 self.pending.pop(message["id"]).set_result(message)
             elif "method" in message:
                 self.events.append(message)
+                attached = message["method"] == "Target.attachedToTarget"
+                if attached and message["params"]["targetInfo"]["type"] == "iframe":
+                    task = asyncio.create_task(self.watch(message["params"]["sessionId"]))
+                    self.watching.add(task)
+                    task.add_done_callback(self.watching.discard)
+
+    async def watch(self, session: str) -> None:
+        """Record a page's or frame's requests, JavaScript contexts and log (CSP
+        violations: Log.enable replays what was logged before), and let it run if it
+        waits (frames attached as they start do)."""
+        for method in ("Network.enable", "Runtime.enable", "Log.enable"):
+            await self.send(method, None, session)
+        auto = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
+        await self.send("Target.setAutoAttach", auto, session)
+        await self.send("Runtime.runIfWaitingForDebugger", None, session)
 
     async def send(
         self, method: str, params: dict[str, Any] | None = None, session: str | None = None
@@ -131,6 +148,15 @@ class _Connection:
         return result
 
 
+_CONTENT_HEIGHT = """(() => {
+  const root = document.documentElement, was = root.style.height;
+  root.style.height = "max-content";
+  const height = Math.ceil(root.getBoundingClientRect().height);
+  root.style.height = was;
+  return height;
+})()"""
+
+
 class Tab:
     """A page in the browser, with the execution contexts of its frames."""
 
@@ -138,7 +164,6 @@ class Tab:
         self._connection = connection
         self._pump = pump
         self._target = target
-        self._enabled: set[str] = set()
         self._width = 900
         self.session = ""
 
@@ -152,10 +177,8 @@ class Tab:
         tab._width = width
         attached = {"targetId": target, "flatten": True}
         tab.session = (await connection.send("Target.attachToTarget", attached))["sessionId"]
-        for method in ("Page.enable", "Runtime.enable", "Network.enable"):
-            await tab.send(method)
-        auto = {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True}
-        await tab.send("Target.setAutoAttach", auto)
+        await tab.send("Page.enable")
+        await connection.watch(tab.session)
         metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": False}
         await tab.send("Emulation.setDeviceMetricsOverride", metrics)
         await tab.send("Page.navigate", {"url": url})
@@ -219,9 +242,6 @@ class Tab:
     async def _app_context(self) -> tuple[str, int]:
         remote = self._frame_session()
         if remote is not None:
-            if remote not in self._enabled:
-                await self._connection.send("Runtime.enable", None, remote)
-                self._enabled.add(remote)
             contexts = [context for session, context, _ in self._contexts() if session == remote]
             if contexts:
                 return remote, contexts[-1]
@@ -255,6 +275,14 @@ class Tab:
             await asyncio.sleep(0.05)
         raise AssertionError(f"{expression} not as expected within {timeout:g} s: {value!r}")
 
+    def logged(self, source: str) -> list[str]:
+        """What the page and its frames logged from `source` ("security": CSP violations)."""
+        return [
+            event["params"]["entry"]["text"]
+            for event in self._connection.events
+            if event["method"] == "Log.entryAdded" and event["params"]["entry"]["source"] == source
+        ]
+
     def requested_urls(self) -> list[str]:
         """Every URL the page and its frames asked the network for."""
         return [
@@ -263,13 +291,18 @@ class Tab:
             if event["method"] == "Network.requestWillBeSent"
         ]
 
-    async def screenshot(self, path: pathlib.Path) -> None:
-        """A PNG of the whole page (the host and the app in it), once the iframe has taken
-        the height the app asked for."""
-        wanted = await self.evaluate("document.documentElement.scrollHeight", in_app=True)
+    async def settled_size(self) -> None:
+        """Until the host's iframe is as tall as the app asks (ext-apps measures the root
+        element at `max-content`), at most 1400 px, the test host's cap."""
+        wanted = await self.evaluate(_CONTENT_HEIGHT, in_app=True)
         await self.until(
             "document.querySelector('iframe').offsetHeight", lambda h: h >= min(wanted, 1400) - 2
         )
+
+    async def screenshot(self, path: pathlib.Path) -> None:
+        """A PNG of the whole page (the host and the app in it), once the iframe has taken
+        the height the app asked for."""
+        await self.settled_size()
         height = await self.evaluate("Math.ceil(document.body.getBoundingClientRect().bottom)")
         metrics = {"width": self._width, "height": height, "deviceScaleFactor": 1, "mobile": False}
         await self.send("Emulation.setDeviceMetricsOverride", metrics)

@@ -4,6 +4,8 @@ tests/viewer/artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,9 +30,12 @@ def raw_range(prometheus: RunningPrometheus, query: str, step: float) -> list[di
 
 
 def assert_local_only(tab: browser.Tab, host: str) -> None:
-    """The app made no network load: every request was the host page's, on its origin."""
+    """The app made no network load: every request (of the page and its frames) was the
+    host page's, on its origin, and the CSP the host derived from the resource (no domain
+    declared) refused nothing."""
     outside = [url for url in tab.requested_urls() if not url.startswith((host, "about:"))]
     assert outside == []
+    assert tab.logged("security") == []
 
 
 async def test_a_range_answer_draws_every_series_over_the_datas_own_extents(
@@ -177,30 +182,41 @@ async def test_an_investigation_marks_the_threshold_and_the_firing_interval(
 
 async def drag_across(tab: browser.Tab, start: float, end: float) -> None:
     """A person's drag over the plot, from `start` to `end` of its width (fractions), as
-    mouse events on the page."""
+    mouse events on the page, once the app's frame receives them."""
+    await tab.settled_size()
     frame = await tab.evaluate(
         "(() => { const r = document.querySelector('iframe').getBoundingClientRect();"
         " return [r.left, r.top]; })()"
     )
     over = await tab.evaluate(
         "(() => { const r = document.querySelector('.u-over').getBoundingClientRect();"
+        " window.__moves = 0;"
+        " document.addEventListener('mousemove', () => { window.__moves += 1; }, true);"
         " return [r.left, r.top, r.width, r.height]; })()",
         in_app=True,
     )
     y = frame[1] + over[1] + over[3] / 2
     x0, x1 = (frame[0] + over[0] + over[2] * f for f in (start, end))
-    steps = [
-        ("mouseMoved", x0, 0),
-        ("mousePressed", x0, 1),
-        ("mouseMoved", (x0 + x1) / 2, 1),
-        ("mouseMoved", x1, 1),
-        ("mouseReleased", x1, 0),
-    ]
-    for kind, x, buttons in steps:
+
+    async def mouse(kind: str, x: float, buttons: int) -> None:
         pressed = kind != "mouseMoved" or buttons
-        mouse = {"type": kind, "x": x, "y": y, "buttons": buttons}
-        mouse |= {"button": "left" if pressed else "none", "clickCount": 1 if pressed else 0}
-        await tab.send("Input.dispatchMouseEvent", mouse)
+        event = {"type": kind, "x": x, "y": y, "buttons": buttons}
+        event |= {"button": "left" if pressed else "none", "clickCount": 1 if pressed else 0}
+        await tab.send("Input.dispatchMouseEvent", event)
+
+    async def hovering() -> bool:
+        await mouse("mouseMoved", x0 + 1, 0)
+        await mouse("mouseMoved", x0, 0)
+        return bool(await tab.evaluate("window.__moves", in_app=True))
+
+    deadline = time.monotonic() + 30
+    while not await hovering():
+        assert time.monotonic() < deadline, "the app's frame never received the mouse"
+        await asyncio.sleep(0.05)
+    await mouse("mousePressed", x0, 1)
+    await mouse("mouseMoved", (x0 + x1) / 2, 1)
+    await mouse("mouseMoved", x1, 1)
+    await mouse("mouseReleased", x1, 0)
 
 
 async def test_zooming_in_asks_for_the_new_window_at_the_charts_resolution(

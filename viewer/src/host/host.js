@@ -37,7 +37,26 @@ async function appHtml(tool) {
   const uri = tool ? getToolUiResourceUri(tool) : undefined;
   if (!uri) throw new Error(`tool ${tool?.name} links no ui:// resource`);
   const read = await client.readResource({ uri });
-  return { uri, html: read.contents[0].text, mimeType: read.contents[0].mimeType };
+  const [content] = read.contents;
+  return { uri, html: content.text, mimeType: content.mimeType, csp: content._meta?.ui?.csp };
+}
+
+/** The Content Security Policy a host derives from the resource's `_meta.ui.csp` (the
+ * domains it may connect to and load from; none declared: nothing at all), put in the
+ * document so that any network load the app tried would be refused and logged. */
+function withPolicy(html, csp = {}) {
+  const sources = (domains) => (domains?.length ? domains.join(" ") : "'none'");
+  const resources = csp.resourceDomains?.length ? ` ${csp.resourceDomains.join(" ")}` : "";
+  const policy = [
+    "default-src 'none'",
+    `script-src 'unsafe-inline'${resources}`,
+    `style-src 'unsafe-inline'${resources}`,
+    `img-src data:${resources}`,
+    `font-src data:${resources}`,
+    `connect-src ${sources(csp.connectDomains)}`,
+  ].join("; ");
+  const meta = `<meta http-equiv="Content-Security-Policy" content="${policy}">`;
+  return html.replace(/<head>/i, (head) => `${head}${meta}`);
 }
 
 async function mount(html, mcp, context) {
@@ -84,7 +103,7 @@ window.host = {
     const mcp = await connected();
     const tool = tools.find((t) => t.name === name);
     const app = await appHtml(tool);
-    const view = await mount(app.html, mcp, context(theme, tool));
+    const view = await mount(withPolicy(app.html, app.csp), mcp, context(theme, tool));
     await view.sendToolInput({ arguments: args });
     const result = await mcp.callTool({ name, arguments: args });
     await view.sendToolResult(result);
@@ -93,7 +112,7 @@ window.host = {
   /** Show a given result without a server (the render benchmark): the built file. */
   async show({ input, result, theme = "light" }) {
     const html = await (await fetch("/chart.html")).text();
-    const view = await mount(html, null, context(theme, null));
+    const view = await mount(withPolicy(html), null, context(theme, null));
     await view.sendToolInput({ arguments: input });
     await view.sendToolResult(result);
   },
