@@ -35,6 +35,7 @@ from fastmcp.apps.config import UI_EXTENSION_ID
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..auth import middleware
 from . import bodies
 
 PREFIX = "proms-mcp-apps-"
@@ -61,15 +62,15 @@ def says_apps(session_id: str) -> bool:
     return _ISSUED.fullmatch(session_id) is not None
 
 
-class AppSessions:
+class AppSessions(middleware.HttpMiddleware):
     """ASGI wrapper in front of the MCP app; see the module docstring."""
 
     def __init__(self, app: ASGIApp, *, path: str) -> None:
-        self._app = app
+        super().__init__(app)
         self._path = path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self._path:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] != self._path:
             await self._app(scope, receive, send)
             return
         headers = {name: value for name, value in scope["headers"]}
