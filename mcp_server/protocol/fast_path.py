@@ -58,10 +58,10 @@ from mcp_types import (
 from mcp_types import methods as mcp_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..results import budget
-from . import calls, versions
+from . import bodies, calls, versions
 
 try:  # the SDK's internals this path reproduces: another SDK may not have them
     from mcp.server.streamable_http import check_accept_headers
@@ -188,10 +188,10 @@ class ToolCallFastPath:
         ):
             await self._app(scope, receive, send)
             return
-        body, complete, pending = await _read_body(receive, headers)
+        body, complete, pending = await bodies.read(receive, headers, DEFAULT_MAX_REQUEST_BODY_SIZE)
         call = self._recognise(headers, body) if complete else None
         if call is None:
-            await self._app(scope, _replaying(body, complete, pending, receive), send)
+            await self._app(scope, bodies.replaying(body, complete, pending, receive), send)
             return
         request_id, name, arguments, modern = call
         answer = await self._answer(request_id, name, arguments, modern=modern)
@@ -341,43 +341,3 @@ def _json_content(headers: Mapping[str, str]) -> bool:
     value = headers.get("content-type", "")
     parts = [part.strip() for part in value.split(";")[0].split(",")]
     return value.lower().startswith("application/json") and "application/json" in parts
-
-
-async def _read_body(
-    receive: Receive, headers: Mapping[str, str]
-) -> tuple[bytes, bool, Message | None]:
-    """The body; whether it is all there within the SDK's size limit; and a message that
-    ended the reading early (a disconnect), which the SDK must still get."""
-    try:  # read as the SDK's size limit reads it
-        declared = int(headers.get("content-length", ""))
-    except ValueError:
-        declared = 0
-    if declared > DEFAULT_MAX_REQUEST_BODY_SIZE:
-        return b"", False, None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False, message
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > DEFAULT_MAX_REQUEST_BODY_SIZE:
-            return b"".join(chunks), False, None
-        if not message.get("more_body", False):
-            return b"".join(chunks), True, None
-
-
-def _replaying(body: bytes, complete: bool, pending: Message | None, receive: Receive) -> Receive:
-    """A receive that hands over what was already read, then the rest of the stream."""
-    queued: list[Message] = [{"type": "http.request", "body": body, "more_body": not complete}]
-    if pending is not None:
-        queued.append(pending)
-
-    async def replay() -> Message:
-        if queued:
-            return queued.pop(0)
-        return await receive()
-
-    return replay

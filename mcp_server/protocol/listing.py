@@ -7,7 +7,8 @@ with a datasource that takes it (an OpenShift tenancy profile that pins none).
 
 MCP Apps (`io.modelcontextprotocol/ui`): tools carry their `_meta.ui` link to the chart, and
 the app-only tool and the `ui://` resource are listed, only to a client that declared the
-extension in its capabilities; every other client sees the listing it saw before the app
+extension in its capabilities (a 2025 client at initialize, remembered by its session id:
+`app_sessions`); every other client sees the listing it saw before the app
 existed, byte for byte."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastmcp.tools.base import Tool
 
 from ..backends import capabilities, live
 from ..sources import tenancy
+from . import app_sessions
 
 TOOL_APIS: dict[str, tuple[capabilities.Api, ...]] = {
     "list_alerts": (capabilities.Api.ALERTS,),
@@ -97,8 +99,10 @@ UI = "ui"
 
 def declares_apps(context: MiddlewareContext[Any]) -> bool:
     """Whether the client declared MCP Apps: in each request's `_meta` on the 2026-07-28
-    protocol. A 2025 client declares it only in `initialize`, which a stateless server does
-    not see again, so it gets the plain listing."""
+    protocol; at `initialize` on a 2025 one, which the session id it sends back remembers
+    (`app_sessions`)."""
+    if app_sessions.declared.get():
+        return True
     fastmcp_context = context.fastmcp_context
     return fastmcp_context is not None and fastmcp_context.client_supports_extension(
         UI_EXTENSION_ID

@@ -1,5 +1,6 @@
 """The MCP app on its path: FastMCP's streamable HTTP app, the tools/call fast path in
-front of it, `/mcp` served as `/mcp/`, and the SDK's per-call schema lookup.
+front of it, the MCP Apps sessions of 2025 clients in front of both, `/mcp` served as
+`/mcp/`, and the SDK's per-call schema lookup.
 
 Two of these reach into FastMCP and the MCP SDK (`fast_path`, and `index_tools`' schema
 lookup); both are fenced to the releases they were tested against (`versions`).
@@ -10,7 +11,7 @@ from __future__ import annotations
 from fastmcp import FastMCP
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import fast_path, versions
+from . import app_sessions, fast_path, versions
 
 MCP_PATH = "/mcp/"
 
@@ -32,7 +33,7 @@ def mcp_asgi(mcp: FastMCP, *, fast: bool = True) -> tuple[ASGIApp, fast_path.Too
     when `fast` is False, MCP_FAST_PATH=off)."""
     starlette_app = mcp.http_app(path=MCP_PATH, stateless_http=True, json_response=True)
     shortcut = fast_path.ToolCallFastPath(starlette_app, mcp, path=MCP_PATH, enabled=fast)
-    return SlashlessMcpPath(shortcut), shortcut
+    return SlashlessMcpPath(app_sessions.AppSessions(shortcut, path=MCP_PATH)), shortcut
 
 
 async def index_tools(mcp: FastMCP, shortcut: fast_path.ToolCallFastPath) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastmcp import Client
 
 from mcp_server.tools import charting
-from tests.support.answers import APPS_META, MODERN, MODERN_META, apps_client
+from tests.support.answers import APPS_META, MODERN, MODERN_META, apps_client, call
 from tests.support.harness import McpClient, RunningServer
 
 LINKED = {"query_instant", "query_range", "investigate_alert"}
@@ -50,14 +51,35 @@ async def test_a_client_declaring_the_extension_sees_the_links_the_tool_and_the_
     assert content.meta is not None and content.meta["ui"] == {"csp": csp}
 
 
-async def test_a_2025_client_declaring_the_extension_gets_the_plain_listing(
-    server: RunningServer,
+@pytest.mark.parametrize("mode", ["auto", "legacy"], ids=[MODERN, "2025-11-25"])
+async def test_a_client_declaring_the_extension_can_read_the_app_and_call_its_tool(
+    server: RunningServer, mode: str
 ) -> None:
-    """A stateless server never sees a 2025 client's `initialize` again: without the
-    capability at hand it must not assume the host renders apps."""
-    async with apps_client(server.mcp_url, mode="legacy") as client:
+    """Both eras: a 2026-07-28 client in each request's `_meta`, a 2025 one at initialize
+    (its session id carries the declaration to every later request)."""
+    async with apps_client(server.mcp_url, mode=mode) as client:
+        assert client.protocol_version == (MODERN if mode == "auto" else "2025-11-25")
         names = {t.name for t in await client.list_tools()}
-    assert "chart_series" not in names and "query_range" in names
+        uris = {str(r.uri) for r in await client.list_resources()}
+        [content] = await client.read_resource(charting.RESOURCE_URI)
+        answer = await call(
+            client, "chart_series", datasource_id="prom", promql="up", start=0, end=600, width=60
+        )
+    assert {"chart_series", "query_range"} <= names
+    assert charting.RESOURCE_URI in uris
+    assert content.mime_type == UI_MIME and "<html" in getattr(content, "text", "").lower()
+    assert answer["format"] == "points" and answer["step_seconds"] == 10
+
+
+async def test_a_2025_client_without_the_extension_sees_no_app(server: RunningServer) -> None:
+    async with Client(server.mcp_url, mode="legacy") as client:
+        assert client.protocol_version == "2025-11-25"
+        assert client.transport.get_session_id() is None
+        tools = await client.list_tools()
+        uris = {str(r.uri) for r in await client.list_resources()}
+    assert "chart_series" not in {t.name for t in tools}
+    assert all("ui" not in (t.meta or {}) for t in tools)
+    assert charting.RESOURCE_URI not in uris
 
 
 def _listed(server: RunningServer, method: str, meta: dict[str, Any]) -> bytes:

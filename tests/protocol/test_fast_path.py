@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import pathlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.app import assembly
 from mcp_server.core import settings
-from mcp_server.protocol import calls, fast_path, mounting, versions
+from mcp_server.protocol import app_sessions, calls, fast_path, mounting, versions
 from tests.support import harness, prometheus_process, replay
-from tests.support.answers import APPS_META, LEGACY, MODERN, MODERN_META, tool_call
+from tests.support.answers import APPS_EXTENSION, APPS_META, LEGACY, MODERN, MODERN_META, tool_call
 from tests.support.prometheus_process import EXEMPLAR_METRIC, SYNTHETIC_END
 
 
@@ -87,13 +87,19 @@ async def stacks(config: settings.Settings, mcp: FastMCP | None = None) -> Async
     async with (
         fast_app.router.lifespan_context(fast_app),
         sdk_app.router.lifespan_context(sdk_app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(shortcut), base_url="http://t") as fast,
-        httpx.AsyncClient(transport=httpx.ASGITransport(sdk_app), base_url="http://t") as sdk,
+        _client(shortcut) as fast,
+        _client(sdk_app) as sdk,
     ):
         try:
             yield Stacks(fast, sdk, spy)
         finally:
             await application.pool.aclose()
+
+
+def _client(app: ASGIApp) -> httpx.AsyncClient:
+    """A client of `app` behind the MCP Apps sessions, as `mounting` serves it."""
+    sessions = app_sessions.AppSessions(app, path=mounting.MCP_PATH)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(sessions), base_url="http://t")
 
 
 @pytest.fixture
@@ -174,12 +180,14 @@ EVERY_TOOL: dict[str, dict[str, Any]] = {
 """A call of every tool, with every time pinned so both stacks send the same requests."""
 APP_ONLY = {"chart_series"}
 """Listed only to clients that declare MCP Apps."""
+APPS_SESSION = {"Mcp-Session-Id": app_sessions.new_session_id()}
 CLIENTS = {
-    "2025-06-18": (False, MODERN_META),
-    MODERN: (True, MODERN_META),
-    f"{MODERN} declaring MCP Apps": (True, APPS_META),
+    "2025-06-18": (False, MODERN_META, {}),
+    "2025-06-18 declaring MCP Apps at initialize": (False, MODERN_META, APPS_SESSION),
+    MODERN: (True, MODERN_META, {}),
+    f"{MODERN} declaring MCP Apps": (True, APPS_META, {}),
 }
-"""(modern, the request's `_meta`) of each kind of client."""
+"""(modern, the request's `_meta`, its session header) of each kind of client."""
 
 
 @pytest.fixture
@@ -198,16 +206,17 @@ def replayed(
 async def test_every_tool_the_server_lists_is_answered_as_the_sdk_does(
     replayed: settings.Settings, client: str
 ) -> None:
-    modern, meta = CLIENTS[client]
+    modern, meta, session = CLIENTS[client]
     async with stacks(replayed) as s:
-        listing = await s.sdk.post(mounting.MCP_PATH, **_list_tools(modern, meta))
+        listing = await s.sdk.post(mounting.MCP_PATH, **_list_tools(modern, meta, session))
         names = [tool["name"] for tool in listing.json()["result"]["tools"]]
-        listed = set(EVERY_TOOL) - (set() if meta is APPS_META else APP_ONLY)
+        listed = set(EVERY_TOOL) - (set() if meta is APPS_META or session else APP_ONLY)
         assert sorted(names) == sorted(listed), "a tool without a call in EVERY_TOOL"
         for name in names:
             body, headers = tool_call(
                 name, EVERY_TOOL[name], modern=modern, request_id=name, meta=meta
             )
+            headers.update(session)
             fast = await s.fast.post(mounting.MCP_PATH, json=body, headers=headers)
             sdk = await s.sdk.post(mounting.MCP_PATH, json=body, headers=headers)
             assert s.spy.methods == [], name  # the fast path answered it
@@ -222,12 +231,12 @@ async def test_every_tool_the_server_lists_is_answered_as_the_sdk_does(
 _LIST_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": LEGACY}
 
 
-def _list_tools(modern: bool, meta: dict[str, Any]) -> dict[str, Any]:
+def _list_tools(modern: bool, meta: dict[str, Any], session: dict[str, str]) -> dict[str, Any]:
     """A tools/list request (`json` and `headers`) in either protocol era."""
     if not modern:
         return {
             "json": {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-            "headers": _LIST_HEADERS,
+            "headers": {**_LIST_HEADERS, **session},
         }
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}
     headers = {**_LIST_HEADERS, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"}
@@ -248,7 +257,10 @@ def _deferred() -> dict[str, tuple[bytes, Headers, str]]:
     def with_params(message: dict[str, Any], **params: Any) -> dict[str, Any]:
         return {**message, "params": {**message["params"], **params}}
 
+    initialize = harness.initialize("host")
+    initialize["params"]["capabilities"] = {"extensions": APPS_EXTENSION}
     variants: dict[str, tuple[Any, Headers, str]] = {
+        "initialize declaring MCP Apps": (initialize, legacy[:-1], "initialize"),
         "ping": ({"jsonrpc": "2.0", "id": 1, "method": "ping"}, legacy, "ping"),
         "tools/list": ({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, legacy, "tools/list"),
         "notification": (
@@ -336,16 +348,28 @@ async def test_anything_but_a_plain_call_reaches_the_sdk_intact(
     assert fast.content == sdk.content
 
 
-async def test_a_disconnect_while_the_body_arrives_still_reaches_the_sdk() -> None:
+def _fast_path(inner: ASGIApp) -> ASGIApp:
+    shortcut = fast_path.ToolCallFastPath(inner, FastMCP("t"), path="/mcp/")
+    assert shortcut.index([])
+    return shortcut
+
+
+def _app_sessions(inner: ASGIApp) -> ASGIApp:
+    return app_sessions.AppSessions(inner, path="/mcp/")
+
+
+@pytest.mark.parametrize("reader", [_fast_path, _app_sessions], ids=["fast path", "app sessions"])
+async def test_a_disconnect_while_the_body_arrives_still_reaches_the_sdk(
+    reader: Callable[[ASGIApp], ASGIApp],
+) -> None:
+    """Both readers of a body ahead of the SDK hand it everything, the disconnect too."""
     seen: list[Message] = []
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         while not seen or seen[-1]["type"] != "http.disconnect":
             seen.append(await receive())
 
-    mcp = FastMCP("t")
-    shortcut = fast_path.ToolCallFastPath(inner, mcp, path="/mcp/")
-    assert shortcut.index([])
+    shortcut = reader(inner)
     messages: list[Message] = [
         {"type": "http.request", "body": b'{"jsonrpc":', "more_body": True},
         {"type": "http.disconnect"},
