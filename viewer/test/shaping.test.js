@@ -4,6 +4,7 @@ import { test } from "node:test";
 
 import { familyColors } from "../src/app/colors.js";
 import { targetOf } from "../src/app/loading.js";
+import { metadataOf } from "../src/app/metadata.js";
 import { differingLabels, firingRuns, legendName, noticeOf, rangeModel } from "../src/app/shape.js";
 import {
   describedMetric,
@@ -144,4 +145,29 @@ test("chart_series is asked with the call's own selector, else the answer's data
   assert.deepEqual(targetOf(fleet, {}), { datasources: ["a", "b"] });
   assert.deepEqual(targetOf({ series: [], datasource: "p" }, {}), { datasource_id: "p" });
   assert.equal(targetOf({ series: [], datasource: 'datasources="x"' }, {}), null);
+});
+
+test("metadata is asked once per datasource and metric; a failed or denied call is none", async () => {
+  const calls = [];
+  const answering = (answer) => ({
+    callServerTool: async (request) => {
+      calls.push(request);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+  });
+  const meta = { type: "gauge", help: "Size.", unit: "" };
+  const ok = answering({ structuredContent: { metadata: [meta] } });
+  const model = { datasource: "p" };
+  const target = { datasource_id: "p" };
+  assert.deepEqual(await metadataOf(ok, model, "rate(m_bytes[5m])", [], target), { metric: "m_bytes", ...meta });
+  await metadataOf(ok, model, "m_bytes", [], target);
+  assert.deepEqual(calls, [
+    { name: "get_metric_metadata", arguments: { datasource_id: "p", metric_name: "m_bytes" } },
+  ]);
+  const denied = answering({ isError: true, content: [{ type: "text", text: "{}" }] });
+  assert.equal(await metadataOf(denied, model, "denied_metric", [], target), null);
+  assert.equal(await metadataOf(answering(new Error("gone")), model, "gone_metric", [], target), null);
+  assert.equal(await metadataOf(ok, model, "a / b", [], target), null);
+  assert.equal(calls.length, 3, "nothing asked for a query of two metrics");
 });
