@@ -17,7 +17,7 @@ import pytest
 from tests.support import app_host, browser, harness, prometheus_process
 from tests.support.answers import direct
 from tests.support.prometheus_process import RunningPrometheus
-from tests.viewer.conftest import ARTIFACTS
+from tests.viewer.conftest import ARTIFACTS, host_tab
 from tests.viewer.showing import shown
 
 CABLE = "demo_cable_length_meters"
@@ -86,8 +86,7 @@ def units_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def units_tab(chromium: browser.Chromium, units_host: str) -> AsyncIterator[browser.Tab]:
-    async with await browser.Tab.open(chromium, units_host) as opened:
-        await opened.until("document.body && document.body.dataset.host", bool)
+    async with host_tab(chromium, units_host) as opened:
         yield opened
 
 
