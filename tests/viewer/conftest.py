@@ -5,6 +5,7 @@ A missing Chromium fails the run in CI (CI=1) and skips elsewhere with how to in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 from collections.abc import AsyncIterator, Iterator
@@ -37,8 +38,15 @@ def host(server: RunningServer) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture
-async def tab(chromium: browser.Chromium, host: str) -> AsyncIterator[browser.Tab]:
+@contextlib.asynccontextmanager
+async def host_tab(chromium: browser.Chromium, host: str) -> AsyncIterator[browser.Tab]:
+    """A tab on the host page at `host`, once the page is ready to run tools."""
     async with await browser.Tab.open(chromium, host) as opened:
         await opened.until("document.body && document.body.dataset.host", bool)
+        yield opened
+
+
+@pytest.fixture
+async def tab(chromium: browser.Chromium, host: str) -> AsyncIterator[browser.Tab]:
+    async with host_tab(chromium, host) as opened:
         yield opened

@@ -4,8 +4,15 @@ import { test } from "node:test";
 
 import { familyColors } from "../src/app/colors.js";
 import { targetOf } from "../src/app/loading.js";
+import { metadataOf } from "../src/app/metadata.js";
 import { differingLabels, firingRuns, legendName, noticeOf, rangeModel } from "../src/app/shape.js";
-import { formatValue, unitOf } from "../src/app/units.js";
+import {
+  describedMetric,
+  formatValue,
+  metricNames,
+  unitFromMetadata,
+  unitOf,
+} from "../src/app/units.js";
 
 test("units come from the metric name's suffix, a counter per second only inside rate()", () => {
   assert.equal(unitOf("x", [{ __name__: "http_request_duration_seconds" }]), "seconds");
@@ -16,6 +23,49 @@ test("units come from the metric name's suffix, a counter per second only inside
   assert.equal(unitOf("node_memory_bytes", []), "bytes");
   assert.equal(unitOf("cache_hit_ratio", []), "ratio");
   assert.equal(unitOf("up", [{ __name__: "up" }]), "");
+});
+
+test("the metric names a query reads: not functions, keywords, labels, strings or durations", () => {
+  assert.deepEqual(metricNames("process_resident_memory_bytes"), ["process_resident_memory_bytes"]);
+  assert.deepEqual(
+    metricNames('sum by (job, le) (rate(req_seconds_bucket{job="api", path=~"a b"}[5m] offset 1h))'),
+    ["req_seconds_bucket"],
+  );
+  assert.deepEqual(metricNames('label_replace(up, "x", "$1", "job", "(.*)") > bool 0.5'), ["up"]);
+  assert.deepEqual(metricNames("a_bytes / on (instance) group_left (pod) b_bytes"), ["a_bytes", "b_bytes"]);
+  assert.deepEqual(metricNames("max_over_time(x[1h:5m]) @ end()"), ["x"]);
+  assert.deepEqual(metricNames("vector(1) + 2e3 + 0x1f + Inf"), []);
+  assert.deepEqual(metricNames('{__name__="up"}'), []);
+  assert.deepEqual(metricNames("x and x unless x"), ["x"]);
+});
+
+test("metadata is asked for one metric only: the series' own name, else the one the query reads", () => {
+  assert.equal(describedMetric("rate(x_total[5m])", [{ job: "a" }]), "x_total");
+  assert.equal(describedMetric("q", [{ __name__: "y" }, { __name__: "y" }]), "y");
+  assert.equal(describedMetric("a / b", []), null);
+  assert.equal(describedMetric("a", [{ __name__: "a" }, { __name__: "b" }]), null);
+  assert.equal(describedMetric("vector(1)", []), null);
+});
+
+test("metadata's unit decides when it has one, else the name's unit stays", () => {
+  const meters = { type: "gauge", help: "h", unit: "meters" };
+  assert.deepEqual(unitFromMetadata(meters, "cable_length", ""), { unit: "meters", source: "metadata" });
+  assert.deepEqual(unitFromMetadata({ ...meters, unit: "seconds" }, "job_latency", ""), {
+    unit: "seconds",
+    source: "metadata",
+  });
+  const counter = { type: "counter", help: "", unit: "joules" };
+  assert.deepEqual(unitFromMetadata(counter, "rate(energy_total[5m])", "per-second"), {
+    unit: "joules/s",
+    source: "metadata",
+  });
+  const none = { type: "gauge", help: "Resident memory size in bytes.", unit: "" };
+  assert.deepEqual(unitFromMetadata(none, "m_bytes", "bytes"), { unit: "bytes", source: "name" });
+  assert.deepEqual(unitFromMetadata(none, "up", ""), { unit: "", source: null });
+  const markup = { type: "gauge", help: "", unit: "<img src=x onerror=alert(1)>" };
+  assert.deepEqual(unitFromMetadata(markup, "x_bytes", "bytes"), { unit: "bytes", source: "name" });
+  assert.equal(formatValue(2.5, "meters"), "2.5 meters");
+  assert.equal(formatValue(2.5, "count"), "2.5");
 });
 
 test("values are shown in their unit", () => {
@@ -95,4 +145,29 @@ test("chart_series is asked with the call's own selector, else the answer's data
   assert.deepEqual(targetOf(fleet, {}), { datasources: ["a", "b"] });
   assert.deepEqual(targetOf({ series: [], datasource: "p" }, {}), { datasource_id: "p" });
   assert.equal(targetOf({ series: [], datasource: 'datasources="x"' }, {}), null);
+});
+
+test("metadata is asked once per datasource and metric; a failed or denied call is none", async () => {
+  const calls = [];
+  const answering = (answer) => ({
+    callServerTool: async (request) => {
+      calls.push(request);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+  });
+  const meta = { type: "gauge", help: "Size.", unit: "" };
+  const ok = answering({ structuredContent: { metadata: [meta] } });
+  const model = { datasource: "p" };
+  const target = { datasource_id: "p" };
+  assert.deepEqual(await metadataOf(ok, model, "rate(m_bytes[5m])", [], target), { metric: "m_bytes", ...meta });
+  await metadataOf(ok, model, "m_bytes", [], target);
+  assert.deepEqual(calls, [
+    { name: "get_metric_metadata", arguments: { datasource_id: "p", metric_name: "m_bytes" } },
+  ]);
+  const denied = answering({ isError: true, content: [{ type: "text", text: "{}" }] });
+  assert.equal(await metadataOf(denied, model, "denied_metric", [], target), null);
+  assert.equal(await metadataOf(answering(new Error("gone")), model, "gone_metric", [], target), null);
+  assert.equal(await metadataOf(ok, model, "a / b", [], target), null);
+  assert.equal(calls.length, 3, "nothing asked for a query of two metrics");
 });

@@ -2,6 +2,7 @@
 // from. The host sends the tool's arguments and result; the chart draws `structuredContent`,
 // and loads points through the host (the app-only tool chart_series) when the model's
 // answer was summarised or cut, when the person zooms, and for an investigation's condition.
+// Once drawn, it asks the metric's metadata (get_metric_metadata) and relabels the axis.
 //
 // Tests read `window.__chartState` (and `data-state`/`data-kind` on <body>): what was drawn,
 // from the data, not from pixels.
@@ -10,6 +11,8 @@ import { App, applyDocumentTheme, applyHostStyleVariables } from "@modelcontextp
 import * as shape from "./shape.js";
 import * as render from "./render.js";
 import { loadSeries, targetOf } from "./loading.js";
+import { metadataOf } from "./metadata.js";
+import { unitFromMetadata } from "./units.js";
 
 const root = document.getElementById("root");
 const app = new App({ name: "proms-mcp chart", version: "0.1.0" }, {}, { autoResize: true });
@@ -73,6 +76,10 @@ function drawnExtents(xs, lines) {
   return { xMin, xMax, yMin, yMax, points: xsWithValue.length };
 }
 
+function unitState(model) {
+  return { unit: model.unit, unitSource: model.unitSource, metadata: model.meta };
+}
+
 function seriesState(lines) {
   return lines.map(({ name, datasource, color, hue, values }) => ({
     name,
@@ -111,13 +118,13 @@ function showRange(model, { loading = false, loadError = null } = {}) {
       })
     : null;
   if (!plot) chart.append(render.summaryTable(model.series, model.unit));
-  view = { model, plot };
+  view = { model, plot, again: () => showRange(model, { loading, loadError }) };
   publish({
     status: "ready",
     kind: "range",
     seriesCount: model.series.length,
     ...drawnExtents(model.xs, model.series),
-    unit: model.unit,
+    ...unitState(model),
     notice: model.notice,
     loadError,
     loaded: Boolean(model.loaded),
@@ -138,6 +145,7 @@ function showInstant(model) {
       : render.scalarView(model.scalar, model.unit),
   );
   reset(...parts);
+  view = { model, plot: null, again: () => showInstant(model) };
   const numbers = model.bars.map((bar) => bar.number);
   const [yMin, yMax] = render.extent([numbers]);
   publish({
@@ -148,7 +156,7 @@ function showInstant(model) {
     yMin,
     yMax,
     scalar: model.scalar,
-    unit: model.unit,
+    ...unitState(model),
     notice: model.notice,
     differing: model.differing,
     series: model.bars.map(({ name, datasource, color, hue, value }) => ({
@@ -187,7 +195,7 @@ function showInvestigation(model, condition = null, loadError = null) {
     marks: { threshold: model.threshold, firing: model.firing },
     onDraw: drawn,
   });
-  view = { model, plot, condition };
+  view = { model, plot, condition, again: () => showInvestigation(model, condition, loadError) };
   publish({
     status: "ready",
     kind: "investigation",
@@ -200,9 +208,24 @@ function showInvestigation(model, condition = null, loadError = null) {
     conditionLoaded: Boolean(condition),
     loadError,
     notice: null,
-    unit: model.unit,
+    ...unitState(model),
     series: seriesState(lines),
   });
+}
+
+/** Ask the drawn model's metric metadata; when it comes and the model is still shown, take
+ * its unit and help and draw again. Never an error state: no metadata leaves the chart. */
+async function describe(model) {
+  if (view?.model !== model) return;
+  const investigation = model.kind === "investigation";
+  const query = investigation ? model.expression : model.query;
+  const labelSets = (model.series || model.bars || []).map((row) => row.labels || {});
+  const target = investigation ? { datasource_id: model.datasource } : targetOf(model, input);
+  const meta = await metadataOf(app, model, query, labelSets, target);
+  if (!meta || view?.model !== model) return;
+  const { unit, source } = unitFromMetadata(meta, query, model.unit);
+  Object.assign(model, { meta, unit, unitSource: source });
+  view.again();
 }
 
 async function loadFull(model) {
@@ -218,7 +241,9 @@ async function reload(model, start, end) {
   loads += 1;
   try {
     const content = await loadSeries(app, model, input, start, end, width());
-    showRange({ ...shape.rangeModel(content), loaded: true });
+    const loaded = { ...shape.rangeModel(content), loaded: true };
+    showRange(loaded);
+    describe(loaded);
   } catch (error) {
     showRange(model, { loadError: String(error.message || error) });
   }
@@ -226,6 +251,7 @@ async function reload(model, start, end) {
 
 async function investigate(model) {
   showInvestigation(model);
+  describe(model);
   if (!model.expression || !model.datasource) return;
   loads += 1;
   const condition = { query: model.expression };
@@ -238,12 +264,17 @@ async function investigate(model) {
   }
 }
 
+function drawThenDescribe(draw, model) {
+  draw(model);
+  describe(model);
+}
+
 function show(result) {
   if (result.isError) return showError(shape.errorOf(result));
   const content = result.structuredContent;
   const kind = shape.kindOf(content);
-  if (kind === "range") return showRange(shape.rangeModel(content));
-  if (kind === "instant") return showInstant(shape.instantModel(content));
+  if (kind === "range") return drawThenDescribe(showRange, shape.rangeModel(content));
+  if (kind === "instant") return drawThenDescribe(showInstant, shape.instantModel(content));
   if (kind === "investigation") return investigate(shape.investigationModel(content));
   return showError({ code: "not_chartable", message: "this answer has nothing to chart", hint: null });
 }

@@ -37,13 +37,18 @@ export function extent(columns) {
   return min === Infinity ? [null, null] : [min, max];
 }
 
+/** The title, the subtitle and, once the metric's metadata came, its type and help text
+ * (backend text: always text nodes and attributes, never HTML). */
 export function header(model, subtitle) {
   const title = model.kind === "investigation" ? model.alert : model.query;
+  const meta = model.meta;
+  const described = meta ? [meta.metric, meta.type, meta.help].filter(Boolean).join(" · ") : "";
   return el(
     "header",
     {},
     el("div", { class: "title", title }, title),
     el("div", { class: "subtitle" }, subtitle),
+    described ? el("div", { class: "metadata", title: described }, described) : null,
   );
 }
 
@@ -102,6 +107,16 @@ function thresholdLine(u, threshold) {
   ctx.restore();
 }
 
+/** The y axis' width: its longest tick label's (a unit from metadata can be long). */
+function labelWidth(u, values, index, cycle) {
+  const axis = u.axes[index];
+  if (cycle > 1) return axis._size;
+  const longest = (values ?? []).reduce((a, b) => (b.length > a.length ? b : a), "");
+  u.ctx.font = axis.font[0];
+  const text = longest ? u.ctx.measureText(longest).width / devicePixelRatio : 0;
+  return Math.max(50, Math.ceil(axis.ticks.size + axis.gap + text + 4));
+}
+
 /** A uPlot chart of `xs` and `lines` ({name, color, values}); `marks` adds an investigation's
  * threshold and firing runs; `onZoom(min, max)` is called when the person drags a window,
  * `onDraw()` after each drawing. */
@@ -131,7 +146,7 @@ export function lineChart(root, xs, lines, { unit, width, marks, onZoom, onDraw 
         },
       },
     },
-    axes: [axis, { ...axis, size: 70, values: (u, ticks) => ticks.map((t) => formatValue(t, unit)) }],
+    axes: [axis, { ...axis, size: labelWidth, values: (u, ticks) => ticks.map((t) => formatValue(t, unit)) }],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
     hooks: {

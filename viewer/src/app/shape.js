@@ -120,7 +120,7 @@ export function rangeModel(content) {
     xs,
     series,
     differing,
-    unit: unitOf(content.query, labelSets),
+    ...unitByName(content.query, labelSets),
     notice: noticeOf(content),
     hint: rows.length === 0 ? emptyHint(content) : null,
   };
@@ -153,10 +153,16 @@ export function instantModel(content) {
     scalar: content.scalar ?? null,
     bars,
     differing,
-    unit: unitOf(content.query, labelSets),
+    ...unitByName(content.query, labelSets),
     notice: noticeOf(content),
     hint: empty ? emptyHint(content) : null,
   };
+}
+
+/** The unit the chart draws with first, from the metric name (metadata may relabel it). */
+function unitByName(query, labelSets) {
+  const unit = unitOf(query, labelSets);
+  return { unit, unitSource: unit ? "name" : null, meta: null };
 }
 
 function emptyHint(content) {
@@ -210,7 +216,7 @@ export function investigationModel(content) {
     firing: firingRuns(history, content.alert),
     start,
     end,
-    unit: unitOf(condition.expression || "", []),
+    ...unitByName(condition.expression || "", []),
     notice: null,
     hint: readings.length === 0 && !condition.expression ? "no condition to chart" : null,
   };

@@ -1,8 +1,10 @@
-// Axis units. Our answers carry no metric metadata (Prometheus' `unit` is rarely set, and
-// backfilled series have none), so the unit comes from the metric name's suffix, as the
+// Axis units. The chart draws at once with the unit of the metric name's suffix, as the
 // Prometheus naming conventions define them: _seconds, _bytes, _ratio, _percent, _celsius,
 // and _total (a counter: per second once rate()/irate() is applied). _bucket, _sum and
 // _count of a histogram or summary are looked through (_count stays a count).
+// Then, when the query names one metric, its metadata (get_metric_metadata, through the
+// host) may bring a `unit`: it relabels the axis. Exporters rarely set one (empty: the
+// suffix rule stays).
 
 const SUFFIXES = [
   ["_seconds", "seconds"],
@@ -22,6 +24,50 @@ function metricName(query, labelSets) {
   if (names.size === 1) return [...names][0];
   const found = (query || "").match(METRIC) || [];
   return found.find((word) => /_(seconds|bytes|ratio|percent|celsius|total)(_|$)/.test(word)) || "";
+}
+
+const KEYWORDS = new Set(
+  "by without on ignoring group_left group_right bool and or unless offset start end inf nan"
+    .split(" "),
+);
+const TOKEN = /[0-9.][0-9a-zA-Z_.+]*|[a-zA-Z_:][a-zA-Z0-9_:]*/g;
+
+/** The metric names a PromQL text reads, once each: identifiers that are not functions,
+ * keywords, numbers or durations, outside strings, label matchers, ranges and label lists. */
+export function metricNames(query) {
+  const bare = String(query || "")
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, " ")
+    .replace(/\{[^{}]*\}|\[[^\[\]]*\]/g, " ")
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)/gi, " ");
+  const names = [];
+  for (const match of bare.matchAll(TOKEN)) {
+    const word = match[0];
+    const after = bare.slice(match.index + word.length);
+    if (/^[0-9.]/.test(word) || KEYWORDS.has(word.toLowerCase()) || /^\s*\(/.test(after)) continue;
+    if (!names.includes(word)) names.push(word);
+  }
+  return names;
+}
+
+/** The one metric whose metadata to ask: the series' shared `__name__`, else the one name
+ * the query reads; null when there are several or none (the suffix rule stays). */
+export function describedMetric(query, labelSets) {
+  const names = new Set(labelSets.map((labels) => labels.__name__).filter(Boolean));
+  if (names.size === 1) return [...names][0];
+  if (names.size > 1) return null;
+  const read = metricNames(query);
+  return read.length === 1 ? read[0] : null;
+}
+
+/** The unit once the metric's metadata ({type, help, unit}) is known: its `unit` when set
+ * (per second for a counter inside rate()/irate()), else `fallback` (the suffix rule's).
+ * Backend text: only a plain word is taken as a unit. */
+export function unitFromMetadata(meta, query, fallback) {
+  const unit = typeof meta?.unit === "string" ? meta.unit.trim() : "";
+  if (!/^[a-zA-Z][a-zA-Z_]{0,31}$/.test(unit)) return { unit: fallback, source: fallback ? "name" : null };
+  const perSecond = meta.type === "counter" && FUNCTIONS.test(query || "");
+  if (perSecond) return { unit: `${unit}/s`, source: "metadata" };
+  return { unit, source: "metadata" };
 }
 
 /** The unit of a query's values: seconds, bytes, ratio, percent, celsius, per-second,
@@ -76,7 +122,12 @@ export function formatValue(value, unit) {
       return `${trimmed(value)} °C`;
     case "per-second":
       return `${trimmed(value)}/s`;
-    default:
+    case "":
+    case "count":
+    case undefined:
+    case null:
       return trimmed(value);
+    default: // a unit from metadata the suffix rule does not know: shown as it is
+      return `${trimmed(value)} ${unit}`;
   }
 }
