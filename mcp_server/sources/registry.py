@@ -17,11 +17,12 @@ Record names are imported directly here because the snapshot's own field is call
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -113,6 +114,8 @@ class Registry:
         self._generation = itertools.count(1)
         self._snapshot = Snapshot(created_monotonic=time.monotonic())
         self._listeners: list[Listener] = []
+        self._holding = 0  # open `batch()`es
+        self._pending = False  # a change held back by a batch
 
     def current(self) -> Snapshot:
         return self._snapshot
@@ -121,31 +124,53 @@ class Registry:
         """Called after every publish, in the publishing thread; must be quick."""
         self._listeners.append(listener)
 
-    def put(self, contribution: Contribution) -> Snapshot:
+    def put(self, contribution: Contribution) -> None:
         with self._lock:
             if self._contributions.get(contribution.source) == contribution:
-                return self._snapshot
+                return
             self._contributions[contribution.source] = contribution
-            return self._publish()
+            self._changed()
 
-    def put_many(self, contributions: Iterable[Contribution]) -> Snapshot:
-        """Apply several slots as one publish, e.g. an initial listing."""
-        with self._lock:
+    def put_many(self, contributions: Iterable[Contribution]) -> None:
+        """Apply several slots as one publish."""
+        with self.batch():
             for contribution in contributions:
-                self._contributions[contribution.source] = contribution
-            return self._publish()
+                self.put(contribution)
 
-    def remove(self, source: Source) -> Snapshot:
+    def remove(self, source: Source) -> None:
         with self._lock:
-            if self._contributions.pop(source, None) is None:
-                return self._snapshot
-            return self._publish()
+            if self._contributions.pop(source, None) is not None:
+                self._changed()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Publish once, at the end, whatever is put or removed meanwhile (from any task).
+
+        A listing applies every slot it finds: one publish per slot merged every slot each
+        time, so 1200 datasources took 1200 merges of up to 1200 (0.3-0.5 s of a start).
+        Readers see the listing whole or not at all."""
+        with self._lock:
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holding -= 1
+                if not self._holding and self._pending:
+                    self._publish()
+
+    def _changed(self) -> None:
+        if self._holding:
+            self._pending = True
+        else:
+            self._publish()
 
     def contributions(self) -> tuple[Contribution, ...]:
         with self._lock:
             return tuple(self._contributions.values())
 
-    def _publish(self) -> Snapshot:
+    def _publish(self) -> None:
+        self._pending = False
         merged: dict[DatasourceId, Datasource] = {}
         problems: list[Problem] = []
         ordered = sorted(
@@ -178,7 +203,6 @@ class Registry:
         )
         for listener in self._listeners:
             listener(self._snapshot)
-        return self._snapshot
 
 
 def _unavailable(

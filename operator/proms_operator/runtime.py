@@ -32,7 +32,7 @@ from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient, kubeconfig
 
-from . import admission, configmaps, customresources, leadership, probing, specs
+from . import admission, configmaps, customresources, leadership, probing, specs, writing
 
 if TYPE_CHECKING:
     from . import embedding  # imports kopf: at run time only after the first listing
@@ -137,7 +137,7 @@ class KubernetesSources:
         schedule = self._schedule = probing.Schedule(
             crs, host.build_info, self._config.probe_interval_seconds, gate
         )
-        host.start_background("status-writer", crs.writer.run())
+        host.start_background("status-writer", self._write_once_synced(crs.writer))
         host.start_background("reachability-probes", schedule.run(self._synced))
         if isinstance(gate, leadership.Leadership):
             host.start_background("leader-election", gate.run())
@@ -169,6 +169,12 @@ class KubernetesSources:
             await asyncio.sleep(_RETRY_SECONDS)
             await self._list_until_done(watched)
 
+    async def _write_once_synced(self, writer: writing.Writer) -> None:
+        """Statuses wait for the first listing: on a first start 1000 writes would compete
+        with it for the API and the event loop, delaying readiness they never gate."""
+        await self._synced.wait()
+        await writer.run()
+
     async def _list_until_done(self, watched: _Watched) -> None:
         while True:
             try:
@@ -191,14 +197,15 @@ class KubernetesSources:
     async def _initial_listing(self, watched: _Watched) -> None:
         """Apply the current truth, including what was deleted while nobody watched."""
         listed_crs, listed_maps = await self._list(watched)
-        await watched.crs.forget_all_but(listed_crs)
-        watched.maps.forget_all_but(listed_maps)
-        for body in listed_crs:
-            await watched.crs.changed(
-                _with_kind(body, f"{specs.GROUP}/{specs.VERSION}"), listed=True
-            )
-        for body in listed_maps:
-            await watched.maps.changed(body)
+        with watched.host.registry.batch():  # one snapshot for the whole listing
+            await watched.crs.forget_all_but(listed_crs)
+            watched.maps.forget_all_but(listed_maps)
+            for body in listed_crs:
+                await watched.crs.changed(
+                    _with_kind(body, f"{specs.GROUP}/{specs.VERSION}"), listed=True
+                )
+            for body in listed_maps:
+                await watched.maps.changed(body)
 
     async def _list(self, watched: _Watched) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         listed_crs: list[dict[str, Any]] = []

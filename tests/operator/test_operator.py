@@ -16,7 +16,7 @@ import yaml
 from fastmcp import Client
 from proms_operator import runtime
 
-from mcp_server.app import assembly
+from mcp_server.app import assembly, hosting
 from mcp_server.core import settings
 from mcp_server.protocol import mounting
 from tests.support import harness, kube
@@ -358,6 +358,43 @@ async def test_proms_mcp_never_writes_to_configmaps_or_secrets(
     assert kube.writes(emulator, kube.SECRETS) == []
     cr_writes = kube.writes(emulator, kube.CRS)
     assert cr_writes and all(str(r.url.path).endswith("/status") for r in cr_writes)
+
+
+async def test_the_initial_listing_is_published_whole_and_statuses_follow_it(
+    emulator: kmock.KubernetesEmulator, tmp_path: pathlib.Path, prometheus: RunningPrometheus
+) -> None:
+    """One snapshot for the whole listing (not one per object: 1200 merges of 1200 took a
+    third of a 1000-CR start), and no status written before it is published."""
+    names = ("a", "b", "c", "d")
+    for name in names:
+        emulator.objects[kube.CRS, "team-a", name] = kube.datasource(
+            "team-a", name, url=prometheus.url
+        )
+    served = {f"team-a/{name}" for name in names}
+    published: list[tuple[set[str], int]] = []  # what each snapshot serves, writes by then
+
+    class Recording:
+        async def start(self, host: hosting.Host) -> None:
+            host.registry.subscribe(
+                lambda s: published.append(
+                    ({str(i) for i in s.datasources} & served, len(kube.writes(emulator, kube.CRS)))
+                )
+            )
+
+        async def stop(self) -> None:
+            pass
+
+    config = operator_settings(emulator, tmp_path)
+    extensions: list[hosting.Extension] = [Recording(), runtime.KubernetesSources(config)]
+    async with harness.serving(config, extensions=extensions) as application:
+        await harness.eventually(lambda: application.readiness.ready)
+        await harness.eventually(
+            lambda: all(
+                condition(emulator, "team-a", name, "Ready").get("status") == "True"
+                for name in names
+            )
+        )
+    assert [snapshot for snapshot in published if snapshot[0]] == [(served, 0)]
 
 
 async def test_readiness_waits_for_the_initial_listing_and_says_why(

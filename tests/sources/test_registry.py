@@ -41,6 +41,36 @@ def test_an_identical_put_publishes_nothing() -> None:
     assert len(published) == 1
 
 
+def test_a_batch_publishes_once_at_its_end_and_nothing_before() -> None:
+    live = registry.Registry()
+    live.put(registry.Contribution(FILE, (record("a", FILE),)))
+    published: list[registry.Snapshot] = []
+    live.subscribe(published.append)
+    with live.batch():
+        live.put(registry.Contribution(CONFIGMAP, (record("b", CONFIGMAP),)))
+        live.put(registry.Contribution(CR, (record("c", CR),)))
+        live.remove(FILE)
+        with live.batch():  # nested: only the outermost end publishes
+            live.put(registry.Contribution(FILE, (record("d", FILE),)))
+        assert published == []
+        assert set(live.current().datasources) == {"a"}
+    (snapshot,) = published
+    assert set(snapshot.datasources) == {"b", "c", "d"}
+    assert live.current() is snapshot
+
+
+def test_a_batch_that_changed_nothing_publishes_nothing() -> None:
+    live = registry.Registry()
+    contribution = registry.Contribution(FILE, (record("a", FILE),))
+    live.put(contribution)
+    published: list[registry.Snapshot] = []
+    live.subscribe(published.append)
+    with live.batch():
+        live.put(contribution)
+        live.remove(CONFIGMAP)
+    assert published == []
+
+
 def test_a_collision_keeps_the_custom_resource_and_reports_the_loser() -> None:
     live = registry.Registry()
     live.put(registry.Contribution(FILE, (record("shared", FILE, "http://file:9090"),)))
