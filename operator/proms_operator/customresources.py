@@ -49,7 +49,7 @@ class CustomResources(contributing.Contributor):
     ) -> None:
         super().__init__(live, api, policies)
         self.writer = writing.Writer(self.write_status, gate)
-        """Run `writer.run()` as a background task: it writes the statuses marked here."""
+        """Run `writer.run(synced)` as a background task: it writes the statuses marked here."""
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
         self._ready: dict[ObjectKey, conditions.Condition] = {}
         self._references: dict[ObjectKey, tuple[specs.Reference, ...]] = {}

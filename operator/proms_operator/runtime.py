@@ -32,7 +32,7 @@ from mcp_server.app import hosting
 from mcp_server.core import errors, settings
 from mcp_server.kube import kubeclient, kubeconfig
 
-from . import admission, configmaps, customresources, leadership, probing, specs, writing
+from . import admission, configmaps, customresources, leadership, probing, specs
 
 if TYPE_CHECKING:
     from . import embedding  # imports kopf: at run time only after the first listing
@@ -137,7 +137,7 @@ class KubernetesSources:
         schedule = self._schedule = probing.Schedule(
             crs, host.build_info, self._config.probe_interval_seconds, gate
         )
-        host.start_background("status-writer", self._write_once_synced(crs.writer))
+        host.start_background("status-writer", crs.writer.run(self._synced))
         host.start_background("reachability-probes", schedule.run(self._synced))
         if isinstance(gate, leadership.Leadership):
             host.start_background("leader-election", gate.run())
@@ -168,12 +168,6 @@ class KubernetesSources:
             host.readiness.failed(READINESS_NAME, f"{reason}; restarting")
             await asyncio.sleep(_RETRY_SECONDS)
             await self._list_until_done(watched)
-
-    async def _write_once_synced(self, writer: writing.Writer) -> None:
-        """Statuses wait for the first listing: on a first start 1000 writes would compete
-        with it for the API and the event loop, delaying readiness they never gate."""
-        await self._synced.wait()
-        await writer.run()
 
     async def _list_until_done(self, watched: _Watched) -> None:
         while True:

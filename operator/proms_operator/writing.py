@@ -53,7 +53,11 @@ class Writer:
         """Nothing marked and nothing being written."""
         return not self._marked and self._busy == 0
 
-    async def run(self) -> None:
+    async def run(self, synced: asyncio.Event) -> None:
+        """Once the first listing is applied, for ever (cancel to stop): on a first start
+        1000 writes would compete with the listing for the API and the event loop, delaying
+        the readiness they never gate."""
+        await synced.wait()
         await asyncio.gather(*(self._work() for _ in range(WORKERS)))
 
     async def _work(self) -> None:
